@@ -1,0 +1,86 @@
+# AI Telemetry collector. `make help` lists the targets.
+#
+# Tool versions are pinned in the tools modules under internal/tools/ (go.mod and
+# go.sum), library versions in go.mod, and the distribution's modules in
+# builder-config.yaml; internal/buildconfig's test checks that they agree.
+
+SHELL        := /bin/bash
+.SHELLFLAGS  := -eu -o pipefail -c
+GO           ?= go
+TOOLS_BIN    := .tools/bin
+BUILDER      := $(TOOLS_BIN)/builder
+MDATAGEN     := $(TOOLS_BIN)/mdatagen
+GOLANGCI     := $(TOOLS_BIN)/golangci-lint
+DIST         := _build/otelcol-ai-telemetry
+COMPONENTS   := $(dir $(wildcard */*/metadata.yaml))
+GO_SOURCES   := $(shell find . -name '*.go' -not -path './_build/*' -not -path './.tools/*') go.mod go.sum
+
+# Example values for the variables the shipped configs require, used only to
+# validate them; none of them is a secret.
+VALIDATE_ENV := CLUSTER_NAME=nerc-ocp-prod GATEWAY_OTLP_ENDPOINT=otel-gateway.example.org:4317 \
+	KEYCLOAK_URL=https://keycloak.example.org TEMPO_ENDPOINT=tempo-distributor.example.org:4317 \
+	CLICKHOUSE_ENDPOINT=tcp://clickhouse.example.org:9000 CLICKHOUSE_PASSWORD=placeholder \
+	STORAGE_DIR=$(CURDIR)/_build/validate/storage SERVICE_ACCOUNT_TOKEN_FILE=$(CURDIR)/_build/validate/token
+
+.DEFAULT_GOAL := help
+
+.PHONY: help
+help: ## List the targets
+	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  %-10s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
+
+$(BUILDER): internal/tools/builder/go.mod internal/tools/builder/go.sum
+	$(GO) -C internal/tools/builder build -o $(CURDIR)/$(BUILDER) go.opentelemetry.io/collector/cmd/builder
+
+$(MDATAGEN): internal/tools/mdatagen/go.mod internal/tools/mdatagen/go.sum
+	$(GO) -C internal/tools/mdatagen build -o $(CURDIR)/$(MDATAGEN) go.opentelemetry.io/collector/cmd/mdatagen
+
+$(GOLANGCI): internal/tools/golangci-lint/go.mod internal/tools/golangci-lint/go.sum
+	$(GO) -C internal/tools/golangci-lint build -o $(CURDIR)/$(GOLANGCI) github.com/golangci/golangci-lint/v2/cmd/golangci-lint
+
+.PHONY: build
+build: $(DIST) ## Build the collector distribution into _build/otelcol-ai-telemetry
+
+$(DIST): $(BUILDER) builder-config.yaml $(GO_SOURCES)
+	$(BUILDER) --config builder-config.yaml
+	@touch $(DIST)
+
+.PHONY: generate
+generate: $(MDATAGEN) ## Regenerate component metadata code from each metadata.yaml
+	@for d in $(COMPONENTS); do echo "mdatagen $$d"; (cd $$d && $(CURDIR)/$(MDATAGEN) metadata.yaml); done
+
+.PHONY: run
+run: build ## Build and run the collector locally on a recorded DCGM scrape; output in ./data/
+	$(GO) build -o _build/dcgm-replay ./cmd/dcgm-replay
+	./scripts/run-local.sh
+
+.PHONY: test
+test: ## Unit tests (race detector), build, validate every config, smoke test the binary
+	$(GO) test -race ./...
+	$(MAKE) build
+	$(MAKE) validate
+	$(MAKE) smoke
+
+.PHONY: validate
+validate: $(DIST) ## Check every file in configs/ with the built binary
+	@mkdir -p _build/validate && touch _build/validate/token
+	@for f in configs/*.yaml; do \
+		echo "validate $$f"; \
+		env $(VALIDATE_ENV) ./$(DIST) validate --config $$f; \
+	done
+
+.PHONY: smoke
+smoke: $(DIST) ## Start the built binary on configs/local.yaml and check scraped GPU metrics reach the files
+	OTELCOL_BINARY=$(CURDIR)/$(DIST) $(GO) test -tags smoke -count=1 -v ./test/smoke/
+
+.PHONY: lint
+lint: $(GOLANGCI) ## go vet and golangci-lint (configured in .golangci.yaml)
+	$(GO) vet ./...
+	$(GOLANGCI) run ./...
+
+.PHONY: bench
+bench: ## Benchmarks side by side with upstream; writes docs/benchmarks.md
+	./scripts/bench.sh
+
+.PHONY: clean
+clean: ## Remove build output, tools and ./data
+	rm -rf _build .tools data
