@@ -49,16 +49,32 @@ generate: $(MDATAGEN) ## Regenerate component metadata code from each metadata.y
 	@for d in $(COMPONENTS); do echo "mdatagen $$d"; (cd $$d && $(CURDIR)/$(MDATAGEN) metadata.yaml); done
 
 .PHONY: run
-run: build ## Build and run the collector locally on a recorded DCGM scrape; output in ./data/
+run: deps build ## Build and run the collector locally on a recorded DCGM scrape; output in ./data/
 	$(GO) build -o _build/dcgm-replay ./cmd/dcgm-replay
 	./scripts/run-local.sh
 
+.PHONY: deps
+deps: ## Install the system packages the tests need (Debian: prometheus-alertmanager, curl)
+	./scripts/install-deps.sh
+
 .PHONY: test
-test: ## Unit tests (race detector), build, validate every config, smoke test the binary
+test: deps ## Everything: unit tests (race), brief fuzzing, integration tests, build, validate configs, smoke test
 	$(GO) test -race ./...
+	$(MAKE) fuzz
+	$(MAKE) integration
 	$(MAKE) build
 	$(MAKE) validate
 	$(MAKE) smoke
+
+FUZZTIME ?= 10s
+
+.PHONY: fuzz
+fuzz: ## Run each fuzz target briefly (FUZZTIME, default 10s)
+	$(GO) test -run '^$$' -fuzz '^FuzzNotification$$' -fuzztime $(FUZZTIME) ./receiver/alertmanagerreceiver/
+
+.PHONY: integration
+integration: deps ## Integration tests against real peers (Alertmanager)
+	$(GO) test -race -tags integration -count=1 -run 'Real' ./receiver/...
 
 .PHONY: validate
 validate: $(DIST) ## Check every file in configs/ with the built binary

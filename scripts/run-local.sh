@@ -6,21 +6,38 @@ cd "$(dirname "$0")/.."
 
 export DCGM_EXPORTER_ENDPOINT="${DCGM_EXPORTER_ENDPOINT:-localhost:9400}"
 export OUTPUT_DIR="${OUTPUT_DIR:-./data}"
+export ALERTMANAGER_ENDPOINT="${ALERTMANAGER_ENDPOINT:-localhost:9097}"
+HEALTH="http://${HEALTH_CHECK_ENDPOINT:-localhost:13133}/"
 RECORDING="${DCGM_RECORDING:-testdata/dcgm/gpu-a100-node-1.prom}"
 
 mkdir -p "$OUTPUT_DIR"
 _build/dcgm-replay -listen "$DCGM_EXPORTER_ENDPOINT" -file "$RECORDING" &
 replay=$!
-trap 'kill "$replay" 2>/dev/null || true; wait "$replay" 2>/dev/null || true' EXIT
+
+# Once the collector is healthy, play Alertmanager: a firing notification for
+# two GPU usage sessions (a whole A100 and a MIG slice), then their resolution.
+(
+	for _ in $(seq 1 240); do curl -fsS -o /dev/null "$HEALTH" 2>/dev/null && break; sleep 0.5; done
+	for n in firing resolved; do
+		sleep 2
+		code=$(curl -sS -o /dev/null -w '%{http_code}' -H 'Content-Type: application/json' \
+			--data-binary "@testdata/alertmanager/gpu-usage-$n.json" "http://$ALERTMANAGER_ENDPOINT/alerts") || code=failed
+		echo "run-local: posted a sample $n Alertmanager notification: HTTP $code"
+	done
+) &
+poster=$!
+trap 'kill "$replay" "$poster" 2>/dev/null || true; wait "$replay" "$poster" 2>/dev/null || true' EXIT
 
 cat <<MSG
 ------------------------------------------------------------------------------
 AI Telemetry collector, local mode (no authentication; listeners on localhost)
   DCGM exporter (recorded): http://${DCGM_EXPORTER_ENDPOINT}/metrics
   OTLP in:                  localhost:4317 (gRPC), localhost:4318 (HTTP)
+  Alertmanager webhooks:    http://${ALERTMANAGER_ENDPOINT}/alerts (a sample is posted)
   Output (OTLP JSON lines): ${OUTPUT_DIR}/metrics.jsonl, traces.jsonl, logs.jsonl
   Health:                   http://localhost:13133/
-Each 'Metrics' line below is one scrape that reached the output files.
+Each 'Metrics' line below is one scrape that reached the output files; the
+'Traces' lines are GPU usage sessions (start markers, then whole sessions).
 Ctrl-C to stop.
 ------------------------------------------------------------------------------
 MSG

@@ -27,6 +27,7 @@ import (
 	"github.com/stretchr/testify/require"
 	"go.opentelemetry.io/collector/pdata/pcommon"
 	"go.opentelemetry.io/collector/pdata/pmetric"
+	"go.opentelemetry.io/collector/pdata/ptrace"
 
 	"github.com/nerc-project/ai-telemetry-collector/internal/dcgmreplay"
 )
@@ -132,6 +133,36 @@ func scrapedDCGM(t *testing.T, path string) map[string][]pmetric.NumberDataPoint
 	return out
 }
 
+// spanDurations reads traces.jsonl: span name and project to duration.
+func spanDurations(t *testing.T, path string) map[string]time.Duration {
+	t.Helper()
+	raw, err := os.ReadFile(path)
+	if errors.Is(err, os.ErrNotExist) {
+		return nil
+	}
+	require.NoError(t, err)
+	out := map[string]time.Duration{}
+	for _, line := range bytes.Split(bytes.TrimSpace(raw), []byte("\n")) {
+		if len(line) == 0 {
+			continue
+		}
+		td, err := (&ptrace.JSONUnmarshaler{}).UnmarshalTraces(line)
+		require.NoError(t, err)
+		for _, rs := range td.ResourceSpans().All() {
+			ns, _ := rs.Resource().Attributes().Get("k8s.namespace.name")
+			for _, ss := range rs.ScopeSpans().All() {
+				for _, sp := range ss.Spans().All() {
+					key := sp.Name() + "/" + ns.Str()
+					_, dup := out[key]
+					require.False(t, dup, "duplicate span %s", key)
+					out[key] = sp.EndTimestamp().AsTime().Sub(sp.StartTimestamp().AsTime())
+				}
+			}
+		}
+	}
+	return out
+}
+
 func TestLocalConfigScrapesDCGMIntoFiles(t *testing.T) {
 	bin := binary(t)
 	rec, err := dcgmreplay.Load(recording)
@@ -141,6 +172,7 @@ func TestLocalConfigScrapesDCGMIntoFiles(t *testing.T) {
 
 	out := t.TempDir()
 	health := "127.0.0.1:" + freePort(t)
+	alertmanager := "127.0.0.1:" + freePort(t)
 	cmd := exec.Command(bin, "--config", "../../configs/local.yaml")
 	cmd.Env = append(os.Environ(),
 		"DCGM_EXPORTER_ENDPOINT="+strings.TrimPrefix(dcgm.URL, "http://"),
@@ -149,6 +181,7 @@ func TestLocalConfigScrapesDCGMIntoFiles(t *testing.T) {
 		"OTLP_HTTP_ENDPOINT=127.0.0.1:"+freePort(t),
 		"HEALTH_CHECK_ENDPOINT="+health,
 		"SELF_METRICS_PORT="+freePort(t),
+		"ALERTMANAGER_ENDPOINT="+alertmanager,
 	)
 	var logs syncBuffer
 	cmd.Stdout, cmd.Stderr = &logs, &logs
@@ -206,6 +239,28 @@ func TestLocalConfigScrapesDCGMIntoFiles(t *testing.T) {
 	}, byEntity)
 	_, isSum := got["DCGM_FI_DEV_TOTAL_ENERGY_CONSUMPTION"]
 	assert.True(t, isSum)
+
+	// GPU usage sessions from Alertmanager webhooks reach traces.jsonl.
+	for _, n := range []string{"firing", "resolved"} {
+		body, err := os.ReadFile("../../testdata/alertmanager/gpu-usage-" + n + ".json")
+		require.NoError(t, err)
+		resp, err := http.Post("http://"+alertmanager+"/alerts", "application/json", bytes.NewReader(body))
+		require.NoError(t, err)
+		require.NoError(t, resp.Body.Close())
+		require.Equal(t, http.StatusOK, resp.StatusCode, n)
+	}
+	tracesFile := filepath.Join(out, "traces.jsonl")
+	var sessions map[string]time.Duration
+	waitFor(t, "GPU usage spans in "+tracesFile, 30*time.Second, func() bool {
+		sessions = spanDurations(t, tracesFile)
+		return len(sessions) == 4
+	})
+	assert.Equal(t, map[string]time.Duration{
+		"gpu.usage.start/team-a": 0,
+		"gpu.usage.start/team-b": 0,
+		"gpu.usage/team-a":       3*time.Hour + 15*time.Minute,
+		"gpu.usage/team-b":       75 * time.Minute,
+	}, sessions)
 
 	// A clean stop: SIGTERM, exit status 0, shutdown logged.
 	require.NoError(t, cmd.Process.Signal(syscall.SIGTERM))

@@ -1,0 +1,59 @@
+package topology // import "github.com/nerc-project/ai-telemetry-collector/internal/topology"
+
+// OpenTelemetry semantic conventions (k8s.* are stable, hw.* in development).
+const (
+	AttrK8sClusterName   = "k8s.cluster.name"
+	AttrK8sNodeName      = "k8s.node.name"
+	AttrK8sNamespaceName = "k8s.namespace.name"
+	AttrK8sPodName       = "k8s.pod.name"
+	AttrK8sPodUID        = "k8s.pod.uid"
+	AttrK8sContainerName = "k8s.container.name"
+
+	// AttrHwID identifies the hardware: the GPU's UUID, or for a MIG slice
+	// "{GPU UUID}/{GPU instance id}", since DCGM gives slices no UUID.
+	AttrHwID            = "hw.id"
+	AttrHwName          = "hw.name"
+	AttrHwModel         = "hw.model"
+	AttrHwVendor        = "hw.vendor"
+	AttrHwType          = "hw.type"
+	AttrHwDriverVersion = "hw.driver_version"
+	// AttrHwParent is set on MIG slices: the hw.id of the GPU they are part of.
+	AttrHwParent = "hw.parent"
+)
+
+// NVIDIA-specific attributes, under the vendor prefix (no convention covers them).
+const (
+	AttrNvidiaGPUIndex         = "nvidia.gpu.index"
+	AttrNvidiaGPUPCIBusID      = "nvidia.gpu.pci_bus_id"
+	AttrNvidiaMIGProfile       = "nvidia.mig.profile"
+	AttrNvidiaMIGGPUInstanceID = "nvidia.mig.gpu_instance_id"
+	AttrNvidiaVGPU             = "nvidia.vgpu"
+)
+
+// Project attributes, under the documented prefix "aitelemetry.".
+const (
+	AttrHubName          = "aitelemetry.hub.name"
+	AttrKeycloakResource = "aitelemetry.keycloak.resource"
+)
+
+// Alertmanager attributes (set by the Alertmanager receiver).
+const (
+	AttrAlertName         = "alertmanager.alert.name"
+	AttrAlertSeverity     = "alertmanager.alert.severity"
+	AttrAlertStatus       = "alertmanager.alert.status"
+	AttrAlertFingerprint  = "alertmanager.alert.fingerprint"
+	AttrAlertGeneratorURL = "alertmanager.alert.generator_url"
+	AttrExternalURL       = "alertmanager.external_url"
+	AttrReceiver          = "alertmanager.receiver"
+	AttrGroupKey          = "alertmanager.group_key"
+	// AttrLabelPrefix prefixes every alert label that has no topology meaning.
+	AttrLabelPrefix = "alertmanager.label."
+	// AttrAnnotationPrefix prefixes every alert annotation.
+	AttrAnnotationPrefix = "alertmanager.annotation."
+)
+
+// Values of hw.type and hw.vendor for the GPUs the DCGM exporter reports.
+const (
+	HwTypeGPU      = "gpu"
+	HwVendorNVIDIA = "NVIDIA"
+)

@@ -1,0 +1,43 @@
+package topology // import "github.com/nerc-project/ai-telemetry-collector/internal/topology"
+
+// Keycloak authorization resource names, as NERC's realm and prom-keycloak-proxy
+// spell them: HUB-{hub}, HUB-{hub}-CLUSTER-{cluster},
+// HUB-{hub}-CLUSTER-{cluster}-PROJECT-{namespace},
+// HUB-{hub}-CLUSTER-{cluster}-AINODE-{node}[-GPUDEVICE-{index}].
+
+// HubResource names the hub-wide resource.
+func HubResource(hub string) string { return "HUB-" + hub }
+
+// ClusterResource names a cluster's resource.
+func ClusterResource(hub, cluster string) string { return HubResource(hub) + "-CLUSTER-" + cluster }
+
+// ProjectResource names a research project's (namespace's) resource.
+func ProjectResource(hub, cluster, namespace string) string {
+	return ClusterResource(hub, cluster) + "-PROJECT-" + namespace
+}
+
+// NodeResource names an AI node's resource.
+func NodeResource(hub, cluster, node string) string {
+	return ClusterResource(hub, cluster) + "-AINODE-" + node
+}
+
+// GPUDeviceResource names a GPU device's resource.
+func GPUDeviceResource(hub, cluster, node, index string) string {
+	return NodeResource(hub, cluster, node) + "-GPUDEVICE-" + index
+}
+
+// Resource is the most specific resource that guards an entity's data: its
+// project when it has one, else its cluster, else the hub. It is empty when
+// the hub is unknown.
+func (e Entity) Resource(hub string) string {
+	switch {
+	case hub == "":
+		return ""
+	case e.Cluster == "":
+		return HubResource(hub)
+	case e.Namespace == "":
+		return ClusterResource(hub, e.Cluster)
+	default:
+		return ProjectResource(hub, e.Cluster, e.Namespace)
+	}
+}

@@ -1,0 +1,38 @@
+package alertmanagerreceiver // import "github.com/nerc-project/ai-telemetry-collector/receiver/alertmanagerreceiver"
+
+import (
+	"time"
+
+	"go.opentelemetry.io/collector/pdata/pcommon"
+	"go.opentelemetry.io/collector/pdata/plog"
+
+	"github.com/nerc-project/ai-telemetry-collector/internal/topology"
+)
+
+// auditLog is the optional log record of one notification: the body as
+// received, with the fields an auditor filters on as attributes.
+func auditLog(n *notification, body []byte, invalidAlerts int) plog.Logs {
+	ld := plog.NewLogs()
+	rl := ld.ResourceLogs().AppendEmpty()
+	rl.Resource().Attributes().PutStr("service.name", "alertmanager")
+	sl := rl.ScopeLogs().AppendEmpty()
+	sl.Scope().SetName(scopeName)
+	lr := sl.LogRecords().AppendEmpty()
+	now := pcommon.NewTimestampFromTime(time.Now())
+	lr.SetObservedTimestamp(now)
+	lr.SetTimestamp(now)
+	lr.SetSeverityNumber(plog.SeverityNumberInfo)
+	lr.SetSeverityText("INFO")
+	lr.SetEventName("alertmanager.notification")
+	lr.Body().SetStr(string(body))
+	attrs := lr.Attributes()
+	attrs.PutStr("alertmanager.notification.status", n.Status)
+	putNonEmpty(attrs, topology.AttrReceiver, n.Receiver)
+	putNonEmpty(attrs, topology.AttrGroupKey, n.GroupKey)
+	putNonEmpty(attrs, topology.AttrExternalURL, n.ExternalURL)
+	putNonEmpty(attrs, "alertmanager.notification.reason", n.NotificationReason)
+	attrs.PutInt("alertmanager.notification.alerts", int64(len(n.Alerts)))
+	attrs.PutInt("alertmanager.notification.truncated_alerts", n.truncatedAlerts())
+	attrs.PutInt("alertmanager.notification.invalid_alerts", int64(invalidAlerts))
+	return ld
+}

@@ -1,0 +1,84 @@
+package alertmanagerreceiver // import "github.com/nerc-project/ai-telemetry-collector/receiver/alertmanagerreceiver"
+
+import (
+	"errors"
+	"fmt"
+	"strings"
+
+	"go.opentelemetry.io/collector/component"
+	"go.opentelemetry.io/collector/config/confighttp"
+)
+
+var (
+	errNoEndpoint       = errors.New("endpoint must be set")
+	errBadPath          = errors.New("path must start with /")
+	errNoServiceName    = errors.New("service_name must be set")
+	errEmptySpanName    = errors.New("span_names must not map an alert to an empty name")
+	errRecordSize       = errors.New("session_record_size must be at least 1")
+	errClusterLabelName = errors.New("cluster_label must not be empty")
+)
+
+// Config defines the configuration of the Alertmanager receiver.
+type Config struct {
+	confighttp.ServerConfig `mapstructure:",squash"`
+
+	// Path that accepts the webhook POSTs (default /alerts).
+	Path string `mapstructure:"path"`
+
+	// SpanNames maps an alertname to the name of its session spans; unmapped
+	// alerts use their alertname.
+	SpanNames map[string]string `mapstructure:"span_names"`
+
+	// ServiceName is the service.name resource attribute of the spans.
+	ServiceName string `mapstructure:"service_name"`
+
+	// Hub names the ACM hub the alerts come from; with it, spans carry the
+	// Keycloak resource that guards their project.
+	Hub string `mapstructure:"hub"`
+
+	// ClusterLabel is the alert label holding the cluster name (default cluster).
+	ClusterLabel string `mapstructure:"cluster_label"`
+
+	// Cluster is used when an alert has no cluster label: the alerts all come
+	// from one cluster.
+	Cluster string `mapstructure:"cluster"`
+
+	// HubCluster replaces "local-cluster", the name the ACM hub gives itself.
+	HubCluster string `mapstructure:"hub_cluster"`
+
+	// Storage is the storage extension (file_storage) that persists which spans
+	// were emitted, so a restart between firing and resolution adds nothing twice.
+	// Without it the record lives in memory.
+	Storage *component.ID `mapstructure:"storage"`
+
+	// SessionRecordSize bounds the record: the sessions remembered at once.
+	SessionRecordSize int `mapstructure:"session_record_size"`
+}
+
+var _ component.Config = (*Config)(nil)
+
+// Validate checks the configuration.
+func (c *Config) Validate() error {
+	var errs []error
+	if c.NetAddr.Endpoint == "" {
+		errs = append(errs, fmt.Errorf("endpoint: %w", errNoEndpoint))
+	}
+	if !strings.HasPrefix(c.Path, "/") {
+		errs = append(errs, fmt.Errorf("path %q: %w", c.Path, errBadPath))
+	}
+	if c.ServiceName == "" {
+		errs = append(errs, errNoServiceName)
+	}
+	if c.ClusterLabel == "" {
+		errs = append(errs, errClusterLabelName)
+	}
+	for alert, name := range c.SpanNames {
+		if strings.TrimSpace(name) == "" {
+			errs = append(errs, fmt.Errorf("span_names[%s]: %w", alert, errEmptySpanName))
+		}
+	}
+	if c.SessionRecordSize < 1 {
+		errs = append(errs, fmt.Errorf("session_record_size %d: %w", c.SessionRecordSize, errRecordSize))
+	}
+	return errors.Join(errs...)
+}

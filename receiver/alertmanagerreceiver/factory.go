@@ -1,0 +1,87 @@
+package alertmanagerreceiver // import "github.com/nerc-project/ai-telemetry-collector/receiver/alertmanagerreceiver"
+
+import (
+	"context"
+	"sync"
+
+	"go.opentelemetry.io/collector/component"
+	"go.opentelemetry.io/collector/config/confighttp"
+	"go.opentelemetry.io/collector/consumer"
+	"go.opentelemetry.io/collector/receiver"
+
+	"github.com/nerc-project/ai-telemetry-collector/internal/topology"
+	"github.com/nerc-project/ai-telemetry-collector/receiver/alertmanagerreceiver/internal/metadata"
+)
+
+const (
+	defaultEndpoint          = "localhost:9097"
+	defaultPath              = "/alerts"
+	defaultServiceName       = "alertmanager"
+	defaultSessionRecordSize = 100_000
+)
+
+// NewFactory creates a factory for the Alertmanager receiver.
+func NewFactory() receiver.Factory {
+	return receiver.NewFactory(
+		metadata.Type,
+		createDefaultConfig,
+		receiver.WithTraces(createTraces, metadata.TracesStability),
+		receiver.WithLogs(createLogs, metadata.LogsStability),
+	)
+}
+
+func createDefaultConfig() component.Config {
+	server := confighttp.NewDefaultServerConfig()
+	server.NetAddr.Endpoint = defaultEndpoint
+	return &Config{
+		ServerConfig:      server,
+		Path:              defaultPath,
+		ServiceName:       defaultServiceName,
+		ClusterLabel:      topology.DefaultClusterLabel,
+		SessionRecordSize: defaultSessionRecordSize,
+	}
+}
+
+// receivers shares one HTTP server between the traces and logs pipelines that
+// use the same receiver configuration.
+var receivers = struct {
+	sync.Mutex
+	byConfig map[*Config]*alertmanagerReceiver
+}{byConfig: map[*Config]*alertmanagerReceiver{}}
+
+func getOrCreate(set receiver.Settings, cfg *Config) (*alertmanagerReceiver, error) {
+	receivers.Lock()
+	defer receivers.Unlock()
+	if r, ok := receivers.byConfig[cfg]; ok {
+		return r, nil
+	}
+	r, err := newAlertmanagerReceiver(set, cfg)
+	if err != nil {
+		return nil, err
+	}
+	receivers.byConfig[cfg] = r
+	r.onShutdown = func() {
+		receivers.Lock()
+		defer receivers.Unlock()
+		delete(receivers.byConfig, cfg)
+	}
+	return r, nil
+}
+
+func createTraces(_ context.Context, set receiver.Settings, cfg component.Config, next consumer.Traces) (receiver.Traces, error) {
+	r, err := getOrCreate(set, cfg.(*Config))
+	if err != nil {
+		return nil, err
+	}
+	r.traces = next
+	return r, nil
+}
+
+func createLogs(_ context.Context, set receiver.Settings, cfg component.Config, next consumer.Logs) (receiver.Logs, error) {
+	r, err := getOrCreate(set, cfg.(*Config))
+	if err != nil {
+		return nil, err
+	}
+	r.logs = next
+	return r, nil
+}

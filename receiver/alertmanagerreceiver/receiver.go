@@ -1,0 +1,159 @@
+package alertmanagerreceiver // import "github.com/nerc-project/ai-telemetry-collector/receiver/alertmanagerreceiver"
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
+	"sync"
+
+	"go.opentelemetry.io/collector/component"
+	"go.opentelemetry.io/collector/component/componentstatus"
+	"go.opentelemetry.io/collector/consumer"
+	"go.opentelemetry.io/collector/extension/xextension/storage"
+	"go.opentelemetry.io/collector/receiver"
+	"go.opentelemetry.io/collector/receiver/receiverhelper"
+	"go.uber.org/zap"
+
+	"github.com/nerc-project/ai-telemetry-collector/receiver/alertmanagerreceiver/internal/metadata"
+)
+
+var errNotStorage = errors.New("is not a storage extension")
+
+type alertmanagerReceiver struct {
+	cfg       *Config
+	settings  receiver.Settings
+	telemetry *metadata.TelemetryBuilder
+	obsrecv   *receiverhelper.ObsReport
+
+	traces consumer.Traces
+	logs   consumer.Logs
+
+	// mu serializes notifications: the check of the record, the emission and
+	// the update of the record happen as one step, so two deliveries of the
+	// same notification (HA peers) never both emit.
+	mu      sync.Mutex
+	record  *sessionRecord
+	builder *spanBuilder
+
+	lifecycle  sync.Mutex
+	starts     int
+	server     *http.Server
+	addr       string
+	serverDone sync.WaitGroup
+	client     storage.Client
+	onShutdown func()
+}
+
+var (
+	_ receiver.Traces = (*alertmanagerReceiver)(nil)
+	_ receiver.Logs   = (*alertmanagerReceiver)(nil)
+)
+
+func newAlertmanagerReceiver(set receiver.Settings, cfg *Config) (*alertmanagerReceiver, error) {
+	tb, err := metadata.NewTelemetryBuilder(set.TelemetrySettings)
+	if err != nil {
+		return nil, err
+	}
+	obsrecv, err := receiverhelper.NewObsReport(receiverhelper.ObsReportSettings{
+		ReceiverID:             set.ID,
+		Transport:              "http",
+		ReceiverCreateSettings: set,
+	})
+	if err != nil {
+		return nil, err
+	}
+	return &alertmanagerReceiver{
+		cfg:       cfg,
+		settings:  set,
+		telemetry: tb,
+		obsrecv:   obsrecv,
+		record:    newSessionRecord(cfg.SessionRecordSize),
+		builder:   newSpanBuilder(cfg, set.BuildInfo.Version),
+	}, nil
+}
+
+// Start opens the session record and the HTTP server, once for all the
+// pipelines that share this receiver.
+func (r *alertmanagerReceiver) Start(ctx context.Context, host component.Host) error {
+	r.lifecycle.Lock()
+	defer r.lifecycle.Unlock()
+	r.starts++
+	if r.starts > 1 {
+		return nil
+	}
+	if r.cfg.Storage != nil {
+		client, err := r.storageClient(ctx, host)
+		if err != nil {
+			return err
+		}
+		r.client = client
+		if err := r.record.attach(ctx, client); err != nil {
+			return err
+		}
+		r.settings.Logger.Info("Session record loaded", zap.Int("sessions", r.record.len()))
+	}
+
+	mux := http.NewServeMux()
+	mux.Handle(r.cfg.Path, http.HandlerFunc(r.handleNotification))
+	server, err := r.cfg.ToServer(ctx, host.GetExtensions(), r.settings.TelemetrySettings, mux)
+	if err != nil {
+		return err
+	}
+	listener, err := r.cfg.ToListener(ctx)
+	if err != nil {
+		return fmt.Errorf("listening on %s: %w", r.cfg.NetAddr.Endpoint, err)
+	}
+	r.server = server
+	r.addr = listener.Addr().String()
+	r.settings.Logger.Info("Receiving Alertmanager webhooks",
+		zap.String("endpoint", listener.Addr().String()), zap.String("path", r.cfg.Path))
+	r.serverDone.Add(1)
+	go func() {
+		defer r.serverDone.Done()
+		if err := server.Serve(listener); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			componentstatus.ReportStatus(host, componentstatus.NewFatalErrorEvent(err))
+		}
+	}()
+	return nil
+}
+
+func (r *alertmanagerReceiver) storageClient(ctx context.Context, host component.Host) (storage.Client, error) {
+	ext, ok := host.GetExtensions()[*r.cfg.Storage]
+	if !ok {
+		return nil, fmt.Errorf("storage %s: extension not found", r.cfg.Storage)
+	}
+	se, ok := ext.(storage.Extension)
+	if !ok {
+		return nil, fmt.Errorf("storage %s: %w", r.cfg.Storage, errNotStorage)
+	}
+	return se.GetClient(ctx, component.KindReceiver, r.settings.ID, "sessions")
+}
+
+// Shutdown stops the server once the last pipeline using it shuts down.
+func (r *alertmanagerReceiver) Shutdown(ctx context.Context) error {
+	r.lifecycle.Lock()
+	defer r.lifecycle.Unlock()
+	if r.starts > 1 {
+		r.starts--
+		return nil
+	}
+	r.starts = 0
+	var errs []error
+	if r.server != nil {
+		errs = append(errs, r.server.Shutdown(ctx))
+		r.serverDone.Wait()
+		r.server = nil
+	}
+	if r.client != nil {
+		r.mu.Lock()
+		errs = append(errs, r.client.Close(ctx))
+		r.client = nil
+		r.mu.Unlock()
+	}
+	r.telemetry.Shutdown()
+	if r.onShutdown != nil {
+		r.onShutdown()
+	}
+	return errors.Join(errs...)
+}

@@ -1,0 +1,156 @@
+package alertmanagerreceiver
+
+import (
+	"context"
+	"fmt"
+	"net/http"
+	"testing"
+
+	"github.com/open-telemetry/opentelemetry-collector-contrib/extension/storage/filestorage"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+	"go.opentelemetry.io/collector/component"
+	"go.opentelemetry.io/collector/component/componenttest"
+	"go.opentelemetry.io/collector/consumer/consumertest"
+	"go.opentelemetry.io/collector/extension"
+	"go.opentelemetry.io/collector/extension/extensiontest"
+	"go.opentelemetry.io/collector/extension/xextension/storage"
+	"go.opentelemetry.io/collector/receiver/receivertest"
+
+	"github.com/nerc-project/ai-telemetry-collector/receiver/alertmanagerreceiver/internal/metadata"
+)
+
+// storageHost offers a real file_storage extension to the receiver.
+type storageHost struct {
+	component.Host
+	id  component.ID
+	ext extension.Extension
+}
+
+func (h storageHost) GetExtensions() map[component.ID]component.Component {
+	return map[component.ID]component.Component{h.id: h.ext}
+}
+
+func newFileStorage(t *testing.T, dir string) storageHost {
+	t.Helper()
+	f := filestorage.NewFactory()
+	cfg := f.CreateDefaultConfig().(*filestorage.Config)
+	cfg.Directory = dir
+	id := component.MustNewIDWithName("file_storage", "alerts")
+	ext, err := f.Create(context.Background(), extensiontest.NewNopSettings(f.Type()), cfg)
+	require.NoError(t, err)
+	require.NoError(t, ext.Start(context.Background(), componenttest.NewNopHost()))
+	return storageHost{Host: componenttest.NewNopHost(), id: id, ext: ext}
+}
+
+// runOnce starts a receiver on the storage, posts the bodies and shuts down,
+// like one life of a collector process.
+func runOnce(t *testing.T, host storageHost, bodies ...[]byte) *consumertest.TracesSink {
+	t.Helper()
+	cfg := createDefaultConfig().(*Config)
+	cfg.NetAddr.Endpoint = "127.0.0.1:0"
+	cfg.Storage = &host.id
+	sink := new(consumertest.TracesSink)
+	set := receivertest.NewNopSettings(metadata.Type)
+	// The collector gives a receiver the same ID in every run; the storage file is named after it.
+	set.ID = component.NewIDWithName(metadata.Type, "gpu")
+	r, err := NewFactory().CreateTraces(context.Background(), set, cfg, sink)
+	require.NoError(t, err)
+	require.NoError(t, r.Start(context.Background(), host))
+	h := &harness{t: t, rcv: r.(*alertmanagerReceiver), client: http.DefaultClient}
+	h.url = "http://" + h.rcv.addr + cfg.Path
+	for _, b := range bodies {
+		code, msg := h.post(b)
+		require.Equal(t, http.StatusOK, code, msg)
+	}
+	require.NoError(t, r.Shutdown(context.Background()))
+	return sink
+}
+
+func TestRestartBetweenFiringAndResolvedWithFileStorage(t *testing.T) {
+	dir := t.TempDir()
+	firing := testAlert{status: "firing", labels: gpuLabels("team-a", "p", ""), startsAt: t0, fingerprint: "5e55"}
+	resolved := firing
+	resolved.status, resolved.endsAt = "resolved", t1
+
+	host := newFileStorage(t, dir)
+	first := runOnce(t, host, notificationJSON(t, 0, firing))
+	require.NoError(t, host.ext.Shutdown(context.Background()))
+	assert.Equal(t, 1, first.SpanCount())
+
+	// A new process: the repeat of the firing adds nothing, the resolution
+	// yields the session span, and its duplicate nothing.
+	host = newFileStorage(t, dir)
+	second := runOnce(t, host, notificationJSON(t, 0, firing), notificationJSON(t, 0, resolved), notificationJSON(t, 0, resolved))
+	require.NoError(t, host.ext.Shutdown(context.Background()))
+	require.Equal(t, 1, second.SpanCount())
+	assert.Equal(t, "alertmanager", second.AllTraces()[0].ResourceSpans().At(0).Resource().Attributes().AsRaw()["service.name"])
+	assert.Equal(t, "GPUInUse", second.AllTraces()[0].ResourceSpans().At(0).ScopeSpans().At(0).Spans().At(0).Name())
+
+	// A third life: the resolved duplicate from an HA peer still adds nothing.
+	host = newFileStorage(t, dir)
+	third := runOnce(t, host, notificationJSON(t, 0, resolved))
+	require.NoError(t, host.ext.Shutdown(context.Background()))
+	assert.Equal(t, 0, third.SpanCount())
+}
+
+func TestRecordIsBounded(t *testing.T) {
+	ctx := context.Background()
+	host := newFileStorage(t, t.TempDir())
+	defer func() { require.NoError(t, host.ext.Shutdown(ctx)) }()
+	client, err := host.ext.(storage.Extension).GetClient(ctx, component.KindReceiver, component.MustNewID("alertmanager"), "sessions")
+	require.NoError(t, err)
+
+	rec := newSessionRecord(3)
+	require.NoError(t, rec.attach(ctx, client))
+	for i := range 5 {
+		require.NoError(t, rec.commit(ctx, []recordUpdate{{key: fmt.Sprint("s", i), state: startEmitted}}))
+	}
+	assert.Equal(t, 3, rec.len())
+	// Touching s2 makes s3 the oldest.
+	require.NoError(t, rec.commit(ctx, []recordUpdate{{key: "s2", state: sessionEmitted}}))
+	require.NoError(t, client.Close(ctx))
+
+	client, err = host.ext.(storage.Extension).GetClient(ctx, component.KindReceiver, component.MustNewID("alertmanager"), "sessions")
+	require.NoError(t, err)
+	defer func() { require.NoError(t, client.Close(ctx)) }()
+	smaller := newSessionRecord(2)
+	require.NoError(t, smaller.attach(ctx, client))
+	assert.Equal(t, 2, smaller.len())
+	for key, want := range map[string]sessionState{"s0": 0, "s1": 0, "s3": 0, "s4": startEmitted, "s2": startEmitted | sessionEmitted} {
+		got, err := smaller.get(ctx, key)
+		require.NoError(t, err)
+		assert.Equal(t, want, got, key)
+	}
+	// The trimmed entries are gone from storage too.
+	for _, key := range []string{"s0", "s1", "s3"} {
+		v, err := client.Get(ctx, storageKeyPrefix+key)
+		require.NoError(t, err)
+		assert.Nil(t, v, key)
+	}
+}
+
+// getOnlyClient hides Walk, as a storage extension without it would.
+type getOnlyClient struct{ storage.Client }
+
+func TestRecordWithoutWalkerReadsOnMiss(t *testing.T) {
+	ctx := context.Background()
+	host := newFileStorage(t, t.TempDir())
+	defer func() { require.NoError(t, host.ext.Shutdown(ctx)) }()
+	client, err := host.ext.(storage.Extension).GetClient(ctx, component.KindReceiver, component.MustNewID("alertmanager"), "")
+	require.NoError(t, err)
+	defer func() { require.NoError(t, client.Close(ctx)) }()
+	require.NoError(t, client.Set(ctx, storageKeyPrefix+"old", []byte{byte(sessionEmitted), 0, 0, 0, 0, 0, 0, 0, 1}))
+	require.NoError(t, client.Set(ctx, storageKeyPrefix+"bad", []byte{1}))
+
+	rec := newSessionRecord(10)
+	require.NoError(t, rec.attach(ctx, getOnlyClient{client}))
+	got, err := rec.get(ctx, "old")
+	require.NoError(t, err)
+	assert.Equal(t, sessionEmitted, got)
+	_, err = rec.get(ctx, "bad")
+	require.ErrorIs(t, err, errCorruptRecord)
+	got, err = rec.get(ctx, "never")
+	require.NoError(t, err)
+	assert.Equal(t, sessionState(0), got)
+}

@@ -1,0 +1,165 @@
+package alertmanagerreceiver // import "github.com/nerc-project/ai-telemetry-collector/receiver/alertmanagerreceiver"
+
+import (
+	"go.opentelemetry.io/collector/pdata/pcommon"
+	"go.opentelemetry.io/collector/pdata/ptrace"
+
+	"github.com/nerc-project/ai-telemetry-collector/internal/topology"
+)
+
+const (
+	labelAlertName = "alertname"
+	labelSeverity  = "severity"
+	// fallbackSpanName names spans of alerts that have no alertname.
+	fallbackSpanName = "alertmanager.alert"
+	// startSpanSuffix names the marker span emitted when a session starts.
+	startSpanSuffix = ".start"
+	scopeName       = "github.com/nerc-project/ai-telemetry-collector/receiver/alertmanagerreceiver"
+)
+
+// spanBuilder turns alerts into spans, one resource per (cluster, namespace, pod).
+type spanBuilder struct {
+	serviceName string
+	hub         string
+	spanNames   map[string]string
+	parser      topology.Parser
+	version     string
+
+	traces    ptrace.Traces
+	resources map[resourceKey]ptrace.SpanSlice
+}
+
+type resourceKey struct{ cluster, namespace, pod string }
+
+func newSpanBuilder(cfg *Config, version string) *spanBuilder {
+	return &spanBuilder{
+		serviceName: cfg.ServiceName,
+		hub:         cfg.Hub,
+		spanNames:   cfg.SpanNames,
+		parser: topology.Parser{
+			ClusterLabel:   cfg.ClusterLabel,
+			DefaultCluster: cfg.Cluster,
+			HubCluster:     cfg.HubCluster,
+		},
+		version: version,
+	}
+}
+
+// reset starts a new batch of spans.
+func (b *spanBuilder) reset() {
+	b.traces = ptrace.NewTraces()
+	b.resources = map[resourceKey]ptrace.SpanSlice{}
+}
+
+// spanName is the configured name for the alert, or its alertname.
+func (b *spanBuilder) spanName(a *alert) string {
+	alertName := a.Labels[labelAlertName]
+	if name, ok := b.spanNames[alertName]; ok {
+		return name
+	}
+	if alertName == "" {
+		return fallbackSpanName
+	}
+	return alertName
+}
+
+// addStart adds the short marker span of a session that started: it sits
+// under the session span's ID at startsAt, so a running session is searchable.
+func (b *spanBuilder) addStart(n *notification, a *alert, ids sessionIDs) {
+	e := b.parser.Parse(topology.MapLabels(a.Labels))
+	span := b.spansFor(e).AppendEmpty()
+	span.SetTraceID(ids.trace)
+	span.SetSpanID(ids.start)
+	span.SetParentSpanID(ids.session)
+	span.SetName(b.spanName(a) + startSpanSuffix)
+	span.SetKind(ptrace.SpanKindInternal)
+	ts := pcommon.NewTimestampFromTime(a.StartsAt)
+	span.SetStartTimestamp(ts)
+	span.SetEndTimestamp(ts)
+	b.putAttributes(span.Attributes(), n, a, e, statusFiring)
+}
+
+// addSession adds the span of a whole session, from startsAt to endsAt.
+func (b *spanBuilder) addSession(n *notification, a *alert, ids sessionIDs) {
+	e := b.parser.Parse(topology.MapLabels(a.Labels))
+	span := b.spansFor(e).AppendEmpty()
+	span.SetTraceID(ids.trace)
+	span.SetSpanID(ids.session)
+	span.SetName(b.spanName(a))
+	span.SetKind(ptrace.SpanKindInternal)
+	span.SetStartTimestamp(pcommon.NewTimestampFromTime(a.StartsAt))
+	span.SetEndTimestamp(pcommon.NewTimestampFromTime(a.EndsAt))
+	b.putAttributes(span.Attributes(), n, a, e, statusResolved)
+}
+
+func (b *spanBuilder) spansFor(e topology.Entity) ptrace.SpanSlice {
+	key := resourceKey{cluster: e.Cluster, namespace: e.Namespace, pod: e.Pod}
+	if spans, ok := b.resources[key]; ok {
+		return spans
+	}
+	rs := b.traces.ResourceSpans().AppendEmpty()
+	attrs := rs.Resource().Attributes()
+	attrs.PutStr("service.name", b.serviceName)
+	putNonEmpty(attrs, topology.AttrK8sClusterName, e.Cluster)
+	putNonEmpty(attrs, topology.AttrK8sNamespaceName, e.Namespace)
+	putNonEmpty(attrs, topology.AttrK8sPodName, e.Pod)
+	ss := rs.ScopeSpans().AppendEmpty()
+	ss.Scope().SetName(scopeName)
+	ss.Scope().SetVersion(b.version)
+	b.resources[key] = ss.Spans()
+	return ss.Spans()
+}
+
+// putAttributes maps an alert into the shared topology vocabulary; labels
+// without a topology meaning keep their name under alertmanager.label.
+func (b *spanBuilder) putAttributes(attrs pcommon.Map, n *notification, a *alert, e topology.Entity, status string) {
+	attrs.EnsureCapacity(24 + len(a.Labels) + len(a.Annotations))
+	putNonEmpty(attrs, topology.AttrK8sClusterName, e.Cluster)
+	putNonEmpty(attrs, topology.AttrK8sNodeName, e.Node)
+	putNonEmpty(attrs, topology.AttrK8sNamespaceName, e.Namespace)
+	putNonEmpty(attrs, topology.AttrK8sPodName, e.Pod)
+	putNonEmpty(attrs, topology.AttrK8sPodUID, e.PodUID)
+	putNonEmpty(attrs, topology.AttrK8sContainerName, e.Container)
+	if e.GPUUUID != "" || e.GPUIndex != "" {
+		attrs.PutStr(topology.AttrHwType, topology.HwTypeGPU)
+		attrs.PutStr(topology.AttrHwVendor, topology.HwVendorNVIDIA)
+	}
+	putNonEmpty(attrs, topology.AttrHwID, e.HwID())
+	if e.IsSlice() {
+		putNonEmpty(attrs, topology.AttrHwParent, e.GPUUUID)
+	}
+	putNonEmpty(attrs, topology.AttrHwName, e.GPUDevice)
+	putNonEmpty(attrs, topology.AttrHwModel, e.GPUModel)
+	putNonEmpty(attrs, topology.AttrHwDriverVersion, e.DriverVersion)
+	putNonEmpty(attrs, topology.AttrNvidiaGPUIndex, e.GPUIndex)
+	putNonEmpty(attrs, topology.AttrNvidiaGPUPCIBusID, e.PCIBusID)
+	putNonEmpty(attrs, topology.AttrNvidiaMIGProfile, e.MIGProfile)
+	putNonEmpty(attrs, topology.AttrNvidiaMIGGPUInstanceID, e.MIGInstanceID)
+	putNonEmpty(attrs, topology.AttrNvidiaVGPU, e.VGPU)
+	putNonEmpty(attrs, topology.AttrHubName, b.hub)
+	putNonEmpty(attrs, topology.AttrKeycloakResource, e.Resource(b.hub))
+
+	putNonEmpty(attrs, topology.AttrAlertName, a.Labels[labelAlertName])
+	putNonEmpty(attrs, topology.AttrAlertSeverity, a.Labels[labelSeverity])
+	attrs.PutStr(topology.AttrAlertStatus, status)
+	attrs.PutStr(topology.AttrAlertFingerprint, a.Fingerprint)
+	putNonEmpty(attrs, topology.AttrAlertGeneratorURL, a.GeneratorURL)
+	putNonEmpty(attrs, topology.AttrExternalURL, n.ExternalURL)
+	putNonEmpty(attrs, topology.AttrReceiver, n.Receiver)
+	putNonEmpty(attrs, topology.AttrGroupKey, n.GroupKey)
+	for name, value := range a.Labels {
+		if name == labelAlertName || name == labelSeverity || b.parser.IsTopologyLabel(name) {
+			continue
+		}
+		attrs.PutStr(topology.AttrLabelPrefix+name, value)
+	}
+	for name, value := range a.Annotations {
+		attrs.PutStr(topology.AttrAnnotationPrefix+name, value)
+	}
+}
+
+func putNonEmpty(attrs pcommon.Map, key, value string) {
+	if value != "" {
+		attrs.PutStr(key, value)
+	}
+}
