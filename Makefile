@@ -45,7 +45,8 @@ $(DIST): $(BUILDER) builder-config.yaml $(GO_SOURCES)
 	@touch $(DIST)
 
 .PHONY: generate
-generate: $(MDATAGEN) ## Regenerate component metadata code from each metadata.yaml
+generate: $(MDATAGEN) ## Regenerate component metadata code (mdatagen) and the vocabulary docs
+	$(GO) run ./cmd/gen-vocabulary
 	@for d in $(COMPONENTS); do echo "mdatagen $$d"; (cd $$d && $(CURDIR)/$(MDATAGEN) metadata.yaml); done
 
 .PHONY: run

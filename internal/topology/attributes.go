@@ -32,8 +32,19 @@ const (
 
 // Project attributes, under the documented prefix "aitelemetry.".
 const (
-	AttrHubName          = "aitelemetry.hub.name"
-	AttrKeycloakResource = "aitelemetry.keycloak.resource"
+	AttrHubName               = "aitelemetry.hub.name"
+	AttrKeycloakResource      = "aitelemetry.keycloak.resource"
+	AttrNGSILDID              = "aitelemetry.ngsi_ld.id"
+	AttrNodeUnresolved        = "aitelemetry.node.unresolved"
+	AttrGPUAllocated          = "aitelemetry.gpu.allocated"
+	AttrSliceFraction         = "aitelemetry.gpu.slice.fraction"
+	AttrProjectID             = "aitelemetry.project.id"
+	AttrProjectName           = "aitelemetry.project.name"
+	AttrProjectPI             = "aitelemetry.project.pi"
+	AttrProjectFieldOfScience = "aitelemetry.project.field_of_science"
+	AttrProjectGPUAllocation  = "aitelemetry.project.gpu.allocation"
+	AttrProjectGPUQuota       = "aitelemetry.project.gpu.quota"
+	AttrProjectGPURequests    = "aitelemetry.project.gpu.requests"
 )
 
 // Alertmanager attributes (set by the Alertmanager receiver).
@@ -51,6 +62,9 @@ const (
 	// AttrAnnotationPrefix prefixes every alert annotation.
 	AttrAnnotationPrefix = "alertmanager.annotation."
 )
+
+// AttrHwGPUTask is the semantic conventions' task of hw.gpu.utilization.
+const AttrHwGPUTask = "hw.gpu.task"
 
 // Values of hw.type and hw.vendor for the GPUs the DCGM exporter reports.
 const (

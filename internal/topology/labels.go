@@ -1,5 +1,7 @@
 package topology // import "github.com/nerc-project/ai-telemetry-collector/internal/topology"
 
+import "strings"
+
 // DCGM exporter label names, in every dialect the exporter and its scrapers
 // produce (see the exporter's -o "old namespace" mode, the 2026 rename of
 // Hostname, and Prometheus' exported_* renaming with honorLabels: false).
@@ -115,6 +117,12 @@ func (p Parser) Parse(l Labels) Entity {
 		Pod:           firstPresent(l, labelExportedPod, labelPodNameOld, labelPod),
 		Container:     firstPresent(l, labelExportedContainer, labelContainerNameOld, labelContainer),
 	}
+	// Prometheus drops empty labels, so an unallocated GPU scraped with
+	// honorLabels: false has no exported_* labels left, only the exporter
+	// pod's own: the exporter never holds a GPU, so that is "not allocated".
+	if IsExporterPod(e.Pod) {
+		e.Namespace, e.Pod, e.Container = "", "", ""
+	}
 	clusterLabel := p.ClusterLabel
 	if clusterLabel == "" {
 		clusterLabel = DefaultClusterLabel
@@ -128,6 +136,13 @@ func (p Parser) Parse(l Labels) Entity {
 	}
 	return e
 }
+
+// exporterPodMarker is in the names of DCGM exporter pods
+// (nvidia-dcgm-exporter-x7k2p, dcgm-exporter-sn5rp).
+const exporterPodMarker = "dcgm-exporter"
+
+// IsExporterPod reports whether a pod or host name is a DCGM exporter pod's.
+func IsExporterPod(name string) bool { return strings.Contains(name, exporterPodMarker) }
 
 // IsTopologyLabel reports whether Parse reads the label, so callers can keep
 // every other label under their own prefix.

@@ -64,6 +64,13 @@ func TestParseDialects(t *testing.T) {
 			want: Entity{GPUUUID: uuidA},
 		},
 		{
+			name: "empty exported_* dropped by Prometheus: the exporter pod's own labels mean unallocated",
+			labels: MapLabels{
+				"UUID": uuidA, "namespace": "nvidia-gpu-operator", "pod": "nvidia-dcgm-exporter-x7k2p", "container": "nvidia-dcgm-exporter",
+			},
+			want: Entity{GPUUUID: uuidA},
+		},
+		{
 			name: "old namespace mode (-o): lowercase uuid and pod_* labels",
 			labels: MapLabels{
 				"uuid": uuidA, "gpu": "2", "Hostname": "node-3",

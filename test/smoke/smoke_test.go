@@ -163,6 +163,27 @@ func spanDurations(t *testing.T, path string) map[string]time.Duration {
 	return out
 }
 
+// projectNames maps each namespace in metrics.jsonl to its project name.
+func projectNames(t *testing.T, path string) map[string]string {
+	t.Helper()
+	raw, err := os.ReadFile(path)
+	require.NoError(t, err)
+	out := map[string]string{}
+	for _, line := range bytes.Split(bytes.TrimSpace(raw), []byte("\n")) {
+		md, err := (&pmetric.JSONUnmarshaler{}).UnmarshalMetrics(line)
+		require.NoError(t, err)
+		for _, rm := range md.ResourceMetrics().All() {
+			ns, ok := rm.Resource().Attributes().Get("k8s.namespace.name")
+			if !ok {
+				continue
+			}
+			name, _ := rm.Resource().Attributes().Get("aitelemetry.project.name")
+			out[ns.Str()] = name.Str()
+		}
+	}
+	return out
+}
+
 func TestLocalConfigScrapesDCGMIntoFiles(t *testing.T) {
 	bin := binary(t)
 	rec, err := dcgmreplay.Load(recording)
@@ -182,6 +203,7 @@ func TestLocalConfigScrapesDCGMIntoFiles(t *testing.T) {
 		"HEALTH_CHECK_ENDPOINT="+health,
 		"SELF_METRICS_PORT="+freePort(t),
 		"ALERTMANAGER_ENDPOINT="+alertmanager,
+		"PROJECTS_FILE=../../configs/metadata/projects.example.yaml",
 	)
 	var logs syncBuffer
 	cmd.Stdout, cmd.Stderr = &logs, &logs
@@ -198,6 +220,11 @@ func TestLocalConfigScrapesDCGMIntoFiles(t *testing.T) {
 	}()
 
 	waitFor(t, "the health check", 60*time.Second, func() bool {
+		select {
+		case err := <-exited:
+			t.Fatalf("the collector exited before becoming healthy: %v", err)
+		default:
+		}
 		resp, err := http.Get("http://" + health + "/")
 		if err != nil {
 			return false
@@ -222,21 +249,26 @@ func TestLocalConfigScrapesDCGMIntoFiles(t *testing.T) {
 	assert.Equal(t, rec.Series, series, "one data point per recorded DCGM series")
 	assert.Len(t, got, 21, "DCGM metric families")
 
+	// The gpumodel processor turned raw DCGM labels into the GPU model.
 	util := got["DCGM_FI_PROF_GR_ENGINE_ACTIVE"]
 	require.Len(t, util, 4)
 	byEntity := map[string]float64{}
 	for _, dp := range util {
-		uuid, _ := dp.Attributes().Get("UUID")
-		slice, _ := dp.Attributes().Get("GPU_I_ID")
-		ns, _ := dp.Attributes().Get("namespace")
-		byEntity[uuid.Str()+"/"+slice.Str()+"/"+ns.Str()] = dp.DoubleValue()
+		hwID, _ := dp.Attributes().Get("hw.id")
+		_, raw := dp.Attributes().Get("UUID")
+		assert.False(t, raw, "raw DCGM labels are replaced")
+		byEntity[hwID.Str()] = dp.DoubleValue()
 	}
 	assert.Equal(t, map[string]float64{
-		"GPU-3f1c9a2e-7b4d-4e1a-9c55-0d2b8e6f1a70//team-a":  0.962118,
-		"GPU-a8e27c41-0c3b-4f7e-8d2a-5b6c9e0f4d13//":        0,
-		"GPU-6b0d4e93-2f8a-4c17-b3e5-91a7c2d8f604/1/team-b": 0.381124,
-		"GPU-6b0d4e93-2f8a-4c17-b3e5-91a7c2d8f604/2/":       0,
+		"GPU-3f1c9a2e-7b4d-4e1a-9c55-0d2b8e6f1a70":   0.962118,
+		"GPU-a8e27c41-0c3b-4f7e-8d2a-5b6c9e0f4d13":   0,
+		"GPU-6b0d4e93-2f8a-4c17-b3e5-91a7c2d8f604/1": 0.381124,
+		"GPU-6b0d4e93-2f8a-4c17-b3e5-91a7c2d8f604/2": 0,
 	}, byEntity)
+	assert.Equal(t, map[string]string{
+		"team-a": "LLM fine-tuning for clinical notes",
+		"team-b": "",
+	}, projectNames(t, metricsFile), "team-a's metadata comes from configs/metadata/projects.example.yaml; team-b's entry is for another cluster")
 	_, isSum := got["DCGM_FI_DEV_TOTAL_ENERGY_CONSUMPTION"]
 	assert.True(t, isSum)
 

@@ -1,0 +1,176 @@
+package gpumodelprocessor // import "github.com/nerc-project/ai-telemetry-collector/processor/gpumodelprocessor"
+
+import (
+	"hash/maphash"
+	"sync"
+
+	"go.opentelemetry.io/collector/pdata/pcommon"
+
+	"github.com/nerc-project/ai-telemetry-collector/internal/topology"
+)
+
+// Reasons a data point passes with part of the model missing.
+const (
+	reasonNoGPUIdentity     = "no_gpu_identity"
+	reasonNoNode            = "no_node"
+	reasonNoCluster         = "no_cluster"
+	reasonUnknownMIGProfile = "unknown_mig_profile"
+	reasonNodeUnresolved    = "node_unresolved"
+	reasonNoProjectMetadata = "no_project_metadata"
+	reasonUnsupportedType   = "unsupported_type"
+)
+
+// enrichment is what one DCGM label set becomes: its place in the topology
+// and the data point attributes that replace the raw labels. Label sets repeat
+// across every metric and scrape of a GPU, so enrichments are cached.
+type enrichment struct {
+	entity         topology.Entity
+	attrs          pcommon.Map
+	nodeUnresolved bool
+	incomplete     []string
+	generation     uint64
+}
+
+// enricher computes and caches enrichments.
+type enricher struct {
+	parser   topology.Parser
+	meta     *metadataSources
+	capacity int
+	seed     maphash.Seed
+
+	mu    sync.Mutex
+	cache map[uint64]*enrichment
+}
+
+func newEnricher(parser topology.Parser, meta *metadataSources, capacity int) *enricher {
+	return &enricher{parser: parser, meta: meta, capacity: capacity, seed: maphash.MakeSeed(), cache: map[uint64]*enrichment{}}
+}
+
+// batchCache remembers the enrichments of one batch without locking: a label
+// set recurs once per DCGM field in every scrape.
+type batchCache struct {
+	byHash     map[uint64]*enrichment
+	generation uint64
+}
+
+func (e *enricher) newBatchCache() *batchCache {
+	return &batchCache{byHash: map[uint64]*enrichment{}, generation: e.meta.generation()}
+}
+
+// enrich returns the enrichment of a data point's labels. resourceCluster is
+// the k8s.cluster.name of the point's resource, if any.
+func (e *enricher) enrich(bc *batchCache, labels pcommon.Map, resourceCluster string) *enrichment {
+	key := e.hash(labels, resourceCluster)
+	if en, ok := bc.byHash[key]; ok {
+		return en
+	}
+	en := e.shared(key, labels, resourceCluster, bc.generation)
+	bc.byHash[key] = en
+	return en
+}
+
+func (e *enricher) shared(key uint64, labels pcommon.Map, resourceCluster string, gen uint64) *enrichment {
+	e.mu.Lock()
+	cached, ok := e.cache[key]
+	e.mu.Unlock()
+	if ok && cached.generation == gen {
+		return cached
+	}
+	en := e.compute(labels, resourceCluster, gen)
+	e.mu.Lock()
+	if len(e.cache) >= e.capacity {
+		// Cheaper than LRU bookkeeping on every point; the working set of a
+		// cluster refills in one scrape.
+		clear(e.cache)
+	}
+	e.cache[key] = en
+	e.mu.Unlock()
+	return en
+}
+
+// hash identifies a label set: one maphash over the concatenated labels is
+// several times cheaper than feeding the hash string by string.
+func (e *enricher) hash(labels pcommon.Map, resourceCluster string) uint64 {
+	var stack [1024]byte
+	buf := append(stack[:0], resourceCluster...)
+	for k, v := range labels.All() {
+		buf = append(buf, 0)
+		buf = append(buf, k...)
+		buf = append(buf, 1)
+		if v.Type() == pcommon.ValueTypeStr {
+			buf = append(buf, v.Str()...)
+		} else {
+			buf = append(buf, v.AsString()...)
+		}
+	}
+	return maphash.Bytes(e.seed, buf)
+}
+
+func (e *enricher) compute(labels pcommon.Map, resourceCluster string, gen uint64) *enrichment {
+	parser := e.parser
+	if resourceCluster != "" {
+		parser.DefaultCluster = resourceCluster
+	}
+	ent := parser.Parse(mapLabels(labels))
+	en := &enrichment{generation: gen}
+
+	// DCGM puts the exporter pod's name in Hostname when NODE_NAME is unset:
+	// find the pod's node in the metadata sources.
+	if _, hasNodeLabel := labels.Get("node"); !hasNodeLabel && ent.Node != "" {
+		if node, ok := e.meta.podNode(ent.Cluster, ent.Node); ok {
+			ent.Node = node
+		} else if topology.IsExporterPod(ent.Node) {
+			en.nodeUnresolved = true
+			en.incomplete = append(en.incomplete, reasonNodeUnresolved)
+		}
+	}
+	if ent.Cluster == "" {
+		en.incomplete = append(en.incomplete, reasonNoCluster)
+	}
+	if ent.Node == "" {
+		en.incomplete = append(en.incomplete, reasonNoNode)
+	}
+	if ent.GPUUUID == "" && ent.GPUIndex == "" {
+		en.incomplete = append(en.incomplete, reasonNoGPUIdentity)
+	}
+	en.entity = ent
+
+	attrs := pcommon.NewMap()
+	attrs.EnsureCapacity(labels.Len() + 8)
+	for k, v := range labels.All() {
+		if !parser.IsTopologyLabel(k) {
+			v.CopyTo(attrs.PutEmpty(k))
+		}
+	}
+	if ent.GPUUUID != "" || ent.GPUIndex != "" {
+		attrs.PutStr(topology.AttrHwType, topology.HwTypeGPU)
+		attrs.PutStr(topology.AttrHwVendor, topology.HwVendorNVIDIA)
+	}
+	putNonEmpty(attrs, topology.AttrHwID, ent.HwID())
+	if ent.IsSlice() {
+		putNonEmpty(attrs, topology.AttrHwParent, ent.GPUUUID)
+	}
+	putNonEmpty(attrs, topology.AttrHwName, ent.GPUDevice)
+	putNonEmpty(attrs, topology.AttrHwModel, ent.GPUModel)
+	putNonEmpty(attrs, topology.AttrHwDriverVersion, ent.DriverVersion)
+	putNonEmpty(attrs, topology.AttrNvidiaGPUIndex, ent.GPUIndex)
+	putNonEmpty(attrs, topology.AttrNvidiaGPUPCIBusID, ent.PCIBusID)
+	putNonEmpty(attrs, topology.AttrNvidiaMIGProfile, ent.MIGProfile)
+	putNonEmpty(attrs, topology.AttrNvidiaMIGGPUInstanceID, ent.MIGInstanceID)
+	putNonEmpty(attrs, topology.AttrNvidiaVGPU, ent.VGPU)
+	attrs.PutBool(topology.AttrGPUAllocated, ent.Allocated())
+	if fraction, ok := topology.SliceFraction(ent.GPUModel, ent.MIGProfile); ok {
+		attrs.PutDouble(topology.AttrSliceFraction, fraction)
+	} else {
+		en.incomplete = append(en.incomplete, reasonUnknownMIGProfile)
+	}
+	putNonEmpty(attrs, topology.AttrNGSILDID, ent.NGSILDID())
+	en.attrs = attrs
+	return en
+}
+
+func putNonEmpty(attrs pcommon.Map, key, value string) {
+	if value != "" {
+		attrs.PutStr(key, value)
+	}
+}

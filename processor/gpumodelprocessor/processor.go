@@ -1,0 +1,329 @@
+package gpumodelprocessor // import "github.com/nerc-project/ai-telemetry-collector/processor/gpumodelprocessor"
+
+import (
+	"context"
+	"strings"
+
+	"go.opentelemetry.io/collector/component"
+	"go.opentelemetry.io/collector/pdata/pcommon"
+	"go.opentelemetry.io/collector/pdata/pmetric"
+	"go.opentelemetry.io/collector/processor"
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/metric"
+	"go.uber.org/zap"
+
+	"github.com/nerc-project/ai-telemetry-collector/internal/topology"
+	"github.com/nerc-project/ai-telemetry-collector/processor/gpumodelprocessor/internal/metadata"
+)
+
+type gpuModelProcessor struct {
+	cfg       *Config
+	logger    *zap.Logger
+	telemetry *metadata.TelemetryBuilder
+
+	meta     *metadataSources
+	file     *fileSource
+	ksm      *ksmSource
+	k8s      *kubernetesSource
+	enricher *enricher
+}
+
+func newGPUModelProcessor(set processor.Settings, cfg *Config) (*gpuModelProcessor, error) {
+	tb, err := metadata.NewTelemetryBuilder(set.TelemetrySettings)
+	if err != nil {
+		return nil, err
+	}
+	parser := topology.Parser{ClusterLabel: cfg.Cluster.Label, DefaultCluster: cfg.Cluster.Name, HubCluster: cfg.Cluster.HubCluster}
+	p := &gpuModelProcessor{cfg: cfg, logger: set.Logger, telemetry: tb, meta: &metadataSources{}}
+	if cfg.Metadata.File.Path != "" {
+		p.file = newFileSource(cfg.Metadata.File.Path, cfg.Metadata.File.ReloadInterval,
+			func(n int) {
+				tb.ProcessorGpumodelMetadataUpdates.Add(context.Background(), 1, withSourceFile)
+				set.Logger.Info("Loaded project metadata file", zap.String("path", cfg.Metadata.File.Path), zap.Int("projects", n))
+			},
+			func(err error) {
+				tb.ProcessorGpumodelMetadataErrors.Add(context.Background(), 1, withSourceFile)
+				set.Logger.Warn("Project metadata file not reloaded; keeping the last good content", zap.Error(err))
+			})
+		p.meta.sources = append(p.meta.sources, p.file)
+	}
+	if cfg.Metadata.Kubernetes.Enabled {
+		cluster := cfg.Metadata.Kubernetes.Cluster
+		if cluster == "" {
+			cluster = cfg.Cluster.Name
+		}
+		p.k8s = newKubernetesSource(cfg.Metadata.Kubernetes.AuthType, cluster, set.Logger)
+		p.meta.sources = append(p.meta.sources, p.k8s)
+	}
+	if cfg.Metadata.KubeStateMetrics.Enabled {
+		p.ksm = newKSMSource(parser)
+		p.meta.sources = append(p.meta.sources, p.ksm)
+	}
+	p.enricher = newEnricher(parser, p.meta, cfg.CacheSize)
+	return p, nil
+}
+
+func (p *gpuModelProcessor) start(ctx context.Context, _ component.Host) error {
+	if p.file != nil {
+		if err := p.file.start(); err != nil {
+			return err
+		}
+	}
+	if p.k8s != nil {
+		if err := p.k8s.start(ctx); err != nil {
+			p.telemetry.ProcessorGpumodelMetadataErrors.Add(ctx, 1, withSourceK8s)
+			return err
+		}
+		p.telemetry.ProcessorGpumodelMetadataUpdates.Add(ctx, 1, withSourceK8s)
+	}
+	return nil
+}
+
+func (p *gpuModelProcessor) shutdown(context.Context) error {
+	if p.file != nil {
+		p.file.shutdown()
+	}
+	if p.k8s != nil {
+		p.k8s.shutdown()
+	}
+	p.telemetry.Shutdown()
+	return nil
+}
+
+// isDCGMSeries recognizes DCGM exporter metrics, in both namespaces.
+func isDCGMSeries(name string) bool {
+	return strings.HasPrefix(name, "DCGM_FI_") || strings.HasPrefix(name, "dcgm_fi_")
+}
+
+// processMetrics regroups DCGM data points so each (cluster, node, namespace,
+// pod, container) has its own resource, replaces their raw labels with the
+// model's attributes, and passes every other metric unchanged.
+func (p *gpuModelProcessor) processMetrics(ctx context.Context, md pmetric.Metrics) (pmetric.Metrics, error) {
+	rms := md.ResourceMetrics()
+	if p.ksm != nil {
+		p.learn(ctx, rms)
+	}
+	counts := batchCounts{incomplete: map[string]int64{}}
+	bc := p.enricher.newBatchCache()
+	original := rms.Len()
+	for i := 0; i < original; i++ {
+		p.regroup(rms, rms.At(i), bc, &counts)
+	}
+	rms.RemoveIf(func(rm pmetric.ResourceMetrics) bool {
+		for _, sm := range rm.ScopeMetrics().All() {
+			if sm.Metrics().Len() > 0 {
+				return false
+			}
+		}
+		return true
+	})
+	p.record(ctx, counts)
+	return md, nil
+}
+
+type batchCounts struct {
+	enriched   int64
+	incomplete map[string]int64
+}
+
+func (p *gpuModelProcessor) learn(ctx context.Context, rms pmetric.ResourceMetricsSlice) {
+	learned := 0
+	for _, rm := range rms.All() {
+		cluster := resourceCluster(rm.Resource())
+		for _, sm := range rm.ScopeMetrics().All() {
+			for _, m := range sm.Metrics().All() {
+				if isKSMSeries(m.Name()) {
+					learned += p.ksm.learn(m, cluster)
+				}
+			}
+		}
+	}
+	if learned > 0 {
+		p.ksm.expire()
+		p.telemetry.ProcessorGpumodelMetadataUpdates.Add(ctx, int64(learned), withSourceKSM)
+	}
+}
+
+func resourceCluster(r pcommon.Resource) string {
+	if v, ok := r.Attributes().Get(topology.AttrK8sClusterName); ok {
+		return v.Str()
+	}
+	return ""
+}
+
+// group collects the DCGM data points of one topology position taken out of
+// one input resource.
+type group struct {
+	entity  topology.Entity
+	rm      pmetric.ResourceMetrics
+	scopes  map[int]pmetric.ScopeMetrics
+	metrics map[[2]int]pmetric.Metric
+	count   int64
+
+	// The data points of the metric being moved, so the maps above are
+	// consulted once per metric, not once per point.
+	current      [2]int
+	currentValid bool
+	currentDps   pmetric.NumberDataPointSlice
+}
+
+// points returns the data points of the group's copy of an input metric.
+func (g *group) points(si int, sm pmetric.ScopeMetrics, mi int, m pmetric.Metric) pmetric.NumberDataPointSlice {
+	if g.currentValid && g.current == [2]int{si, mi} {
+		return g.currentDps
+	}
+	target := g.metric(si, sm, mi, m)
+	if target.Type() == pmetric.MetricTypeGauge {
+		g.currentDps = target.Gauge().DataPoints()
+	} else {
+		g.currentDps = target.Sum().DataPoints()
+	}
+	g.current, g.currentValid = [2]int{si, mi}, true
+	return g.currentDps
+}
+
+type groupKey struct{ cluster, node, namespace, pod, container, podUID string }
+
+func (p *gpuModelProcessor) regroup(rms pmetric.ResourceMetricsSlice, rm pmetric.ResourceMetrics, bc *batchCache, counts *batchCounts) {
+	cluster := resourceCluster(rm.Resource())
+	groups := map[groupKey]*group{}
+	byEnrichment := map[*enrichment]*group{}
+	var order []*group
+	for si, sm := range rm.ScopeMetrics().All() {
+		mi := -1
+		sm.Metrics().RemoveIf(func(m pmetric.Metric) bool {
+			mi++
+			if !isDCGMSeries(m.Name()) {
+				return false
+			}
+			var dps pmetric.NumberDataPointSlice
+			switch m.Type() {
+			case pmetric.MetricTypeGauge:
+				dps = m.Gauge().DataPoints()
+			case pmetric.MetricTypeSum:
+				dps = m.Sum().DataPoints()
+			default:
+				counts.incomplete[reasonUnsupportedType]++
+				return false
+			}
+			for _, dp := range dps.All() {
+				en := p.enricher.enrich(bc, dp.Attributes(), cluster)
+				g, ok := byEnrichment[en]
+				if !ok {
+					e := en.entity
+					key := groupKey{e.Cluster, e.Node, e.Namespace, e.Pod, e.Container, e.PodUID}
+					if g, ok = groups[key]; !ok {
+						g = &group{entity: e, rm: pmetric.NewResourceMetrics(), scopes: map[int]pmetric.ScopeMetrics{}, metrics: map[[2]int]pmetric.Metric{}}
+						rm.Resource().CopyTo(g.rm.Resource())
+						g.rm.SetSchemaUrl(rm.SchemaUrl())
+						p.setResource(g.rm.Resource().Attributes(), e, en.nodeUnresolved)
+						groups[key] = g
+						order = append(order, g)
+					}
+					byEnrichment[en] = g
+				}
+				dst := g.points(si, sm, mi, m).AppendEmpty()
+				dp.MoveTo(dst)
+				en.attrs.CopyTo(dst.Attributes())
+				g.count++
+				for _, r := range en.incomplete {
+					counts.incomplete[r]++
+				}
+			}
+			counts.enriched += int64(dps.Len())
+			return true
+		})
+	}
+	for _, g := range order {
+		if g.entity.Namespace != "" {
+			if _, ok := p.meta.project(projectKey{cluster: g.entity.Cluster, namespace: g.entity.Namespace}); !ok {
+				counts.incomplete[reasonNoProjectMetadata] += g.count
+			}
+		}
+		if p.cfg.SemconvMetrics {
+			for _, sm := range g.rm.ScopeMetrics().All() {
+				addSemconvMetrics(sm)
+			}
+		}
+		g.rm.MoveTo(rms.AppendEmpty())
+	}
+}
+
+// metric returns the group's copy of an input metric, created on first use.
+func (g *group) metric(si int, sm pmetric.ScopeMetrics, mi int, m pmetric.Metric) pmetric.Metric {
+	if target, ok := g.metrics[[2]int{si, mi}]; ok {
+		return target
+	}
+	gsm, ok := g.scopes[si]
+	if !ok {
+		gsm = g.rm.ScopeMetrics().AppendEmpty()
+		sm.Scope().CopyTo(gsm.Scope())
+		gsm.SetSchemaUrl(sm.SchemaUrl())
+		g.scopes[si] = gsm
+	}
+	target := gsm.Metrics().AppendEmpty()
+	target.SetName(m.Name())
+	target.SetDescription(m.Description())
+	target.SetUnit(m.Unit())
+	m.Metadata().CopyTo(target.Metadata())
+	if m.Type() == pmetric.MetricTypeGauge {
+		target.SetEmptyGauge()
+	} else {
+		sum := target.SetEmptySum()
+		sum.SetAggregationTemporality(m.Sum().AggregationTemporality())
+		sum.SetIsMonotonic(m.Sum().IsMonotonic())
+	}
+	g.metrics[[2]int{si, mi}] = target
+	return target
+}
+
+// setResource puts the topology position and the project's metadata on a
+// group's resource.
+func (p *gpuModelProcessor) setResource(attrs pcommon.Map, e topology.Entity, nodeUnresolved bool) {
+	putNonEmpty(attrs, topology.AttrHubName, p.cfg.Hub)
+	putNonEmpty(attrs, topology.AttrK8sClusterName, e.Cluster)
+	putNonEmpty(attrs, topology.AttrK8sNodeName, e.Node)
+	if nodeUnresolved {
+		attrs.PutBool(topology.AttrNodeUnresolved, true)
+	}
+	putNonEmpty(attrs, topology.AttrK8sNamespaceName, e.Namespace)
+	putNonEmpty(attrs, topology.AttrK8sPodName, e.Pod)
+	putNonEmpty(attrs, topology.AttrK8sPodUID, e.PodUID)
+	putNonEmpty(attrs, topology.AttrK8sContainerName, e.Container)
+	putNonEmpty(attrs, topology.AttrKeycloakResource, e.Resource(p.cfg.Hub))
+	if e.Namespace == "" {
+		return
+	}
+	proj, ok := p.meta.project(projectKey{cluster: e.Cluster, namespace: e.Namespace})
+	if !ok {
+		return
+	}
+	putNonEmpty(attrs, topology.AttrProjectID, proj.ID)
+	putNonEmpty(attrs, topology.AttrProjectName, proj.Name)
+	putNonEmpty(attrs, topology.AttrProjectPI, proj.PI)
+	putNonEmpty(attrs, topology.AttrProjectFieldOfScience, proj.FieldOfScience)
+	if proj.Allocation.set {
+		attrs.PutDouble(topology.AttrProjectGPUAllocation, proj.Allocation.value)
+	}
+	if proj.Quota.set {
+		attrs.PutDouble(topology.AttrProjectGPUQuota, proj.Quota.value)
+	}
+	if proj.Requests.set {
+		attrs.PutDouble(topology.AttrProjectGPURequests, proj.Requests.value)
+	}
+}
+
+func (p *gpuModelProcessor) record(ctx context.Context, counts batchCounts) {
+	if counts.enriched > 0 {
+		p.telemetry.ProcessorGpumodelDatapointsEnriched.Add(ctx, counts.enriched)
+	}
+	for reason, n := range counts.incomplete {
+		p.telemetry.ProcessorGpumodelDatapointsIncomplete.Add(ctx, n, metric.WithAttributes(attribute.String("reason", reason)))
+	}
+}
+
+var (
+	withSourceFile = metric.WithAttributeSet(attribute.NewSet(attribute.String("source", "file")))
+	withSourceKSM  = metric.WithAttributeSet(attribute.NewSet(attribute.String("source", "kube_state_metrics")))
+	withSourceK8s  = metric.WithAttributeSet(attribute.NewSet(attribute.String("source", "kubernetes")))
+)

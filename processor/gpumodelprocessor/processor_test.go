@@ -1,0 +1,185 @@
+package gpumodelprocessor
+
+import (
+	"context"
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+	"go.opentelemetry.io/collector/component/componenttest"
+	"go.opentelemetry.io/collector/consumer/consumertest"
+	"go.opentelemetry.io/collector/pdata/pmetric"
+	"go.opentelemetry.io/collector/processor/processortest"
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/sdk/metric/metricdata"
+	"go.opentelemetry.io/otel/sdk/metric/metricdata/metricdatatest"
+
+	"github.com/nerc-project/ai-telemetry-collector/processor/gpumodelprocessor/internal/metadata"
+	"github.com/nerc-project/ai-telemetry-collector/processor/gpumodelprocessor/internal/metadatatest"
+)
+
+type testProcessor struct {
+	sink *consumertest.MetricsSink
+	tel  *componenttest.Telemetry
+	run  func(pmetric.Metrics)
+}
+
+func newTestProcessor(t *testing.T, mutate func(*Config)) *testProcessor {
+	t.Helper()
+	cfg := createDefaultConfig().(*Config)
+	cfg.Hub = "moc"
+	cfg.Cluster.Name = "nerc-ocp-prod"
+	if mutate != nil {
+		mutate(cfg)
+	}
+	tel := componenttest.NewTelemetry()
+	set := processortest.NewNopSettings(metadata.Type)
+	set.TelemetrySettings = tel.NewTelemetrySettings()
+	sink := new(consumertest.MetricsSink)
+	p, err := NewFactory().CreateMetrics(context.Background(), set, cfg, sink)
+	require.NoError(t, err)
+	require.NoError(t, p.Start(context.Background(), componenttest.NewNopHost()))
+	t.Cleanup(func() {
+		require.NoError(t, p.Shutdown(context.Background()))
+		require.NoError(t, tel.Shutdown(context.Background()))
+	})
+	return &testProcessor{sink: sink, tel: tel, run: func(md pmetric.Metrics) {
+		require.NoError(t, p.ConsumeMetrics(context.Background(), md))
+	}}
+}
+
+// gauge adds a gauge with one point per label set.
+func gauge(sm pmetric.ScopeMetrics, name string, value float64, labelSets ...map[string]any) {
+	m := sm.Metrics().AppendEmpty()
+	m.SetName(name)
+	dps := m.SetEmptyGauge().DataPoints()
+	for _, l := range labelSets {
+		dp := dps.AppendEmpty()
+		dp.SetDoubleValue(value)
+		dp.SetTimestamp(1_800_000_000_000_000_000)
+		require.NoError(nil, dp.Attributes().FromRaw(l))
+	}
+}
+
+func TestBadInputPassesAndIsCounted(t *testing.T) {
+	tp := newTestProcessor(t, nil)
+	md := pmetric.NewMetrics()
+	sm := md.ResourceMetrics().AppendEmpty().ScopeMetrics().AppendEmpty()
+	gauge(sm, "DCGM_FI_PROF_GR_ENGINE_ACTIVE", 0.5, map[string]any{
+		"UUID": "GPU-1", "gpu": "0", "modelName": "NVIDIA L40S", "GPU_I_PROFILE": "1g.12gb", "GPU_I_ID": "1", "Hostname": "n1",
+	})
+	gauge(sm, "DCGM_FI_DEV_GPU_UTIL", 3, map[string]any{"Hostname": 42, "weird": true})
+	hist := sm.Metrics().AppendEmpty()
+	hist.SetName("DCGM_FI_CUSTOM_HISTOGRAM")
+	hist.SetEmptyHistogram().DataPoints().AppendEmpty().SetCount(3)
+	gauge(sm, "node_cpu_seconds_total", 1, map[string]any{"cpu": "0"})
+	tp.run(md)
+
+	out := flatten(tp.sink.AllMetrics()[0])
+	require.Len(t, out, 3, "no data point is lost")
+	var names []string
+	for _, p := range out {
+		names = append(names, p.metric)
+	}
+	assert.ElementsMatch(t, []string{"DCGM_FI_PROF_GR_ENGINE_ACTIVE", "DCGM_FI_DEV_GPU_UTIL", "node_cpu_seconds_total"}, names)
+	assert.Equal(t, 1, countMetric(tp.sink.AllMetrics()[0], "DCGM_FI_CUSTOM_HISTOGRAM"), "unsupported types pass unchanged")
+
+	unknown := find(t, out, "DCGM_FI_PROF_GR_ENGINE_ACTIVE", "GPU-1/1")
+	assert.NotContains(t, unknown.attrs, "aitelemetry.gpu.slice.fraction")
+	assert.Equal(t, "1g.12gb", unknown.attrs["nvidia.mig.profile"])
+	for _, p := range out {
+		if p.metric == "DCGM_FI_DEV_GPU_UTIL" {
+			assert.Equal(t, "42", p.resource["k8s.node.name"], "non-string labels are read as text")
+			assert.Equal(t, true, p.attrs["weird"], "unknown labels are kept")
+		}
+		if p.metric == "node_cpu_seconds_total" {
+			assert.Equal(t, map[string]any{"cpu": "0"}, p.attrs)
+		}
+	}
+
+	reasons := func(r string, n int64) metricdata.DataPoint[int64] {
+		return metricdata.DataPoint[int64]{Attributes: attribute.NewSet(attribute.String("reason", r)), Value: n}
+	}
+	metadatatest.AssertEqualProcessorGpumodelDatapointsIncomplete(t, tp.tel, []metricdata.DataPoint[int64]{
+		reasons(reasonUnknownMIGProfile, 1), reasons(reasonNoGPUIdentity, 1), reasons(reasonUnsupportedType, 1),
+	}, metricdatatest.IgnoreTimestamp(), metricdatatest.IgnoreExemplars())
+	metadatatest.AssertEqualProcessorGpumodelDatapointsEnriched(t, tp.tel,
+		[]metricdata.DataPoint[int64]{{Value: 2}}, metricdatatest.IgnoreTimestamp(), metricdatatest.IgnoreExemplars())
+}
+
+func countMetric(md pmetric.Metrics, name string) int {
+	n := 0
+	for _, rm := range md.ResourceMetrics().All() {
+		for _, sm := range rm.ScopeMetrics().All() {
+			for _, m := range sm.Metrics().All() {
+				if m.Name() == name {
+					n++
+				}
+			}
+		}
+	}
+	return n
+}
+
+func TestSemconvMetrics(t *testing.T) {
+	tp := newTestProcessor(t, func(c *Config) { c.SemconvMetrics = true })
+	gpu := map[string]any{"UUID": "GPU-1", "gpu": "0", "modelName": "NVIDIA A100-SXM4-80GB", "Hostname": "n1", "namespace": "a", "pod": "p"}
+	slice := map[string]any{"UUID": "GPU-2", "gpu": "1", "modelName": "NVIDIA A100-SXM4-80GB", "Hostname": "n1", "GPU_I_PROFILE": "3g.40gb", "GPU_I_ID": "2", "namespace": "a", "pod": "p"}
+	md := pmetric.NewMetrics()
+	sm := md.ResourceMetrics().AppendEmpty().ScopeMetrics().AppendEmpty()
+	gauge(sm, "DCGM_FI_DEV_GPU_UTIL", 97, gpu)
+	gauge(sm, "DCGM_FI_PROF_GR_ENGINE_ACTIVE", 0.9, gpu, slice)
+	gauge(sm, "DCGM_FI_DEV_DEC_UTIL", 10, gpu)
+	gauge(sm, "DCGM_FI_DEV_FB_USED", 1000, gpu)
+	gauge(sm, "DCGM_FI_DEV_FB_FREE", 80000, gpu)
+	gauge(sm, "DCGM_FI_DEV_FB_RESERVED", 920, gpu)
+	gauge(sm, "DCGM_FI_DEV_POWER_USAGE", 250.5, gpu)
+	energy := sm.Metrics().AppendEmpty()
+	energy.SetName("DCGM_FI_DEV_TOTAL_ENERGY_CONSUMPTION")
+	edp := energy.SetEmptySum().DataPoints().AppendEmpty()
+	energy.Sum().SetIsMonotonic(true)
+	edp.SetIntValue(5_000_000)
+	require.NoError(t, edp.Attributes().FromRaw(gpu))
+	tp.run(md)
+
+	out := flatten(tp.sink.AllMetrics()[0])
+	util := map[string]float64{}
+	for _, p := range out {
+		if p.metric == "hw.gpu.utilization" {
+			util[toString(p.attrs["hw.id"])+"/"+toString(p.attrs["hw.gpu.task"])] = p.value
+			assert.Equal(t, "gpu", p.attrs["hw.type"])
+		}
+	}
+	assert.InDeltaMapValues(t, map[string]float64{"GPU-1/general": 0.97, "GPU-1/decoder": 0.10, "GPU-2/2/general": 0.9}, util, 1e-12)
+	assert.InDelta(t, 1000*1048576.0, find(t, out, "hw.gpu.memory.usage", "GPU-1").value, 0)
+	assert.InDelta(t, 81920*1048576.0, find(t, out, "hw.gpu.memory.limit", "GPU-1").value, 0)
+	assert.InDelta(t, 250.5, find(t, out, "hw.power", "GPU-1").value, 0)
+	assert.InDelta(t, 5000, find(t, out, "hw.energy", "GPU-1").value, 0)
+	assert.Equal(t, 1, countMetric(tp.sink.AllMetrics()[0], "DCGM_FI_DEV_GPU_UTIL"), "DCGM series stay")
+}
+
+func TestRegroupingKeepsOtherResourceAttributes(t *testing.T) {
+	tp := newTestProcessor(t, nil)
+	md := pmetric.NewMetrics()
+	rm := md.ResourceMetrics().AppendEmpty()
+	rm.Resource().Attributes().PutStr("service.name", "dcgm-exporter")
+	rm.Resource().Attributes().PutStr("k8s.cluster.name", "nerc-ocp-test")
+	sm := rm.ScopeMetrics().AppendEmpty()
+	sm.Scope().SetName("prometheusreceiver")
+	gauge(sm, "DCGM_FI_DEV_GPU_UTIL", 1,
+		map[string]any{"UUID": "GPU-1", "Hostname": "n1", "namespace": "a", "pod": "p1"},
+		map[string]any{"UUID": "GPU-2", "Hostname": "n1", "namespace": "b", "pod": "p2"},
+		map[string]any{"UUID": "GPU-3", "Hostname": "n1", "namespace": "a", "pod": "p1"})
+	tp.run(md)
+	got := tp.sink.AllMetrics()[0]
+	require.Equal(t, 2, got.ResourceMetrics().Len(), "one resource per (cluster, node, namespace, pod, container); the emptied input is dropped")
+	for _, rm := range got.ResourceMetrics().All() {
+		attrs := rm.Resource().Attributes()
+		v, _ := attrs.Get("service.name")
+		assert.Equal(t, "dcgm-exporter", v.Str())
+		v, _ = attrs.Get("k8s.cluster.name")
+		assert.Equal(t, "nerc-ocp-test", v.Str(), "the resource's cluster wins over the configured one")
+		assert.Equal(t, "prometheusreceiver", rm.ScopeMetrics().At(0).Scope().Name())
+	}
+	assert.Equal(t, 3, got.DataPointCount())
+}
