@@ -54,7 +54,7 @@ run: deps build ## Build and run the collector locally on a recorded DCGM scrape
 	./scripts/run-local.sh
 
 .PHONY: deps
-deps: ## Install the system packages the tests need (Debian: prometheus-alertmanager, curl)
+deps: ## Install the system packages the tests need (Debian: prometheus-alertmanager, curl, maven, unzip)
 	./scripts/install-deps.sh
 
 .PHONY: test
@@ -72,9 +72,14 @@ FUZZTIME ?= 10s
 fuzz: ## Run each fuzz target briefly (FUZZTIME, default 10s)
 	$(GO) test -run '^$$' -fuzz '^FuzzNotification$$' -fuzztime $(FUZZTIME) ./receiver/alertmanagerreceiver/
 
+.PHONY: keycloak
+keycloak: ## Download Keycloak (Maven Central, once, into .tools/keycloak) and check for Java 21+
+	./scripts/keycloak.sh fetch
+
 .PHONY: integration
-integration: deps ## Integration tests against real peers (Alertmanager)
-	$(GO) test -race -tags integration -count=1 -run 'Real' ./receiver/...
+integration: deps keycloak ## Integration tests against real peers (Alertmanager, Keycloak)
+	KEYCLOAK_HOME="$$(./scripts/keycloak.sh home)" KEYCLOAK_JAVA_HOME="$$(./scripts/keycloak.sh java-home)" \
+		$(GO) test -race -tags integration -count=1 -run 'Real' ./receiver/... ./extension/...
 
 .PHONY: validate
 validate: $(DIST) ## Check every file in configs/ with the built binary

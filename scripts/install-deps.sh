@@ -1,12 +1,17 @@
 #!/usr/bin/env bash
 # make deps: install the system packages the tests run against, when missing.
 # Debian packages: prometheus-alertmanager (the real Alertmanager the receiver's
-# integration test drives) and curl (make run posts sample webhooks with it).
+# integration test drives), curl (make run posts sample webhooks with it),
+# maven and unzip (scripts/keycloak.sh fetches Keycloak from Maven Central for
+# keycloakauth's integration test; Keycloak also needs a Java 21+, which
+# scripts/keycloak.sh looks for in JAVA_HOME and /usr/lib/jvm).
 set -euo pipefail
 
 need=()
 command -v prometheus-alertmanager >/dev/null || command -v alertmanager >/dev/null || need+=(prometheus-alertmanager)
 command -v curl >/dev/null || need+=(curl)
+command -v mvn >/dev/null || need+=(maven)
+command -v unzip >/dev/null || need+=(unzip)
 
 if [ ${#need[@]} -eq 0 ]; then
 	exit 0
