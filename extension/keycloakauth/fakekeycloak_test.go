@@ -35,7 +35,7 @@ const (
 // fakeKeycloak serves a realm's discovery document, JWKS, client-credentials
 // grant and UMA decisions for unit tests; the integration tests use the real one.
 type fakeKeycloak struct {
-	t   *testing.T
+	t   testing.TB
 	srv *httptest.Server
 
 	mu      sync.Mutex
@@ -53,7 +53,7 @@ type fakeKeycloak struct {
 	umas        atomic.Int64
 }
 
-func newFakeKeycloak(t *testing.T) *fakeKeycloak {
+func newFakeKeycloak(t testing.TB) *fakeKeycloak {
 	f := &fakeKeycloak{t: t, allowed: map[string]bool{}, expires: 300}
 	f.rotate("k1")
 	mux := http.NewServeMux()
@@ -178,7 +178,7 @@ func (f *fakeKeycloak) sign(claims map[string]any) string {
 	return signWith(f.t, jose.RS256, key, kid, claims)
 }
 
-func signWith(t *testing.T, alg jose.SignatureAlgorithm, key any, kid string, claims map[string]any) string {
+func signWith(t testing.TB, alg jose.SignatureAlgorithm, key any, kid string, claims map[string]any) string {
 	signer, err := jose.NewSigner(jose.SigningKey{Algorithm: alg, Key: key},
 		(&jose.SignerOptions{}).WithType("JWT").WithHeader("kid", kid))
 	require.NoError(t, err)
