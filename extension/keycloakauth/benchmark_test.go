@@ -62,8 +62,7 @@ func BenchmarkUpstreamOIDCAuthenticate(b *testing.B) {
 	f := newFakeKeycloak(b)
 	factory := oidcauthextension.NewFactory()
 	cfg := factory.CreateDefaultConfig().(*oidcauthextension.Config)
-	cfg.IssuerURL = f.issuer()
-	cfg.Audience = testAudience
+	cfg.Providers = []oidcauthextension.ProviderCfg{{IssuerURL: f.issuer(), Audience: testAudience}}
 	ext, err := factory.Create(context.Background(), extensiontest.NewNopSettings(factory.Type()), cfg)
 	require.NoError(b, err)
 	require.NoError(b, ext.Start(context.Background(), componenttest.NewNopHost()))
