@@ -40,7 +40,8 @@ END {
 	print "| --------- | ----: | ---: | ---: | --------: |"
 	for (x = 1; x <= k; x++) {
 		name = order[x]
-		printf "| %s | %.0f | %.1f %s | %.0f | %.0f |\n", name, median(ns, name, n[name]), median(mbs, name, n[name]), unit[name], median(bop, name, n[name]), median(aop, name, n[name])
+		tp = (name in unit) ? sprintf("%.1f %s", median(mbs, name, n[name]), unit[name]) : "-"
+		printf "| %s | %.0f | %s | %.0f | %.0f |\n", name, median(ns, name, n[name]), tp, median(bop, name, n[name]), median(aop, name, n[name])
 	}
 }' "$raw")"
 
