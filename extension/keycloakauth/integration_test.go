@@ -4,9 +4,11 @@ package keycloakauth
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"crypto/rand"
 	"crypto/rsa"
+	"encoding/json"
 	"fmt"
 	"net"
 	"net/http"
@@ -23,11 +25,18 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 	"go.opentelemetry.io/collector/client"
+	"go.opentelemetry.io/collector/component"
 	"go.opentelemetry.io/collector/config/configopaque"
 	"go.opentelemetry.io/collector/config/configoptional"
+	"go.opentelemetry.io/collector/confmap"
+	"go.opentelemetry.io/collector/consumer/consumertest"
+	"go.opentelemetry.io/collector/receiver/receivertest"
+	"go.opentelemetry.io/otel/attribute"
+	"golang.org/x/oauth2/clientcredentials"
 
 	"github.com/nerc-project/ai-telemetry-collector/internal/authz"
 	"github.com/nerc-project/ai-telemetry-collector/internal/topology"
+	"github.com/nerc-project/ai-telemetry-collector/receiver/alertmanagerreceiver"
 )
 
 // Client secrets of testdata/realm-nerc.json: fixtures of a throwaway Keycloak
@@ -278,6 +287,91 @@ func TestRealKeycloak(t *testing.T) {
 			_ = resp.Body.Close()
 			assert.Equal(t, status, resp.StatusCode, id)
 		}
+	})
+
+	t.Run("Keycloak requests for 10,000 requests from 100 tokens over 10 projects", func(t *testing.T) {
+		// 100 distinct client-credentials tokens of hub-writer, fetched directly.
+		cc := clientcredentials.Config{
+			ClientID: "hub-writer", ClientSecret: realmClients["hub-writer"],
+			TokenURL: kc.url() + "/realms/NERC/protocol/openid-connect/token",
+		}
+		tokens := make([]map[string][]string, 100)
+		for i := range tokens {
+			tok, err := cc.Token(context.Background())
+			require.NoError(t, err)
+			tokens[i] = map[string][]string{"authorization": {"Bearer " + tok.AccessToken}}
+		}
+		projects := make([]string, 10)
+		for i := range projects {
+			projects[i] = topology.ProjectResource("moc", "nerc-ocp-prod", "team-"+string(rune('a'+i)))
+		}
+		fresh, tel := start(t, gatewayConfig(kc))
+		for i := range 10_000 {
+			ctx, err := fresh.Authenticate(context.Background(), tokens[i%len(tokens)])
+			require.NoError(t, err)
+			require.NoError(t, fresh.Authorize(ctx, projects[(i/len(tokens))%len(projects)]))
+		}
+		total := count(t, tel, "keycloak_requests")
+		t.Logf("Keycloak requests for 10,000 authorized requests (100 tokens x 10 projects): %d "+
+			"(discovery %d, jwks %d, uma %d)", total,
+			count(t, tel, "keycloak_requests", attribute.String("kind", "discovery")),
+			count(t, tel, "keycloak_requests", attribute.String("kind", "jwks")),
+			count(t, tel, "keycloak_requests", attribute.String("kind", "uma")))
+		assert.Equal(t, int64(1000), count(t, tel, "keycloak_requests", attribute.String("kind", "uma")),
+			"one decision per (token, project)")
+		assert.Equal(t, int64(1002), total, "plus one discovery document and one key set")
+	})
+
+	t.Run("Alertmanager receiver end to end", func(t *testing.T) {
+		// The receiver as the gateway runs it: auth and authorizer both this
+		// extension; the sender uses the client side over HTTP.
+		gatewayID := component.MustNewIDWithName("keycloakauth", "gateway")
+		factory := alertmanagerreceiver.NewFactory()
+		cfg := factory.CreateDefaultConfig()
+		endpoint := "127.0.0.1:" + freePort(t)
+		require.NoError(t, confmap.NewFromStringMap(map[string]any{
+			"endpoint": endpoint, "hub": "moc", "authorizer": gatewayID.String(),
+			"auth": map[string]any{"authenticator": gatewayID.String()},
+		}).Unmarshal(cfg))
+		sink := new(consumertest.TracesSink)
+		rcv, err := factory.CreateTraces(context.Background(), receivertest.NewNopSettings(factory.Type()), cfg, sink)
+		require.NoError(t, err)
+		require.NoError(t, rcv.Start(context.Background(), hostWith{gatewayID: gateway}))
+		defer func() { require.NoError(t, rcv.Shutdown(context.Background())) }()
+
+		post := func(sender string, namespaces ...string) int {
+			t.Helper()
+			var alerts []map[string]any
+			for i, ns := range namespaces {
+				alerts = append(alerts, map[string]any{
+					"status": "firing", "startsAt": "2026-11-02T09:00:00Z", "fingerprint": fmt.Sprintf("%016x", i+1),
+					"labels": map[string]string{
+						"alertname": "GPUInUse", "cluster": "nerc-ocp-prod", "Hostname": "wrk-10",
+						"UUID": fmt.Sprintf("GPU-%d", i), "exported_namespace": ns, "exported_pod": "train-0",
+					},
+				})
+			}
+			body, err := json.Marshal(map[string]any{"version": "4", "status": "firing", "receiver": "ai-telemetry", "alerts": alerts})
+			require.NoError(t, err)
+			rt := http.DefaultTransport
+			if sender != "" {
+				rt, err = clients[sender].RoundTripper(http.DefaultTransport)
+				require.NoError(t, err)
+			}
+			req, err := http.NewRequestWithContext(context.Background(), http.MethodPost, "http://"+endpoint+"/alerts", bytes.NewReader(body))
+			require.NoError(t, err)
+			resp, err := rt.RoundTrip(req)
+			require.NoError(t, err)
+			_ = resp.Body.Close()
+			return resp.StatusCode
+		}
+		assert.Equal(t, http.StatusUnauthorized, post("", "team-a"), "no token")
+		assert.Equal(t, http.StatusForbidden, post("no-access", "team-a"), "no permission on any project")
+		assert.Equal(t, 0, sink.SpanCount())
+		assert.Equal(t, http.StatusOK, post("team-a-writer", "team-a", "team-b"), "team-b's alert is dropped")
+		assert.Equal(t, 1, sink.SpanCount())
+		assert.Equal(t, http.StatusOK, post("hub-writer", "team-a", "team-b"))
+		assert.Equal(t, 2, sink.SpanCount(), "team-a's alert was already emitted; team-b's is new")
 	})
 
 	// A token obtained but never shown to the gateway, for the outage.
