@@ -63,11 +63,11 @@ func (e *keycloakAuth) Authorize(ctx context.Context, resource string) error {
 	if !ok {
 		return errNotAuthenticated
 	}
-	if now := e.now(); now.After(data.expiry.Add(e.cfg.Server.ClockSkew)) {
+	now := e.now()
+	if now.After(data.expiry.Add(e.cfg.Server.ClockSkew)) {
 		return fmt.Errorf("%w: %w", authz.ErrDenied, errExpired)
 	}
 	key := decisionKey{token: data.tokenHash, resource: resource}
-	now := e.now()
 	if d, ok := e.decisions.Get(key); ok && now.Before(d.expires) {
 		if d.allowed {
 			e.telemetry.KeycloakauthAuthorizationDecisions.Add(ctx, 1, withAllowedCache)
@@ -96,7 +96,7 @@ func (e *keycloakAuth) Authorize(ctx context.Context, resource string) error {
 		e.telemetry.KeycloakauthAuthorizationDecisions.Add(ctx, 1, withErrorKeycloak)
 		return fmt.Errorf("%w on %s: %w", errNoDecision, resource, err)
 	}
-	if v.(bool) {
+	if allowed, _ := v.(bool); allowed {
 		e.telemetry.KeycloakauthAuthorizationDecisions.Add(ctx, 1, withAllowedKeycloak)
 		return nil
 	}

@@ -65,14 +65,14 @@ func (c countingSource) Token() (*oauth2.Token, error) {
 func (t *tokenSource) token() (string, error) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	if now := time.Now(); now.Before(t.retryAt) {
+	if now := t.e.now(); now.Before(t.retryAt) {
 		return "", fmt.Errorf("%w: %w", errBackoff, t.lastErr)
 	}
 	tok, err := t.src.Token()
 	if err != nil {
 		t.failures++
 		wait := min(minBackoff<<min(t.failures-1, 16), t.cfg.MaxBackoff)
-		t.retryAt = time.Now().Add(wait)
+		t.retryAt = t.e.now().Add(wait)
 		t.lastErr = redact(err)
 		return "", fmt.Errorf("keycloak client credentials: %w", t.lastErr)
 	}

@@ -6,6 +6,7 @@ import (
 	"net/http/httptest"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -107,13 +108,24 @@ func TestTokenFailureBacksOffAndHidesSecret(t *testing.T) {
 	require.ErrorIs(t, err, errBackoff)
 	assert.Equal(t, int64(1), f.tokens.Load(), "no second request during the backoff")
 	assert.Equal(t, int64(1), count(t, tel, "keycloak_requests", attribute.String("kind", "token"), attribute.String("outcome", "error")))
+}
 
-	// After the backoff a request is tried again (and succeeds once fixed).
-	cl.ClientSecret = testSecret
-	e2, _ := start(t, cfg)
-	e2.source.retryAt = e2.now() // as if a backoff just ended
-	_, err = e2.source.token()
+func TestTokenRetriedAfterBackoff(t *testing.T) {
+	f := newFakeKeycloak(t)
+	f.down.Store(true)
+	e, tel := start(t, f.config())
+	_, err := e.source.token()
+	require.Error(t, err)
+	_, err = e.source.token()
+	require.ErrorIs(t, err, errBackoff)
+	assert.Equal(t, int64(1), count(t, tel, "keycloak_requests", attribute.String("kind", "token")), "no request during the backoff")
+
+	f.down.Store(false)
+	e.now = func() time.Time { return time.Now().Add(minBackoff + time.Second) } // the first backoff is over
+	tok, err := e.source.token()
 	require.NoError(t, err)
+	assert.NotEmpty(t, tok)
+	assert.Equal(t, int64(1), f.tokens.Load())
 }
 
 func TestRoundTripperFailsWithoutToken(t *testing.T) {
