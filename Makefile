@@ -75,7 +75,7 @@ fuzz: ## Run each fuzz target briefly (FUZZTIME, default 10s)
 	$(GO) test -run '^$$' -fuzz '^FuzzAuthenticate$$' -fuzztime $(FUZZTIME) ./extension/keycloakauth/
 
 .PHONY: keycloak
-keycloak: ## Download Keycloak (Maven Central, once, into .tools/keycloak) and check for Java 21+
+keycloak: ## Download Keycloak (Maven Central, once, into .tools/keycloak) and find a Java for it
 	./scripts/keycloak.sh fetch
 
 .PHONY: integration

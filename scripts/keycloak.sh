@@ -1,7 +1,10 @@
 #!/usr/bin/env bash
 # Keycloak for the integration tests (extension/keycloakauth), from Maven Central.
 #   scripts/keycloak.sh fetch      download (once) and unpack into .tools/keycloak/
-#   scripts/keycloak.sh java-home  print a JDK 21+ home (Keycloak 26 needs Java 21)
+#   scripts/keycloak.sh java-home  print the Java home Keycloak runs on: the newest Java 21+
+#                                  (what Keycloak 26 supports), else a Java 17 (deprecated by
+#                                  Keycloak 26 but it runs there: the integration test passed with
+#                                  26.5.6 on OpenJDK 17, the newest Debian bookworm has)
 #   scripts/keycloak.sh home       print the unpacked Keycloak directory
 # The tests start and stop Keycloak themselves (start-dev on loopback, realm
 # imported from extension/keycloakauth/testdata/realm-nerc.json).
@@ -18,17 +21,25 @@ java_major() { # java binary -> major version
 }
 
 java_home() {
-	local candidates=() d
+	local candidates=() d v best="" best_v=0
 	[ -n "${JAVA_HOME:-}" ] && candidates+=("$JAVA_HOME")
 	for d in /usr/lib/jvm/*; do candidates+=("$d"); done
 	for d in "${candidates[@]}"; do
-		if [ -x "$d/bin/java" ] && [ "$(java_major "$d/bin/java")" -ge 21 ] 2>/dev/null; then
-			echo "$d"
-			return 0
+		[ -x "$d/bin/java" ] || continue
+		v="$(java_major "$d/bin/java")"
+		if [[ "$v" =~ ^[0-9]+$ ]] && [ "$v" -gt "$best_v" ]; then
+			best="$d" best_v="$v"
 		fi
 	done
-	echo "keycloak.sh: no Java 21+ found (JAVA_HOME, /usr/lib/jvm/*); Keycloak $VERSION needs one" >&2
-	return 1
+	if [ "$best_v" -ge 21 ]; then
+		echo "$best"
+	elif [ "$best_v" -ge 17 ]; then
+		echo "keycloak.sh: no Java 21+, using Java $best_v ($best); Keycloak $VERSION deprecates it" >&2
+		echo "$best"
+	else
+		echo "keycloak.sh: no Java 17+ found (JAVA_HOME, /usr/lib/jvm/*); Keycloak $VERSION needs one (make deps installs openjdk-17-jre-headless)" >&2
+		return 1
+	fi
 }
 
 case "${1:-}" in

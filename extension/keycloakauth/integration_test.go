@@ -64,7 +64,7 @@ func keycloakEnv(t *testing.T) (home, javaHome string) {
 	home, javaHome = os.Getenv("KEYCLOAK_HOME"), os.Getenv("KEYCLOAK_JAVA_HOME")
 	if home == "" || javaHome == "" {
 		t.Fatal("KEYCLOAK_HOME and KEYCLOAK_JAVA_HOME must be set: run `make integration` " +
-			"(scripts/keycloak.sh fetch downloads Keycloak; it needs Java 21+)")
+			"(scripts/keycloak.sh fetch downloads Keycloak; it needs Java 17+, 21+ preferred)")
 	}
 	if _, err := os.Stat(filepath.Join(home, "bin", "kc.sh")); err != nil {
 		t.Fatalf("Keycloak not found in KEYCLOAK_HOME=%s: run `scripts/keycloak.sh fetch` (%v)", home, err)
