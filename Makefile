@@ -18,7 +18,8 @@ GO_SOURCES   := $(shell find . -name '*.go' -not -path './_build/*' -not -path '
 # Example values for the variables the shipped configs require, used only to
 # validate them; none of them is a secret.
 VALIDATE_ENV := CLUSTER_NAME=nerc-ocp-prod GATEWAY_OTLP_ENDPOINT=otel-gateway.example.org:4317 \
-	KEYCLOAK_URL=https://keycloak.example.org TEMPO_ENDPOINT=tempo-distributor.example.org:4317 \
+	KEYCLOAK_URL=https://keycloak.example.org \
+	KEYCLOAK_CLIENT_ID=nerc-ocp-prod-agent KEYCLOAK_CLIENT_SECRET=placeholder TEMPO_ENDPOINT=tempo-distributor.example.org:4317 \
 	CLICKHOUSE_ENDPOINT=tcp://clickhouse.example.org:9000 CLICKHOUSE_PASSWORD=placeholder \
 	STORAGE_DIR=$(CURDIR)/_build/validate/storage SERVICE_ACCOUNT_TOKEN_FILE=$(CURDIR)/_build/validate/token
 
@@ -55,7 +56,7 @@ run: deps build ## Build and run the collector locally on a recorded DCGM scrape
 	./scripts/run-local.sh
 
 .PHONY: deps
-deps: ## Install the system packages the tests need (Debian: prometheus-alertmanager, curl)
+deps: ## Install the system packages the tests need (Debian: prometheus-alertmanager, curl, maven, unzip)
 	./scripts/install-deps.sh
 
 .PHONY: test
@@ -72,10 +73,16 @@ FUZZTIME ?= 10s
 .PHONY: fuzz
 fuzz: ## Run each fuzz target briefly (FUZZTIME, default 10s)
 	$(GO) test -run '^$$' -fuzz '^FuzzNotification$$' -fuzztime $(FUZZTIME) ./receiver/alertmanagerreceiver/
+	$(GO) test -run '^$$' -fuzz '^FuzzAuthenticate$$' -fuzztime $(FUZZTIME) ./extension/keycloakauth/
+
+.PHONY: keycloak
+keycloak: ## Download Keycloak (Maven Central, once, into .tools/keycloak) and find a Java for it
+	./scripts/keycloak.sh fetch
 
 .PHONY: integration
-integration: deps ## Integration tests against real peers (Alertmanager)
-	$(GO) test -race -tags integration -count=1 -run 'Real' ./receiver/...
+integration: deps keycloak ## Integration tests against real peers (Alertmanager, Keycloak)
+	KEYCLOAK_HOME="$$(./scripts/keycloak.sh home)" KEYCLOAK_JAVA_HOME="$$(./scripts/keycloak.sh java-home)" \
+		$(GO) test -race -tags integration -count=1 -run 'Real' ./receiver/... ./extension/...
 
 .PHONY: validate
 validate: $(DIST) ## Check every file in configs/ with the built binary

@@ -1,12 +1,19 @@
 #!/usr/bin/env bash
 # make deps: install the system packages the tests run against, when missing.
 # Debian packages: prometheus-alertmanager (the real Alertmanager the receiver's
-# integration test drives) and curl (make run posts sample webhooks with it).
+# integration test drives), curl (make run posts sample webhooks with it),
+# maven and unzip (scripts/keycloak.sh fetches Keycloak from Maven Central for
+# keycloakauth's integration test) and, when no Java 17+ is installed,
+# openjdk-17-jre-headless for Keycloak (scripts/keycloak.sh prefers a Java 21+
+# from JAVA_HOME or /usr/lib/jvm when there is one).
 set -euo pipefail
 
 need=()
 command -v prometheus-alertmanager >/dev/null || command -v alertmanager >/dev/null || need+=(prometheus-alertmanager)
 command -v curl >/dev/null || need+=(curl)
+command -v mvn >/dev/null || need+=(maven)
+command -v unzip >/dev/null || need+=(unzip)
+"$(dirname "$0")/keycloak.sh" java-home >/dev/null 2>&1 || need+=(openjdk-17-jre-headless)
 
 if [ ${#need[@]} -eq 0 ]; then
 	exit 0

@@ -57,7 +57,7 @@ func BenchmarkNotification100Alerts(b *testing.B) {
 		if err != nil {
 			b.Fatal(err)
 		}
-		if res := r.process(ctx, n, body); res.consumeErr != nil || len(res.invalid) > 0 {
+		if res := r.process(ctx, n, body, nil); res.consumeErr != nil || len(res.invalid) > 0 {
 			b.Fatal(res)
 		}
 	}

@@ -16,6 +16,7 @@ var (
 	errEmptySpanName    = errors.New("span_names must not map an alert to an empty name")
 	errRecordSize       = errors.New("session_record_size must be at least 1")
 	errClusterLabelName = errors.New("cluster_label must not be empty")
+	errAuthorizerNoHub  = errors.New("authorizer needs hub (resources are named HUB-{hub}-CLUSTER-...)")
 )
 
 // Config defines the configuration of the Alertmanager receiver.
@@ -53,6 +54,11 @@ type Config struct {
 
 	// SessionRecordSize bounds the record: the sessions remembered at once.
 	SessionRecordSize int `mapstructure:"session_record_size"`
+
+	// Authorizer is an extension implementing internal/authz (keycloakauth in
+	// authorization mode resource). With it, each alert is accepted only when
+	// the sender may write the Keycloak resource of the alert's project.
+	Authorizer *component.ID `mapstructure:"authorizer"`
 }
 
 var _ component.Config = (*Config)(nil)
@@ -76,6 +82,9 @@ func (c *Config) Validate() error {
 		if strings.TrimSpace(name) == "" {
 			errs = append(errs, fmt.Errorf("span_names[%s]: %w", alert, errEmptySpanName))
 		}
+	}
+	if c.Authorizer != nil && c.Hub == "" {
+		errs = append(errs, errAuthorizerNoHub)
 	}
 	if c.SessionRecordSize < 1 {
 		errs = append(errs, fmt.Errorf("session_record_size %d: %w", c.SessionRecordSize, errRecordSize))

@@ -41,6 +41,7 @@ func TestLoadConfig(t *testing.T) {
 		{id: component.NewIDWithName(metadata.Type, "empty_span_name"), wantErr: errEmptySpanName},
 		{id: component.NewIDWithName(metadata.Type, "no_record"), wantErr: errRecordSize},
 		{id: component.NewIDWithName(metadata.Type, "no_endpoint"), wantErr: errNoEndpoint},
+		{id: component.NewIDWithName(metadata.Type, "authorizer_no_hub"), wantErr: errAuthorizerNoHub},
 	}
 	for _, tt := range tests {
 		t.Run(tt.id.String(), func(t *testing.T) {

@@ -40,7 +40,7 @@ func FuzzNotification(f *testing.F) {
 			return
 		}
 		sink.Reset()
-		result := r.process(context.Background(), n, body)
+		result := r.process(context.Background(), n, body, nil)
 		if result.consumeErr != nil {
 			t.Fatalf("nop consumer failed: %v", result.consumeErr)
 		}

@@ -23,13 +23,17 @@ var (
 	withStatusResolved = metric.WithAttributeSet(attribute.NewSet(attribute.String("status", statusResolved)))
 	withKindSession    = metric.WithAttributeSet(attribute.NewSet(attribute.String("kind", "session")))
 	withKindStart      = metric.WithAttributeSet(attribute.NewSet(attribute.String("kind", "start")))
+
+	withReasonUnauthorized = metric.WithAttributeSet(attribute.NewSet(attribute.String("reason", "unauthorized")))
 )
 
 // handleNotification answers Alertmanager: 200 once the next consumer took
 // the spans; 400 for a body that cannot be used (Alertmanager does not retry
 // 4xx), listing invalid alerts while still accepting the valid ones; 413 over
 // the size limit; 503 when the consumer asks for a retry, so nothing is lost;
-// 422 when the consumer refuses the data for good.
+// 422 when the consumer refuses the data for good. With an authorizer, alerts
+// of projects the sender may not write are dropped (counted, reason
+// unauthorized); 403 when that is every alert, 503 when no decision could be made.
 func (r *alertmanagerReceiver) handleNotification(w http.ResponseWriter, req *http.Request) {
 	if req.Method != http.MethodPost {
 		w.Header().Set("Allow", http.MethodPost)
@@ -54,7 +58,18 @@ func (r *alertmanagerReceiver) handleNotification(w http.ResponseWriter, req *ht
 		return
 	}
 
-	result := r.process(req.Context(), n, body)
+	refused, err := r.authorizeAlerts(req.Context(), n)
+	switch {
+	case err != nil:
+		r.reject(req.Context(), w, http.StatusServiceUnavailable, "authorization_unavailable", err.Error())
+		return
+	case len(n.Alerts) > 0 && len(refused) == len(n.Alerts):
+		r.telemetry.ReceiverAlertmanagerAlertsRejected.Add(req.Context(), int64(len(refused)), withReasonUnauthorized)
+		r.reject(req.Context(), w, http.StatusForbidden, "unauthorized", "not allowed to write data of these projects")
+		return
+	}
+
+	result := r.process(req.Context(), n, body, refused)
 	switch {
 	case result.consumeErr != nil && consumererror.IsPermanent(result.consumeErr):
 		r.reject(req.Context(), w, http.StatusUnprocessableEntity, "consumer_permanent", "the pipeline refused the data")
@@ -103,7 +118,7 @@ func (p processResult) describeInvalid() string {
 // consumer and records what was emitted. The record only changes after the
 // consumer accepted the spans, so a failed request retried by Alertmanager
 // emits them again.
-func (r *alertmanagerReceiver) process(ctx context.Context, n *notification, body []byte) processResult {
+func (r *alertmanagerReceiver) process(ctx context.Context, n *notification, body []byte, refused map[int]bool) processResult {
 	r.telemetry.ReceiverAlertmanagerNotifications.Add(ctx, 1, metric.WithAttributes(attribute.String("status", n.Status)))
 	if n.TruncatedAlerts > 0 {
 		r.telemetry.ReceiverAlertmanagerAlertsTruncated.Add(ctx, n.truncatedAlerts())
@@ -123,6 +138,10 @@ func (r *alertmanagerReceiver) process(ctx context.Context, n *notification, bod
 		if err := a.validate(); err != nil {
 			result.invalid = append(result.invalid, invalidAlert{index: i, err: err})
 			r.telemetry.ReceiverAlertmanagerAlertsRejected.Add(ctx, 1, metric.WithAttributes(attribute.String("reason", reason(err))))
+			continue
+		}
+		if refused[i] {
+			r.telemetry.ReceiverAlertmanagerAlertsRejected.Add(ctx, 1, withReasonUnauthorized)
 			continue
 		}
 		if a.Status == statusFiring {

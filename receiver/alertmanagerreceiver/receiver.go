@@ -15,6 +15,7 @@ import (
 	"go.opentelemetry.io/collector/receiver/receiverhelper"
 	"go.uber.org/zap"
 
+	"github.com/nerc-project/ai-telemetry-collector/internal/authz"
 	"github.com/nerc-project/ai-telemetry-collector/receiver/alertmanagerreceiver/internal/metadata"
 )
 
@@ -26,8 +27,9 @@ type alertmanagerReceiver struct {
 	telemetry *metadata.TelemetryBuilder
 	obsrecv   *receiverhelper.ObsReport
 
-	traces consumer.Traces
-	logs   consumer.Logs
+	traces     consumer.Traces
+	logs       consumer.Logs
+	authorizer authz.Authorizer // nil: every authenticated sender may write
 
 	// mu serializes notifications: the check of the record, the emission and
 	// the update of the record happen as one step, so two deliveries of the
@@ -92,6 +94,14 @@ func (r *alertmanagerReceiver) Start(ctx context.Context, host component.Host) e
 			return err
 		}
 		r.settings.Logger.Info("Session record loaded", zap.Int("sessions", r.record.len()))
+	}
+
+	if r.cfg.Authorizer != nil {
+		a, err := authz.Lookup(host, *r.cfg.Authorizer)
+		if err != nil {
+			return err
+		}
+		r.authorizer = a
 	}
 
 	mux := http.NewServeMux()

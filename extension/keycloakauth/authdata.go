@@ -1,0 +1,57 @@
+package keycloakauth // import "github.com/nerc-project/ai-telemetry-collector/extension/keycloakauth"
+
+import (
+	"crypto/sha256"
+	"time"
+
+	"go.opentelemetry.io/collector/client"
+)
+
+// Attribute names in client.Info.Auth (GetAttribute).
+const (
+	AttrSubject    = "subject"    // sub: the user's or service account's id
+	AttrClientID   = "client_id"  // azp: the client the token was issued to
+	AttrUsername   = "username"   // preferred_username (service-account-<client> for clients)
+	AttrRoles      = "roles"      // realm roles, then client roles as "<client>:<role>"
+	AttrGroups     = "groups"     // groups claim (needs Keycloak's group membership mapper)
+	AttrMembership = "membership" // same as groups, the name upstream's oidc extension uses
+	AttrExpiry     = "expiry"     // exp as time.Time
+)
+
+var attributeNames = []string{AttrSubject, AttrClientID, AttrUsername, AttrRoles, AttrGroups, AttrMembership, AttrExpiry}
+
+var _ client.AuthData = (*authData)(nil)
+
+// authData is what a validated token says about its bearer. The raw token is
+// kept (unexported, never an attribute) only to ask Keycloak for decisions.
+type authData struct {
+	raw       string
+	tokenHash [sha256.Size]byte
+	expiry    time.Time
+
+	subject  string
+	clientID string
+	username string
+	roles    []string
+	groups   []string
+}
+
+func (a *authData) GetAttribute(name string) any {
+	switch name {
+	case AttrSubject:
+		return a.subject
+	case AttrClientID:
+		return a.clientID
+	case AttrUsername:
+		return a.username
+	case AttrRoles:
+		return a.roles
+	case AttrGroups, AttrMembership:
+		return a.groups
+	case AttrExpiry:
+		return a.expiry
+	}
+	return nil
+}
+
+func (*authData) GetAttributeNames() []string { return attributeNames }

@@ -1,0 +1,167 @@
+package keycloakauth
+
+import (
+	"context"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+	"go.opentelemetry.io/collector/client"
+	"go.opentelemetry.io/collector/component"
+	"go.opentelemetry.io/otel/attribute"
+
+	"github.com/nerc-project/ai-telemetry-collector/internal/authz"
+	"github.com/nerc-project/ai-telemetry-collector/internal/topology"
+)
+
+var (
+	teamA = topology.ProjectResource("moc", "nerc-ocp-prod", "team-a")
+	teamB = topology.ProjectResource("moc", "nerc-ocp-prod", "team-b")
+)
+
+func authenticated(t *testing.T, e *keycloakAuth, tok string) context.Context {
+	t.Helper()
+	ctx, err := e.Authenticate(context.Background(), bearerHeader(tok))
+	require.NoError(t, err)
+	return ctx
+}
+
+func TestAuthorizeDecisions(t *testing.T) {
+	f := newFakeKeycloak(t)
+	e, tel := start(t, f.config())
+	tok := f.sign(f.claims(5 * time.Minute))
+	f.allow(tok, teamA, true)
+	f.allow(tok, teamB, false)
+	ctx := authenticated(t, e, tok)
+
+	require.NoError(t, e.Authorize(ctx, teamA))
+	require.ErrorIs(t, e.Authorize(ctx, teamB), authz.ErrDenied)
+	require.ErrorIs(t, e.Authorize(ctx, topology.ProjectResource("moc", "nerc-ocp-prod", "unknown")), authz.ErrDenied,
+		"a resource Keycloak does not know is denied")
+	assert.Equal(t, int64(3), f.umas.Load())
+
+	// Cached: no more requests, same answers.
+	for range 10 {
+		require.NoError(t, e.Authorize(ctx, teamA))
+		require.ErrorIs(t, e.Authorize(ctx, teamB), authz.ErrDenied)
+	}
+	assert.Equal(t, int64(3), f.umas.Load())
+	assert.Equal(t, int64(10), count(t, tel, "authorization_decisions", attribute.String("decision", "allowed"), attribute.String("source", "cache")))
+	assert.Equal(t, int64(10), count(t, tel, "authorization_decisions", attribute.String("decision", "denied"), attribute.String("source", "cache")))
+	assert.Equal(t, int64(3), count(t, tel, "keycloak_requests", attribute.String("kind", "uma"), attribute.String("outcome", "ok")))
+
+	// Another token is decided on its own.
+	other := f.sign(f.claims(5 * time.Minute))
+	require.ErrorIs(t, e.Authorize(authenticated(t, e, other), teamA), authz.ErrDenied)
+}
+
+func TestAuthorizeFailsClosedWhenKeycloakIsDown(t *testing.T) {
+	f := newFakeKeycloak(t)
+	e, tel := start(t, f.config())
+	tok := f.sign(f.claims(5 * time.Minute))
+	f.allow(tok, teamA, true)
+	f.allow(tok, teamB, true)
+	ctx := authenticated(t, e, tok)
+	require.NoError(t, e.Authorize(ctx, teamA))
+
+	f.down.Store(true)
+	require.NoError(t, e.Authorize(ctx, teamA), "a cached decision still holds")
+	err := e.Authorize(ctx, teamB)
+	require.ErrorIs(t, err, errNoDecision, "no decision: refused")
+	assert.NotErrorIs(t, err, authz.ErrDenied, "but not reported as a denial")
+	assert.NotContains(t, err.Error(), tok)
+	assert.Equal(t, int64(1), count(t, tel, "authorization_decisions", attribute.String("decision", "error")))
+
+	f.down.Store(false)
+	require.NoError(t, e.Authorize(ctx, teamB), "errors are not cached")
+}
+
+func TestAuthorizeCacheExpires(t *testing.T) {
+	f := newFakeKeycloak(t)
+	cfg := f.config()
+	cfg.Authorization.DecisionCacheTTL = time.Minute
+	e, _ := start(t, cfg)
+	tok := f.sign(f.claims(time.Hour))
+	f.allow(tok, teamA, true)
+	ctx := authenticated(t, e, tok)
+	require.NoError(t, e.Authorize(ctx, teamA))
+	require.NoError(t, e.Authorize(ctx, teamA))
+	assert.Equal(t, int64(1), f.umas.Load())
+
+	f.allow(tok, teamA, false) // permission revoked in Keycloak
+	e.now = func() time.Time { return time.Now().Add(2 * time.Minute) }
+	require.ErrorIs(t, e.Authorize(ctx, teamA), authz.ErrDenied, "after the TTL Keycloak is asked again")
+	assert.Equal(t, int64(2), f.umas.Load())
+}
+
+func TestAuthorizeNeverOutlivesToken(t *testing.T) {
+	f := newFakeKeycloak(t)
+	cfg := f.config()
+	cfg.Server.ClockSkew = 0
+	e, _ := start(t, cfg)
+	tok := f.sign(f.claims(time.Minute))
+	f.allow(tok, teamA, true)
+	ctx := authenticated(t, e, tok)
+	require.NoError(t, e.Authorize(ctx, teamA))
+	e.now = func() time.Time { return time.Now().Add(2 * time.Minute) }
+	require.ErrorIs(t, e.Authorize(ctx, teamA), authz.ErrDenied)
+}
+
+func TestAuthorizeCollapsesConcurrentQuestions(t *testing.T) {
+	f := newFakeKeycloak(t)
+	f.umaArrived = make(chan struct{}, 100)
+	f.umaRelease = make(chan struct{})
+	e, _ := start(t, f.config())
+	tok := f.sign(f.claims(5 * time.Minute))
+	f.allow(tok, teamA, true)
+	ctx := authenticated(t, e, tok)
+
+	var wg sync.WaitGroup
+	var started sync.WaitGroup
+	for range 50 {
+		started.Add(1)
+		wg.Go(func() {
+			started.Done()
+			assert.NoError(t, e.Authorize(ctx, teamA))
+		})
+	}
+	<-f.umaArrived // the first question reached Keycloak and waits there
+	started.Wait()
+	time.Sleep(50 * time.Millisecond) // let the others reach Authorize; the count below can only be too low, never wrongly high
+	close(f.umaRelease)
+	wg.Wait()
+	assert.Equal(t, int64(1), f.umas.Load())
+}
+
+func TestAuthorizeNeedsAuthentication(t *testing.T) {
+	f := newFakeKeycloak(t)
+	e, _ := start(t, f.config())
+	require.ErrorIs(t, e.Authorize(context.Background(), teamA), errNotAuthenticated)
+	// Someone else's auth data (another authenticator) is not trusted.
+	ctx := client.NewContext(context.Background(), client.Info{Auth: fakeAuthData{}})
+	require.ErrorIs(t, e.Authorize(ctx, teamA), errNotAuthenticated)
+	assert.Zero(t, f.umas.Load())
+
+	cfg := f.config()
+	cfg.Authorization.Mode = ModeNone
+	e, _ = start(t, cfg)
+	require.ErrorIs(t, e.Authorize(authenticated(t, e, f.sign(f.claims(time.Minute))), teamA), errNoAuthorization)
+}
+
+type fakeAuthData struct{}
+
+func (fakeAuthData) GetAttribute(string) any     { return "x" }
+func (fakeAuthData) GetAttributeNames() []string { return nil }
+
+func TestLookupAuthorizer(t *testing.T) {
+	f := newFakeKeycloak(t)
+	e, _ := start(t, f.config())
+	id := component.MustNewIDWithName("keycloakauth", "gateway")
+	a, err := authz.Lookup(hostWith{id: e}, id)
+	require.NoError(t, err)
+	assert.Same(t, e, a)
+	_, err = authz.Lookup(hostWith{}, id)
+	require.Error(t, err)
+}

@@ -1,0 +1,142 @@
+package keycloakauth // import "github.com/nerc-project/ai-telemetry-collector/extension/keycloakauth"
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
+	"sync"
+	"time"
+
+	"golang.org/x/oauth2"
+	"golang.org/x/oauth2/clientcredentials"
+	"google.golang.org/grpc/credentials"
+)
+
+var (
+	errNoClient = errors.New("keycloakauth has no client side configured (client)")
+	errBackoff  = errors.New("token request failed recently; waiting before the next attempt")
+)
+
+const minBackoff = time.Second
+
+// tokenSource hands out the client-credentials token, fetching a new one
+// shortly (expiry_margin) before it expires. Callers wait on one mutex, so a
+// refresh under concurrency is one request; after a failure, requests fail
+// fast until an exponential backoff has passed, so an outage is not hammered.
+type tokenSource struct {
+	e   *keycloakAuth
+	cfg *ClientConfig
+	src oauth2.TokenSource
+
+	mu       sync.Mutex
+	failures int
+	retryAt  time.Time
+	lastErr  error
+}
+
+func newTokenSource(e *keycloakAuth, cfg *ClientConfig) *tokenSource {
+	cc := &clientcredentials.Config{
+		ClientID:     cfg.ClientID,
+		ClientSecret: string(cfg.ClientSecret),
+		TokenURL:     e.cfg.tokenURL(),
+		Scopes:       cfg.Scopes,
+		AuthStyle:    oauth2.AuthStyleInHeader,
+	}
+	t := &tokenSource{e: e, cfg: cfg}
+	// The HTTP client is read at each fetch: Start sets its TLS transport.
+	ctx := context.WithValue(context.Background(), oauth2.HTTPClient, e.httpClient)
+	t.src = oauth2.ReuseTokenSourceWithExpiry(nil, countingSource{e: e, src: cc.TokenSource(ctx)}, cfg.ExpiryMargin)
+	return t
+}
+
+// countingSource counts each real request to the token endpoint.
+type countingSource struct {
+	e   *keycloakAuth
+	src oauth2.TokenSource
+}
+
+func (c countingSource) Token() (*oauth2.Token, error) {
+	tok, err := c.src.Token()
+	c.e.countRequest(context.Background(), "token", err)
+	return tok, err
+}
+
+func (t *tokenSource) token() (string, error) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if now := t.e.now(); now.Before(t.retryAt) {
+		return "", fmt.Errorf("%w: %w", errBackoff, t.lastErr)
+	}
+	tok, err := t.src.Token()
+	if err != nil {
+		t.failures++
+		wait := min(minBackoff<<min(t.failures-1, 16), t.cfg.MaxBackoff)
+		t.retryAt = t.e.now().Add(wait)
+		t.lastErr = redact(err)
+		return "", fmt.Errorf("keycloak client credentials: %w", t.lastErr)
+	}
+	t.failures, t.retryAt, t.lastErr = 0, time.Time{}, nil
+	return tok.AccessToken, nil
+}
+
+// redact keeps Keycloak's error code (e.g. invalid_client, unauthorized_client)
+// but drops the response body, which is never needed in a log.
+func redact(err error) error {
+	var re *oauth2.RetrieveError
+	if errors.As(err, &re) {
+		code := re.ErrorCode
+		if code == "" && re.Response != nil {
+			code = re.Response.Status
+		}
+		return fmt.Errorf("token endpoint refused: %s", code)
+	}
+	return err
+}
+
+// RoundTripper adds the token to each HTTP request (extensionauth.HTTPClient).
+func (e *keycloakAuth) RoundTripper(base http.RoundTripper) (http.RoundTripper, error) {
+	if e.source == nil {
+		return nil, errNoClient
+	}
+	return &roundTripper{base: base, source: e.source}, nil
+}
+
+type roundTripper struct {
+	base   http.RoundTripper
+	source *tokenSource
+}
+
+func (r *roundTripper) RoundTrip(req *http.Request) (*http.Response, error) {
+	tok, err := r.source.token()
+	if err != nil {
+		if req.Body != nil {
+			_ = req.Body.Close()
+		}
+		return nil, err
+	}
+	req2 := req.Clone(req.Context())
+	req2.Header.Set("Authorization", "Bearer "+tok)
+	return r.base.RoundTrip(req2)
+}
+
+// PerRPCCredentials adds the token to each gRPC call (extensionauth.GRPCClient).
+func (e *keycloakAuth) PerRPCCredentials() (credentials.PerRPCCredentials, error) {
+	if e.source == nil {
+		return nil, errNoClient
+	}
+	return perRPC{source: e.source}, nil
+}
+
+type perRPC struct{ source *tokenSource }
+
+func (p perRPC) GetRequestMetadata(context.Context, ...string) (map[string]string, error) {
+	tok, err := p.source.token()
+	if err != nil {
+		return nil, err
+	}
+	return map[string]string{"authorization": "Bearer " + tok}, nil
+}
+
+// RequireTransportSecurity: tokens never travel in clear text over gRPC.
+func (perRPC) RequireTransportSecurity() bool { return true }

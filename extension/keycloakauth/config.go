@@ -1,0 +1,239 @@
+package keycloakauth // import "github.com/nerc-project/ai-telemetry-collector/extension/keycloakauth"
+
+import (
+	"errors"
+	"fmt"
+	"net/url"
+	"strings"
+	"time"
+
+	"github.com/go-jose/go-jose/v4"
+	"go.opentelemetry.io/collector/component"
+	"go.opentelemetry.io/collector/config/configopaque"
+	"go.opentelemetry.io/collector/config/configoptional"
+	"go.opentelemetry.io/collector/config/configtls"
+)
+
+// Authorization modes.
+const (
+	// ModeNone: a valid token is enough.
+	ModeNone = "none"
+	// ModeResource: callers also ask Authorize(ctx, resource) (internal/authz),
+	// answered by Keycloak's authorization services (UMA ticket grant).
+	ModeResource = "resource"
+)
+
+var (
+	errNoServerURL      = errors.New("server_url must be an http or https URL")
+	errNoRealm          = errors.New("realm must be set")
+	errNoSide           = errors.New("set server.audiences (to validate tokens) or client (to present tokens), or both")
+	errBadAlgorithm     = errors.New("signature algorithm not allowed (asymmetric algorithms only)")
+	errNonPositive      = errors.New("must be positive")
+	errNoClientID       = errors.New("client_id must be set")
+	errNoClientSecret   = errors.New("client_secret must be set")
+	errBadMode          = errors.New(`mode must be "none" or "resource"`)
+	errNoResourceServer = errors.New("resource_server must be set in mode resource")
+	errNoScope          = errors.New("scope must be set in mode resource")
+	errModeNeedsServer  = errors.New("mode resource needs server.audiences")
+)
+
+// Config is the keycloakauth extension's configuration.
+type Config struct {
+	// ServerURL is Keycloak's base URL, e.g. https://keycloak.example.org.
+	ServerURL string `mapstructure:"server_url"`
+	// Realm is the Keycloak realm (NERC).
+	Realm string `mapstructure:"realm"`
+	// Issuer is the iss tokens must carry. Default: {server_url}/realms/{realm};
+	// set it when the collector reaches Keycloak under another name than the
+	// one Keycloak puts in tokens (its frontend URL).
+	Issuer string `mapstructure:"issuer"`
+	// TLS for the connections to Keycloak.
+	TLS configtls.ClientConfig `mapstructure:"tls"`
+	// Timeout of each request to Keycloak.
+	Timeout time.Duration `mapstructure:"timeout"`
+
+	// Server validates incoming tokens (receivers' auth.authenticator).
+	Server ServerConfig `mapstructure:"server"`
+	// Client obtains tokens and presents them (exporters' auth.authenticator).
+	Client configoptional.Optional[ClientConfig] `mapstructure:"client"`
+	// Authorization decides per Keycloak resource (server side).
+	Authorization AuthorizationConfig `mapstructure:"authorization"`
+}
+
+// ServerConfig is the validation of incoming access tokens.
+type ServerConfig struct {
+	// Audiences: a token must name at least one in aud. Required to validate.
+	Audiences []string `mapstructure:"audiences"`
+	// AuthorizedParties: when set, the token's azp (the client it was issued
+	// to) must be one of them.
+	AuthorizedParties []string `mapstructure:"authorized_parties"`
+	// SignatureAlgorithms allowed in the token header (default RS256).
+	SignatureAlgorithms []string `mapstructure:"signature_algorithms"`
+	// ClockSkew tolerated on exp, nbf and iat.
+	ClockSkew time.Duration `mapstructure:"clock_skew"`
+	// JWKSRefreshInterval: keys are refetched in the background this often.
+	JWKSRefreshInterval time.Duration `mapstructure:"jwks_refresh_interval"`
+	// JWKSMinRefetchInterval: a token with an unknown kid refetches the keys
+	// at most this often, so garbage tokens cannot flood Keycloak.
+	JWKSMinRefetchInterval time.Duration `mapstructure:"jwks_min_refetch_interval"`
+	// TokenCacheSize bounds the validated tokens remembered until they expire.
+	TokenCacheSize int `mapstructure:"token_cache_size"`
+	// Header carrying "Bearer <token>" (default authorization).
+	Header string `mapstructure:"header"`
+}
+
+// ClientConfig is the client-credentials grant the client side uses.
+type ClientConfig struct {
+	ClientID     string              `mapstructure:"client_id"`
+	ClientSecret configopaque.String `mapstructure:"client_secret"`
+	// Scopes requested (optional).
+	Scopes []string `mapstructure:"scopes"`
+	// ExpiryMargin: a token is replaced this long before it expires.
+	ExpiryMargin time.Duration `mapstructure:"expiry_margin"`
+	// MaxBackoff caps the wait between failed token requests.
+	MaxBackoff time.Duration `mapstructure:"max_backoff"`
+}
+
+// AuthorizationConfig is the per-resource decision (mode resource).
+type AuthorizationConfig struct {
+	// Mode is none (default) or resource.
+	Mode string `mapstructure:"mode"`
+	// ResourceServer is the client id of the Keycloak client holding the
+	// authorization settings (the UMA audience).
+	ResourceServer string `mapstructure:"resource_server"`
+	// Scope is the authorization scope asked for on the resource (GET for NERC).
+	Scope string `mapstructure:"scope"`
+	// DecisionCacheTTL: how long an allow or deny is reused per (token, resource).
+	DecisionCacheTTL time.Duration `mapstructure:"decision_cache_ttl"`
+	// DecisionCacheSize bounds the remembered decisions.
+	DecisionCacheSize int `mapstructure:"decision_cache_size"`
+}
+
+var _ component.Config = (*Config)(nil)
+
+// allowedAlgorithms are the asymmetric algorithms Keycloak signs with; HMAC and
+// "none" are never accepted, so a public key can never be used as a secret.
+var allowedAlgorithms = map[string]jose.SignatureAlgorithm{
+	"RS256": jose.RS256, "RS384": jose.RS384, "RS512": jose.RS512,
+	"PS256": jose.PS256, "PS384": jose.PS384, "PS512": jose.PS512,
+	"ES256": jose.ES256, "ES384": jose.ES384, "ES512": jose.ES512,
+	"EdDSA": jose.EdDSA,
+}
+
+// Validate checks the configuration.
+func (c *Config) Validate() error {
+	var errs []error
+	if u, err := url.Parse(c.ServerURL); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		errs = append(errs, fmt.Errorf("server_url %q: %w", c.ServerURL, errNoServerURL))
+	}
+	if strings.TrimSpace(c.Realm) == "" {
+		errs = append(errs, errNoRealm)
+	}
+	if c.Timeout <= 0 {
+		errs = append(errs, fmt.Errorf("timeout: %w", errNonPositive))
+	}
+	if len(c.Server.Audiences) == 0 && !c.Client.HasValue() {
+		errs = append(errs, errNoSide)
+	}
+	errs = append(errs, c.Server.validate()...)
+	if cl := c.Client.Get(); cl != nil {
+		errs = append(errs, cl.validate()...)
+	}
+	errs = append(errs, c.Authorization.validate(len(c.Server.Audiences) > 0)...)
+	return errors.Join(errs...)
+}
+
+func (s *ServerConfig) validate() []error {
+	var errs []error
+	for _, a := range s.SignatureAlgorithms {
+		if _, ok := allowedAlgorithms[a]; !ok {
+			errs = append(errs, fmt.Errorf("server.signature_algorithms %q: %w", a, errBadAlgorithm))
+		}
+	}
+	for name, d := range map[string]time.Duration{
+		"jwks_refresh_interval":     s.JWKSRefreshInterval,
+		"jwks_min_refetch_interval": s.JWKSMinRefetchInterval,
+	} {
+		if d <= 0 {
+			errs = append(errs, fmt.Errorf("server.%s: %w", name, errNonPositive))
+		}
+	}
+	if s.ClockSkew < 0 {
+		errs = append(errs, fmt.Errorf("server.clock_skew: %w", errNonPositive))
+	}
+	if s.TokenCacheSize <= 0 {
+		errs = append(errs, fmt.Errorf("server.token_cache_size: %w", errNonPositive))
+	}
+	if s.Header == "" {
+		errs = append(errs, fmt.Errorf("server.header: %w", errNonPositive))
+	}
+	return errs
+}
+
+func (c *ClientConfig) validate() []error {
+	var errs []error
+	if c.ClientID == "" {
+		errs = append(errs, fmt.Errorf("client: %w", errNoClientID))
+	}
+	if c.ClientSecret == "" {
+		errs = append(errs, fmt.Errorf("client: %w", errNoClientSecret))
+	}
+	if c.ExpiryMargin < 0 {
+		errs = append(errs, fmt.Errorf("client.expiry_margin: %w", errNonPositive))
+	}
+	if c.MaxBackoff <= 0 {
+		errs = append(errs, fmt.Errorf("client.max_backoff: %w", errNonPositive))
+	}
+	return errs
+}
+
+func (a *AuthorizationConfig) validate(hasServer bool) []error {
+	switch a.Mode {
+	case ModeNone:
+		return nil
+	case ModeResource:
+	default:
+		return []error{fmt.Errorf("authorization.mode %q: %w", a.Mode, errBadMode)}
+	}
+	var errs []error
+	if !hasServer {
+		errs = append(errs, errModeNeedsServer)
+	}
+	if a.ResourceServer == "" {
+		errs = append(errs, fmt.Errorf("authorization: %w", errNoResourceServer))
+	}
+	if a.Scope == "" {
+		errs = append(errs, fmt.Errorf("authorization: %w", errNoScope))
+	}
+	if a.DecisionCacheTTL <= 0 {
+		errs = append(errs, fmt.Errorf("authorization.decision_cache_ttl: %w", errNonPositive))
+	}
+	if a.DecisionCacheSize <= 0 {
+		errs = append(errs, fmt.Errorf("authorization.decision_cache_size: %w", errNonPositive))
+	}
+	return errs
+}
+
+// realmURL is {server_url}/realms/{realm}, the prefix of every endpoint.
+func (c *Config) realmURL() string {
+	return strings.TrimRight(c.ServerURL, "/") + "/realms/" + url.PathEscape(c.Realm)
+}
+
+func (c *Config) expectedIssuer() string {
+	if c.Issuer != "" {
+		return c.Issuer
+	}
+	return c.realmURL()
+}
+
+func (c *Config) tokenURL() string { return c.realmURL() + "/protocol/openid-connect/token" }
+
+func (c *Config) discoveryURL() string { return c.realmURL() + "/.well-known/openid-configuration" }
+
+func (s *ServerConfig) algorithms() []jose.SignatureAlgorithm {
+	algs := make([]jose.SignatureAlgorithm, 0, len(s.SignatureAlgorithms))
+	for _, a := range s.SignatureAlgorithms {
+		algs = append(algs, allowedAlgorithms[a])
+	}
+	return algs
+}

@@ -1,0 +1,91 @@
+package keycloakauth
+
+import (
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+	"go.opentelemetry.io/collector/component"
+	"go.opentelemetry.io/collector/config/configoptional"
+	"go.opentelemetry.io/collector/confmap"
+	"go.opentelemetry.io/collector/confmap/confmaptest"
+
+	"github.com/nerc-project/ai-telemetry-collector/extension/keycloakauth/internal/metadata"
+)
+
+func TestLoadConfig(t *testing.T) {
+	cm, err := confmaptest.LoadConf(filepath.Join("testdata", "config.yaml"))
+	require.NoError(t, err)
+
+	gateway := createDefaultConfig().(*Config)
+	gateway.ServerURL = "https://keycloak.example.org"
+	gateway.Timeout = 5 * time.Second
+	gateway.TLS.CAFile = "/etc/pki/tls/certs/ca-bundle.crt"
+	gateway.Server.Audiences = []string{"ai-telemetry-gateway"}
+	gateway.Server.AuthorizedParties = []string{"hub-alertmanager", "nerc-ocp-prod-agent"}
+	gateway.Server.SignatureAlgorithms = []string{"RS256", "ES256"}
+	gateway.Server.ClockSkew = 10 * time.Second
+	gateway.Server.TokenCacheSize = 5000
+	gateway.Authorization.Mode = ModeResource
+	gateway.Authorization.ResourceServer = "ai-telemetry-gateway"
+	gateway.Authorization.DecisionCacheTTL = 30 * time.Second
+
+	agent := createDefaultConfig().(*Config)
+	agent.ServerURL = "https://keycloak.example.org/"
+	agent.Client = configoptional.Some(ClientConfig{
+		ClientID: "nerc-ocp-prod-agent", ClientSecret: "not-a-real-secret", Scopes: []string{"openid"},
+		ExpiryMargin: defaultExpiryMargin, MaxBackoff: defaultMaxBackoff,
+	})
+
+	tests := []struct {
+		id      component.ID
+		want    *Config
+		wantErr error
+	}{
+		{id: component.NewIDWithName(metadata.Type, "gateway"), want: gateway},
+		{id: component.NewIDWithName(metadata.Type, "agent"), want: agent},
+		{id: component.NewIDWithName(metadata.Type, "no_server_url"), wantErr: errNoServerURL},
+		{id: component.NewIDWithName(metadata.Type, "bad_server_url"), wantErr: errNoServerURL},
+		{id: component.NewIDWithName(metadata.Type, "no_side"), wantErr: errNoSide},
+		{id: component.NewIDWithName(metadata.Type, "hmac"), wantErr: errBadAlgorithm},
+		{id: component.NewIDWithName(metadata.Type, "none_alg"), wantErr: errBadAlgorithm},
+		{id: component.NewIDWithName(metadata.Type, "no_client_secret"), wantErr: errNoClientSecret},
+		{id: component.NewIDWithName(metadata.Type, "bad_mode"), wantErr: errBadMode},
+		{id: component.NewIDWithName(metadata.Type, "resource_no_resource_server"), wantErr: errNoResourceServer},
+		{id: component.NewIDWithName(metadata.Type, "zero_cache"), wantErr: errNonPositive},
+	}
+	for _, tt := range tests {
+		t.Run(tt.id.String(), func(t *testing.T) {
+			cfg := createDefaultConfig()
+			sub, err := cm.Sub(tt.id.String())
+			require.NoError(t, err)
+			require.NoError(t, sub.Unmarshal(cfg))
+			err = confmap.Validate(cfg)
+			if tt.wantErr != nil {
+				require.ErrorIs(t, err, tt.wantErr)
+				return
+			}
+			require.NoError(t, err)
+			assert.Equal(t, tt.want, cfg)
+		})
+	}
+}
+
+func TestDefaultConfigNeedsServerURL(t *testing.T) {
+	cfg := createDefaultConfig().(*Config)
+	require.ErrorIs(t, cfg.Validate(), errNoServerURL)
+	require.ErrorIs(t, cfg.Validate(), errNoSide)
+	assert.Equal(t, "NERC", cfg.Realm)
+	assert.False(t, cfg.Client.HasValue(), "the client side is off unless configured")
+}
+
+func TestEndpoints(t *testing.T) {
+	cfg := &Config{ServerURL: "https://keycloak.example.org/", Realm: "NERC"}
+	assert.Equal(t, "https://keycloak.example.org/realms/NERC", cfg.expectedIssuer())
+	assert.Equal(t, "https://keycloak.example.org/realms/NERC/protocol/openid-connect/token", cfg.tokenURL())
+	assert.Equal(t, "https://keycloak.example.org/realms/NERC/.well-known/openid-configuration", cfg.discoveryURL())
+	cfg.Issuer = "https://sso.example.org/realms/NERC"
+	assert.Equal(t, "https://sso.example.org/realms/NERC", cfg.expectedIssuer())
+}

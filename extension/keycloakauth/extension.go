@@ -1,0 +1,150 @@
+package keycloakauth // import "github.com/nerc-project/ai-telemetry-collector/extension/keycloakauth"
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
+	"sync"
+	"time"
+
+	lru "github.com/hashicorp/golang-lru/v2"
+	"go.opentelemetry.io/collector/component"
+	"go.opentelemetry.io/collector/extension"
+	"go.opentelemetry.io/collector/extension/extensionauth"
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/metric"
+	"go.uber.org/zap"
+	"golang.org/x/sync/singleflight"
+
+	"github.com/nerc-project/ai-telemetry-collector/extension/keycloakauth/internal/metadata"
+	"github.com/nerc-project/ai-telemetry-collector/internal/authz"
+)
+
+var (
+	_ extension.Extension      = (*keycloakAuth)(nil)
+	_ extensionauth.Server     = (*keycloakAuth)(nil)
+	_ extensionauth.HTTPClient = (*keycloakAuth)(nil)
+	_ extensionauth.GRPCClient = (*keycloakAuth)(nil)
+	_ authz.Authorizer         = (*keycloakAuth)(nil)
+)
+
+// keycloakAuth is one configured extension: the server side (keys, token
+// cache, decisions) and the client side (token source) share its HTTP client.
+type keycloakAuth struct {
+	cfg       *Config
+	logger    *zap.Logger
+	telemetry *metadata.TelemetryBuilder
+
+	httpClient *http.Client
+	keys       *keySet
+	tokens     *lru.Cache[string, *authData]
+	decisions  *lru.Cache[decisionKey, decision]
+	inflight   singleflight.Group
+	source     *tokenSource
+
+	now func() time.Time // time.Now; tests move the clock
+
+	stopLoop context.CancelFunc
+	wg       sync.WaitGroup
+}
+
+func newKeycloakAuth(cfg *Config, set extension.Settings) (*keycloakAuth, error) {
+	tb, err := metadata.NewTelemetryBuilder(set.TelemetrySettings)
+	if err != nil {
+		return nil, err
+	}
+	tokens, err := lru.New[string, *authData](cfg.Server.TokenCacheSize)
+	if err != nil {
+		return nil, fmt.Errorf("token cache: %w", err)
+	}
+	e := &keycloakAuth{
+		cfg:        cfg,
+		logger:     set.Logger,
+		telemetry:  tb,
+		httpClient: &http.Client{Timeout: cfg.Timeout},
+		tokens:     tokens,
+		now:        time.Now,
+		stopLoop:   func() {},
+	}
+	if cfg.Authorization.Mode == ModeResource {
+		// Expiry is checked on read (no janitor goroutine): an expired
+		// decision costs one slot until the LRU evicts it.
+		if e.decisions, err = lru.New[decisionKey, decision](cfg.Authorization.DecisionCacheSize); err != nil {
+			return nil, fmt.Errorf("decision cache: %w", err)
+		}
+	}
+	e.keys = newKeySet(e, cfg)
+	if cl := cfg.Client.Get(); cl != nil && cl.ClientID != "" {
+		e.source = newTokenSource(e, cl)
+	}
+	return e, nil
+}
+
+// Start builds the HTTP client and, on the server side, loads the keys. An
+// unreachable Keycloak does not stop the collector: tokens are refused
+// (counted, reason keys_unavailable) until the background refresh succeeds.
+func (e *keycloakAuth) Start(ctx context.Context, _ component.Host) error {
+	tlsCfg, err := e.cfg.TLS.LoadTLSConfig(ctx)
+	if err != nil {
+		return fmt.Errorf("keycloakauth tls: %w", err)
+	}
+	transport := http.DefaultTransport.(*http.Transport).Clone()
+	transport.TLSClientConfig = tlsCfg
+	e.httpClient.Transport = transport
+	if len(e.cfg.Server.Audiences) == 0 {
+		return nil
+	}
+	if err := e.keys.refresh(ctx); err != nil {
+		e.logger.Warn("Keycloak keys not loaded yet; tokens are refused until they are", zap.Error(err))
+	}
+	// The loop outlives Start's context but keeps its values; Shutdown cancels it.
+	loopCtx, cancel := context.WithCancel(context.WithoutCancel(ctx))
+	e.stopLoop = cancel
+	e.wg.Add(1)
+	go e.refreshLoop(loopCtx)
+	return nil
+}
+
+func (e *keycloakAuth) refreshLoop(ctx context.Context) {
+	defer e.wg.Done()
+	interval := e.cfg.Server.JWKSRefreshInterval
+	for {
+		// Until the first success, retry at the (short) refetch interval.
+		wait := interval
+		if !e.keys.loaded() {
+			wait = e.cfg.Server.JWKSMinRefetchInterval
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-time.After(wait):
+		}
+		fetchCtx, cancel := context.WithTimeout(ctx, e.cfg.Timeout)
+		if err := e.keys.refresh(fetchCtx); err != nil {
+			e.logger.Warn("Keycloak key refresh failed; keeping the cached keys", zap.Error(err))
+		}
+		cancel()
+	}
+}
+
+// Shutdown stops the background refresh.
+func (e *keycloakAuth) Shutdown(context.Context) error {
+	e.stopLoop()
+	e.wg.Wait()
+	e.httpClient.CloseIdleConnections()
+	e.telemetry.Shutdown()
+	return nil
+}
+
+// countRequest records one request to Keycloak.
+func (e *keycloakAuth) countRequest(ctx context.Context, kind string, err error) {
+	outcome := "ok"
+	if err != nil {
+		outcome = "error"
+	}
+	e.telemetry.KeycloakauthKeycloakRequests.Add(ctx, 1, metric.WithAttributes(
+		attribute.String("kind", kind), attribute.String("outcome", outcome)))
+}
+
+var errKeycloakStatus = errors.New("unexpected status from Keycloak")

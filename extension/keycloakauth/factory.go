@@ -1,0 +1,61 @@
+package keycloakauth // import "github.com/nerc-project/ai-telemetry-collector/extension/keycloakauth"
+
+import (
+	"context"
+	"time"
+
+	"go.opentelemetry.io/collector/component"
+	"go.opentelemetry.io/collector/config/configoptional"
+	"go.opentelemetry.io/collector/extension"
+
+	"github.com/nerc-project/ai-telemetry-collector/extension/keycloakauth/internal/metadata"
+)
+
+const (
+	defaultRealm                  = "NERC"
+	defaultTimeout                = 10 * time.Second
+	defaultClockSkew              = 30 * time.Second
+	defaultJWKSRefreshInterval    = 10 * time.Minute
+	defaultJWKSMinRefetchInterval = 30 * time.Second
+	defaultTokenCacheSize         = 10_000
+	defaultHeader                 = "authorization"
+	defaultExpiryMargin           = 30 * time.Second
+	defaultMaxBackoff             = time.Minute
+	defaultScope                  = "GET"
+	defaultDecisionCacheTTL       = time.Minute
+	defaultDecisionCacheSize      = 100_000
+)
+
+// NewFactory creates a factory for the keycloakauth extension.
+func NewFactory() extension.Factory {
+	return extension.NewFactory(metadata.Type, createDefaultConfig, createExtension, metadata.ExtensionStability)
+}
+
+func createDefaultConfig() component.Config {
+	return &Config{
+		Realm:   defaultRealm,
+		Timeout: defaultTimeout,
+		Server: ServerConfig{
+			SignatureAlgorithms:    []string{"RS256"},
+			ClockSkew:              defaultClockSkew,
+			JWKSRefreshInterval:    defaultJWKSRefreshInterval,
+			JWKSMinRefetchInterval: defaultJWKSMinRefetchInterval,
+			TokenCacheSize:         defaultTokenCacheSize,
+			Header:                 defaultHeader,
+		},
+		Client: configoptional.Default(ClientConfig{
+			ExpiryMargin: defaultExpiryMargin,
+			MaxBackoff:   defaultMaxBackoff,
+		}),
+		Authorization: AuthorizationConfig{
+			Mode:              ModeNone,
+			Scope:             defaultScope,
+			DecisionCacheTTL:  defaultDecisionCacheTTL,
+			DecisionCacheSize: defaultDecisionCacheSize,
+		},
+	}
+}
+
+func createExtension(_ context.Context, set extension.Settings, cfg component.Config) (extension.Extension, error) {
+	return newKeycloakAuth(cfg.(*Config), set)
+}

@@ -1,0 +1,249 @@
+package keycloakauth
+
+import (
+	"context"
+	"crypto/rand"
+	"crypto/rsa"
+	"encoding/json"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/go-jose/go-jose/v4"
+	"github.com/go-jose/go-jose/v4/jwt"
+	"github.com/stretchr/testify/require"
+	"go.opentelemetry.io/collector/component"
+	"go.opentelemetry.io/collector/component/componenttest"
+	"go.opentelemetry.io/collector/config/configopaque"
+	"go.opentelemetry.io/collector/config/configoptional"
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/sdk/metric/metricdata"
+
+	"github.com/nerc-project/ai-telemetry-collector/extension/keycloakauth/internal/metadatatest"
+)
+
+const (
+	testAudience = "ai-telemetry-gateway"
+	testClientID = "telemetry-writer"
+	testSecret   = "unit-test-secret"
+)
+
+// fakeKeycloak serves a realm's discovery document, JWKS, client-credentials
+// grant and UMA decisions for unit tests; the integration tests use the real one.
+type fakeKeycloak struct {
+	t   testing.TB
+	srv *httptest.Server
+
+	mu      sync.Mutex
+	key     *rsa.PrivateKey
+	kid     string
+	allowed map[string]bool // "token resource" -> allowed
+	expires int             // expires_in of issued tokens
+
+	down        atomic.Bool
+	umaRelease  chan struct{} // when set, UMA answers wait for it
+	umaArrived  chan struct{}
+	discoveries atomic.Int64
+	jwksFetches atomic.Int64
+	tokens      atomic.Int64
+	umas        atomic.Int64
+}
+
+func newFakeKeycloak(t testing.TB) *fakeKeycloak {
+	f := &fakeKeycloak{t: t, allowed: map[string]bool{}, expires: 300}
+	f.rotate("k1")
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /realms/NERC/.well-known/openid-configuration", func(w http.ResponseWriter, _ *http.Request) {
+		f.discoveries.Add(1)
+		_ = json.NewEncoder(w).Encode(map[string]string{
+			"issuer":         f.issuer(),
+			"jwks_uri":       f.srv.URL + "/realms/NERC/protocol/openid-connect/certs",
+			"token_endpoint": f.srv.URL + "/realms/NERC/protocol/openid-connect/token",
+		})
+	})
+	mux.HandleFunc("GET /realms/NERC/protocol/openid-connect/certs", func(w http.ResponseWriter, _ *http.Request) {
+		f.jwksFetches.Add(1)
+		f.mu.Lock()
+		set := jose.JSONWebKeySet{Keys: []jose.JSONWebKey{
+			{Key: f.key.Public(), KeyID: f.kid, Algorithm: "RS256", Use: "sig"},
+			{Key: f.key.Public(), KeyID: "enc-key", Algorithm: "RSA-OAEP", Use: "enc"},
+		}}
+		f.mu.Unlock()
+		_ = json.NewEncoder(w).Encode(set)
+	})
+	mux.HandleFunc("POST /realms/NERC/protocol/openid-connect/token", f.token)
+	f.srv = httptest.NewServer(down(f, mux))
+	t.Cleanup(f.srv.Close)
+	return f
+}
+
+// down answers 503 to everything while the fake is "stopped".
+func down(f *fakeKeycloak, next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if f.down.Load() {
+			http.Error(w, "down", http.StatusServiceUnavailable)
+			return
+		}
+		next.ServeHTTP(w, r)
+	})
+}
+
+func (f *fakeKeycloak) issuer() string { return f.srv.URL + "/realms/NERC" }
+
+// rotate replaces the realm's signing key, as Keycloak's key rotation does.
+func (f *fakeKeycloak) rotate(kid string) {
+	key, err := rsa.GenerateKey(rand.Reader, 2048)
+	require.NoError(f.t, err)
+	f.mu.Lock()
+	f.key, f.kid = key, kid
+	f.mu.Unlock()
+}
+
+func (f *fakeKeycloak) token(w http.ResponseWriter, r *http.Request) {
+	require.NoError(f.t, r.ParseForm())
+	switch r.PostForm.Get("grant_type") {
+	case "client_credentials":
+		f.tokens.Add(1)
+		id, secret, _ := r.BasicAuth()
+		if id != testClientID || secret != testSecret {
+			w.Header().Set("Content-Type", "application/json")
+			w.WriteHeader(http.StatusUnauthorized)
+			_, _ = w.Write([]byte(`{"error":"unauthorized_client","error_description":"Invalid client or Invalid client credentials"}`))
+			return
+		}
+		f.mu.Lock()
+		expires := f.expires
+		f.mu.Unlock()
+		tok := f.sign(f.claims(time.Duration(expires) * time.Second))
+		w.Header().Set("Content-Type", "application/json")
+		_ = json.NewEncoder(w).Encode(map[string]any{"access_token": tok, "token_type": "Bearer", "expires_in": expires})
+	case "urn:ietf:params:oauth:grant-type:uma-ticket":
+		f.umas.Add(1)
+		if f.umaArrived != nil {
+			f.umaArrived <- struct{}{}
+			<-f.umaRelease
+		}
+		tok := strings.TrimPrefix(r.Header.Get("Authorization"), "Bearer ")
+		resource, scope, _ := strings.Cut(r.PostForm.Get("permission"), "#")
+		require.Equal(f.t, "GET", scope)
+		require.Equal(f.t, testAudience, r.PostForm.Get("audience"))
+		require.Equal(f.t, "decision", r.PostForm.Get("response_mode"))
+		w.Header().Set("Content-Type", "application/json")
+		f.mu.Lock()
+		allowed, known := f.allowed[tok+" "+resource]
+		f.mu.Unlock()
+		switch {
+		case !known:
+			w.WriteHeader(http.StatusBadRequest)
+			_, _ = w.Write([]byte(`{"error":"invalid_resource"}`))
+		case allowed:
+			_, _ = w.Write([]byte(`{"result":true}`))
+		default:
+			w.WriteHeader(http.StatusForbidden)
+			_, _ = w.Write([]byte(`{"error":"access_denied","error_description":"not_authorized"}`))
+		}
+	default:
+		http.Error(w, "unsupported grant", http.StatusBadRequest)
+	}
+}
+
+func (f *fakeKeycloak) allow(token, resource string, allowed bool) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.allowed[token+" "+resource] = allowed
+}
+
+// claims of a typical Keycloak client-credentials access token.
+func (f *fakeKeycloak) claims(ttl time.Duration) map[string]any {
+	now := time.Now()
+	return map[string]any{
+		"iss": f.issuer(), "aud": []string{testAudience, "account"}, "sub": "7d1c-service-account",
+		"azp": testClientID, "typ": "Bearer", "preferred_username": "service-account-" + testClientID,
+		"exp": now.Add(ttl).Unix(), "iat": now.Unix(), "nbf": now.Add(-time.Second).Unix(),
+		"jti": rand.Text(), "groups": []string{"team-a-writers"},
+		"realm_access":    map[string]any{"roles": []string{"offline_access"}},
+		"resource_access": map[string]any{"account": map[string]any{"roles": []string{"view-profile"}}},
+	}
+}
+
+// sign signs claims with the realm's current key.
+func (f *fakeKeycloak) sign(claims map[string]any) string {
+	f.mu.Lock()
+	key, kid := f.key, f.kid
+	f.mu.Unlock()
+	return signWith(f.t, jose.RS256, key, kid, claims)
+}
+
+func signWith(t testing.TB, alg jose.SignatureAlgorithm, key any, kid string, claims map[string]any) string {
+	signer, err := jose.NewSigner(jose.SigningKey{Algorithm: alg, Key: key},
+		(&jose.SignerOptions{}).WithType("JWT").WithHeader("kid", kid))
+	require.NoError(t, err)
+	tok, err := jwt.Signed(signer).Claims(claims).Serialize()
+	require.NoError(t, err)
+	return tok
+}
+
+// testConfig is a server-and-client configuration against the fake.
+func (f *fakeKeycloak) config() *Config {
+	cfg := createDefaultConfig().(*Config)
+	cfg.ServerURL = f.srv.URL
+	cfg.Server.Audiences = []string{testAudience}
+	cfg.Server.JWKSMinRefetchInterval = time.Hour // tests that need refetches set it
+	cfg.Client = configoptional.Some(ClientConfig{
+		ClientID: testClientID, ClientSecret: configopaque.String(testSecret),
+		ExpiryMargin: defaultExpiryMargin, MaxBackoff: defaultMaxBackoff,
+	})
+	cfg.Authorization = AuthorizationConfig{
+		Mode: ModeResource, ResourceServer: testAudience, Scope: "GET",
+		DecisionCacheTTL: time.Hour, DecisionCacheSize: 100,
+	}
+	return cfg
+}
+
+// start creates and starts the extension with telemetry the test can read.
+func start(t *testing.T, cfg *Config) (*keycloakAuth, *componenttest.Telemetry) {
+	t.Helper()
+	require.NoError(t, cfg.Validate())
+	tel := componenttest.NewTelemetry()
+	t.Cleanup(func() { _ = tel.Shutdown(context.Background()) })
+	e, err := newKeycloakAuth(cfg, metadatatest.NewSettings(tel))
+	require.NoError(t, err)
+	require.NoError(t, e.Start(context.Background(), componenttest.NewNopHost()))
+	t.Cleanup(func() { require.NoError(t, e.Shutdown(context.Background())) })
+	return e, tel
+}
+
+// count sums a counter's data points carrying all the given attributes.
+func count(t *testing.T, tel *componenttest.Telemetry, name string, attrs ...attribute.KeyValue) int64 {
+	t.Helper()
+	m, err := tel.GetMetric("otelcol_keycloakauth_" + name)
+	if err != nil {
+		return 0 // not recorded yet
+	}
+	var sum int64
+	for _, dp := range m.Data.(metricdata.Sum[int64]).DataPoints {
+		match := true
+		for _, a := range attrs {
+			if v, ok := dp.Attributes.Value(a.Key); !ok || v != a.Value {
+				match = false
+			}
+		}
+		if match {
+			sum += dp.Value
+		}
+	}
+	return sum
+}
+
+func bearerHeader(tok string) map[string][]string {
+	return map[string][]string{"Authorization": {"Bearer " + tok}}
+}
+
+// hostWith is a host holding the given extensions.
+type hostWith map[component.ID]component.Component
+
+func (h hostWith) GetExtensions() map[component.ID]component.Component { return h }

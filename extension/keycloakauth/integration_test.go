@@ -1,0 +1,424 @@
+//go:build integration
+
+package keycloakauth
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"crypto/rand"
+	"crypto/rsa"
+	"encoding/json"
+	"fmt"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/go-jose/go-jose/v4"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+	"go.opentelemetry.io/collector/client"
+	"go.opentelemetry.io/collector/component"
+	"go.opentelemetry.io/collector/config/configopaque"
+	"go.opentelemetry.io/collector/config/configoptional"
+	"go.opentelemetry.io/collector/confmap"
+	"go.opentelemetry.io/collector/consumer/consumertest"
+	"go.opentelemetry.io/collector/receiver/receivertest"
+	"go.opentelemetry.io/otel/attribute"
+	"golang.org/x/oauth2/clientcredentials"
+
+	"github.com/nerc-project/ai-telemetry-collector/internal/authz"
+	"github.com/nerc-project/ai-telemetry-collector/internal/topology"
+	"github.com/nerc-project/ai-telemetry-collector/receiver/alertmanagerreceiver"
+)
+
+// Client secrets of testdata/realm-nerc.json: fixtures of a throwaway Keycloak
+// on loopback, not credentials of anything real.
+var realmClients = map[string]string{
+	"hub-writer":     "test-only-hub-writer-secret",
+	"team-a-writer":  "test-only-team-a-writer-secret",
+	"no-access":      "test-only-no-access-secret",
+	"other-audience": "test-only-other-audience-secret",
+}
+
+// realKeycloak is Keycloak in dev mode (in-memory database, so each start
+// imports the realm afresh, with new signing keys), from `make keycloak`.
+type realKeycloak struct {
+	t              *testing.T
+	home, javaHome string
+	port           string
+	logPath        string
+	pgid           int
+	exited         chan error // nil while stopped
+}
+
+func keycloakEnv(t *testing.T) (home, javaHome string) {
+	t.Helper()
+	home, javaHome = os.Getenv("KEYCLOAK_HOME"), os.Getenv("KEYCLOAK_JAVA_HOME")
+	if home == "" || javaHome == "" {
+		t.Fatal("KEYCLOAK_HOME and KEYCLOAK_JAVA_HOME must be set: run `make integration` " +
+			"(scripts/keycloak.sh fetch downloads Keycloak; it needs Java 17+, 21+ preferred)")
+	}
+	if _, err := os.Stat(filepath.Join(home, "bin", "kc.sh")); err != nil {
+		t.Fatalf("Keycloak not found in KEYCLOAK_HOME=%s: run `scripts/keycloak.sh fetch` (%v)", home, err)
+	}
+	if _, err := os.Stat(filepath.Join(javaHome, "bin", "java")); err != nil {
+		t.Fatalf("no java in KEYCLOAK_JAVA_HOME=%s (%v)", javaHome, err)
+	}
+	return home, javaHome
+}
+
+func freePort(t *testing.T) string {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	defer func() { _ = l.Close() }()
+	return fmt.Sprint(l.Addr().(*net.TCPAddr).Port)
+}
+
+func startRealKeycloak(t *testing.T) *realKeycloak {
+	t.Helper()
+	home, javaHome := keycloakEnv(t)
+	realm, err := os.ReadFile(filepath.Join("testdata", "realm-nerc.json"))
+	require.NoError(t, err)
+	importDir := filepath.Join(home, "data", "import")
+	require.NoError(t, os.MkdirAll(importDir, 0o755))
+	require.NoError(t, os.WriteFile(filepath.Join(importDir, "realm-nerc.json"), realm, 0o600))
+	kc := &realKeycloak{t: t, home: home, javaHome: javaHome, port: freePort(t), logPath: filepath.Join(t.TempDir(), "keycloak.log")}
+	t.Cleanup(kc.stop)
+	kc.start()
+	return kc
+}
+
+func (kc *realKeycloak) url() string { return "http://127.0.0.1:" + kc.port }
+
+func (kc *realKeycloak) start() {
+	t := kc.t
+	t.Helper()
+	logFile, err := os.OpenFile(kc.logPath, os.O_CREATE|os.O_APPEND|os.O_WRONLY, 0o600)
+	require.NoError(t, err)
+	defer func() { _ = logFile.Close() }()
+	cmd := exec.Command(filepath.Join(kc.home, "bin", "kc.sh"), "start-dev",
+		"--http-host=127.0.0.1", "--http-port="+kc.port, "--http-management-port="+freePort(t),
+		"--db=dev-mem", "--import-realm")
+	cmd.Env = append(os.Environ(), "JAVA_HOME="+kc.javaHome)
+	cmd.Stdout, cmd.Stderr = logFile, logFile
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true} // kc.sh forks java: stop the whole group
+	require.NoError(t, cmd.Start())
+	kc.pgid = cmd.Process.Pid
+	kc.exited = make(chan error, 1)
+	go func(done chan<- error) { done <- cmd.Wait() }(kc.exited)
+
+	ready := kc.url() + "/realms/NERC/.well-known/openid-configuration"
+	deadline := time.Now().Add(4 * time.Minute)
+	for {
+		select {
+		case err := <-kc.exited:
+			kc.exited = nil
+			t.Fatalf("Keycloak exited during startup (%v); log:\n%s", err, kc.logTail())
+		default:
+		}
+		if resp, err := http.Get(ready); err == nil { //nolint:noctx // loopback test URL
+			_ = resp.Body.Close()
+			if resp.StatusCode == http.StatusOK {
+				return
+			}
+		}
+		if time.Now().After(deadline) {
+			kc.stop()
+			t.Fatalf("Keycloak not ready at %s within 4 minutes; log:\n%s", ready, kc.logTail())
+		}
+		time.Sleep(500 * time.Millisecond)
+	}
+}
+
+// stop ends Keycloak (TERM, then KILL after 30 s) and waits until it is gone.
+func (kc *realKeycloak) stop() {
+	if kc.exited == nil {
+		return
+	}
+	_ = syscall.Kill(-kc.pgid, syscall.SIGTERM)
+	select {
+	case err := <-kc.exited:
+		kc.t.Logf("Keycloak stopped (%v)", err)
+	case <-time.After(30 * time.Second):
+		_ = syscall.Kill(-kc.pgid, syscall.SIGKILL)
+		kc.t.Logf("Keycloak killed after 30 s (%v)", <-kc.exited)
+	}
+	kc.exited = nil
+}
+
+func (kc *realKeycloak) logTail() string {
+	f, err := os.Open(kc.logPath)
+	if err != nil {
+		return err.Error()
+	}
+	defer func() { _ = f.Close() }()
+	var lines []string
+	sc := bufio.NewScanner(f)
+	sc.Buffer(make([]byte, 64*1024), 1024*1024)
+	for sc.Scan() {
+		lines = append(lines, sc.Text())
+	}
+	return strings.Join(lines[max(0, len(lines)-40):], "\n")
+}
+
+// gatewayConfig validates tokens for ai-telemetry-gateway and decides per resource.
+func gatewayConfig(kc *realKeycloak) *Config {
+	cfg := createDefaultConfig().(*Config)
+	cfg.ServerURL = kc.url()
+	cfg.Server.Audiences = []string{"ai-telemetry-gateway"}
+	cfg.Server.JWKSMinRefetchInterval = time.Second
+	cfg.Authorization = AuthorizationConfig{
+		Mode: ModeResource, ResourceServer: "ai-telemetry-gateway", Scope: "GET",
+		DecisionCacheTTL: time.Hour, DecisionCacheSize: 1000,
+	}
+	return cfg
+}
+
+// clientConfig obtains tokens as one of the realm's clients.
+func clientConfig(kc *realKeycloak, clientID string) *Config {
+	cfg := createDefaultConfig().(*Config)
+	cfg.ServerURL = kc.url()
+	cfg.Client = configoptional.Some(ClientConfig{
+		ClientID: clientID, ClientSecret: configopaque.String(realmClients[clientID]),
+		ExpiryMargin: defaultExpiryMargin, MaxBackoff: time.Second,
+	})
+	return cfg
+}
+
+// tokenOf returns the Authorization header value a client extension presents.
+func tokenOf(t *testing.T, e *keycloakAuth) (string, error) {
+	t.Helper()
+	creds, err := e.PerRPCCredentials()
+	require.NoError(t, err)
+	md, err := creds.GetRequestMetadata(context.Background())
+	if err != nil {
+		return "", err
+	}
+	return md["authorization"], nil
+}
+
+func authenticate(e *keycloakAuth, header string) (context.Context, error) {
+	return e.Authenticate(context.Background(), map[string][]string{"authorization": {header}})
+}
+
+func TestRealKeycloak(t *testing.T) {
+	kc := startRealKeycloak(t)
+	gateway, _ := start(t, gatewayConfig(kc))
+	clients := map[string]*keycloakAuth{}
+	headers := map[string]string{}
+	for id := range realmClients {
+		clients[id], _ = start(t, clientConfig(kc, id))
+		h, err := tokenOf(t, clients[id])
+		require.NoError(t, err, id)
+		headers[id] = h
+	}
+	hub := topology.HubResource("moc")
+	cluster := topology.ClusterResource("moc", "nerc-ocp-prod")
+	teamA := topology.ProjectResource("moc", "nerc-ocp-prod", "team-a")
+	teamB := topology.ProjectResource("moc", "nerc-ocp-prod", "team-b")
+	contexts := map[string]context.Context{}
+
+	t.Run("authentication", func(t *testing.T) {
+		for _, id := range []string{"hub-writer", "team-a-writer", "no-access"} {
+			ctx, err := authenticate(gateway, headers[id])
+			require.NoError(t, err, id)
+			auth := client.FromContext(ctx).Auth
+			assert.Equal(t, id, auth.GetAttribute(AttrClientID))
+			assert.Equal(t, "service-account-"+id, auth.GetAttribute(AttrUsername))
+			assert.NotEmpty(t, auth.GetAttribute(AttrSubject))
+			contexts[id] = ctx
+		}
+		groups := client.FromContext(contexts["team-a-writer"]).Auth.GetAttribute(AttrGroups)
+		assert.Equal(t, []string{"team-a-writers"}, groups)
+		_, err := authenticate(gateway, headers["other-audience"])
+		require.ErrorIs(t, err, errAudience, "a token for another audience is refused")
+	})
+
+	t.Run("authorization", func(t *testing.T) {
+		want := map[string]map[string]bool{
+			"hub-writer":    {hub: true, cluster: true, teamA: true, teamB: true},
+			"team-a-writer": {hub: false, teamA: true, teamB: false},
+			"no-access":     {hub: false, cluster: false, teamA: false, teamB: false},
+		}
+		for id, resources := range want {
+			for resource, allowed := range resources {
+				err := gateway.Authorize(contexts[id], resource)
+				if allowed {
+					assert.NoError(t, err, "%s on %s", id, resource)
+				} else {
+					assert.ErrorIs(t, err, authz.ErrDenied, "%s on %s", id, resource)
+				}
+			}
+		}
+		err := gateway.Authorize(contexts["hub-writer"], topology.ProjectResource("moc", "nerc-ocp-prod", "no-such-project"))
+		assert.ErrorIs(t, err, authz.ErrDenied, "a resource Keycloak does not know")
+	})
+
+	t.Run("HTTP client to a protected server", func(t *testing.T) {
+		srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			ctx, err := gateway.Authenticate(r.Context(), r.Header)
+			if err != nil {
+				w.WriteHeader(http.StatusUnauthorized)
+				return
+			}
+			if err := gateway.Authorize(ctx, teamA); err != nil {
+				w.WriteHeader(http.StatusForbidden)
+				return
+			}
+			w.WriteHeader(http.StatusNoContent)
+		}))
+		defer srv.Close()
+		for id, status := range map[string]int{"team-a-writer": 204, "no-access": 403, "other-audience": 401} {
+			rt, err := clients[id].RoundTripper(http.DefaultTransport)
+			require.NoError(t, err)
+			req, err := http.NewRequestWithContext(context.Background(), http.MethodPost, srv.URL, http.NoBody)
+			require.NoError(t, err)
+			resp, err := rt.RoundTrip(req)
+			require.NoError(t, err)
+			_ = resp.Body.Close()
+			assert.Equal(t, status, resp.StatusCode, id)
+		}
+	})
+
+	t.Run("Keycloak requests for 10,000 requests from 100 tokens over 10 projects", func(t *testing.T) {
+		// 100 distinct client-credentials tokens of hub-writer, fetched directly.
+		cc := clientcredentials.Config{
+			ClientID: "hub-writer", ClientSecret: realmClients["hub-writer"],
+			TokenURL: kc.url() + "/realms/NERC/protocol/openid-connect/token",
+		}
+		tokens := make([]map[string][]string, 100)
+		for i := range tokens {
+			tok, err := cc.Token(context.Background())
+			require.NoError(t, err)
+			tokens[i] = map[string][]string{"authorization": {"Bearer " + tok.AccessToken}}
+		}
+		projects := make([]string, 10)
+		for i := range projects {
+			projects[i] = topology.ProjectResource("moc", "nerc-ocp-prod", "team-"+string(rune('a'+i)))
+		}
+		fresh, tel := start(t, gatewayConfig(kc))
+		for i := range 10_000 {
+			ctx, err := fresh.Authenticate(context.Background(), tokens[i%len(tokens)])
+			require.NoError(t, err)
+			require.NoError(t, fresh.Authorize(ctx, projects[(i/len(tokens))%len(projects)]))
+		}
+		total := count(t, tel, "keycloak_requests")
+		t.Logf("Keycloak requests for 10,000 authorized requests (100 tokens x 10 projects): %d "+
+			"(discovery %d, jwks %d, uma %d)", total,
+			count(t, tel, "keycloak_requests", attribute.String("kind", "discovery")),
+			count(t, tel, "keycloak_requests", attribute.String("kind", "jwks")),
+			count(t, tel, "keycloak_requests", attribute.String("kind", "uma")))
+		assert.Equal(t, int64(1000), count(t, tel, "keycloak_requests", attribute.String("kind", "uma")),
+			"one decision per (token, project)")
+		assert.Equal(t, int64(1002), total, "plus one discovery document and one key set")
+	})
+
+	t.Run("Alertmanager receiver end to end", func(t *testing.T) {
+		// The receiver as the gateway runs it: auth and authorizer both this
+		// extension; the sender uses the client side over HTTP.
+		gatewayID := component.MustNewIDWithName("keycloakauth", "gateway")
+		factory := alertmanagerreceiver.NewFactory()
+		cfg := factory.CreateDefaultConfig()
+		endpoint := "127.0.0.1:" + freePort(t)
+		require.NoError(t, confmap.NewFromStringMap(map[string]any{
+			"endpoint": endpoint, "hub": "moc", "authorizer": gatewayID.String(),
+			"auth": map[string]any{"authenticator": gatewayID.String()},
+		}).Unmarshal(cfg))
+		sink := new(consumertest.TracesSink)
+		rcv, err := factory.CreateTraces(context.Background(), receivertest.NewNopSettings(factory.Type()), cfg, sink)
+		require.NoError(t, err)
+		require.NoError(t, rcv.Start(context.Background(), hostWith{gatewayID: gateway}))
+		defer func() { require.NoError(t, rcv.Shutdown(context.Background())) }()
+
+		post := func(sender string, namespaces ...string) int {
+			t.Helper()
+			var alerts []map[string]any
+			for i, ns := range namespaces {
+				alerts = append(alerts, map[string]any{
+					"status": "firing", "startsAt": "2026-11-02T09:00:00Z", "fingerprint": fmt.Sprintf("%016x", i+1),
+					"labels": map[string]string{
+						"alertname": "GPUInUse", "cluster": "nerc-ocp-prod", "Hostname": "wrk-10",
+						"UUID": fmt.Sprintf("GPU-%d", i), "exported_namespace": ns, "exported_pod": "train-0",
+					},
+				})
+			}
+			body, err := json.Marshal(map[string]any{"version": "4", "status": "firing", "receiver": "ai-telemetry", "alerts": alerts})
+			require.NoError(t, err)
+			rt := http.DefaultTransport
+			if sender != "" {
+				rt, err = clients[sender].RoundTripper(http.DefaultTransport)
+				require.NoError(t, err)
+			}
+			req, err := http.NewRequestWithContext(context.Background(), http.MethodPost, "http://"+endpoint+"/alerts", bytes.NewReader(body))
+			require.NoError(t, err)
+			resp, err := rt.RoundTrip(req)
+			require.NoError(t, err)
+			_ = resp.Body.Close()
+			return resp.StatusCode
+		}
+		assert.Equal(t, http.StatusUnauthorized, post("", "team-a"), "no token")
+		assert.Equal(t, http.StatusForbidden, post("no-access", "team-a"), "no permission on any project")
+		assert.Equal(t, 0, sink.SpanCount())
+		assert.Equal(t, http.StatusOK, post("team-a-writer", "team-a", "team-b"), "team-b's alert is dropped")
+		assert.Equal(t, 1, sink.SpanCount())
+		assert.Equal(t, http.StatusOK, post("hub-writer", "team-a", "team-b"))
+		assert.Equal(t, 2, sink.SpanCount(), "team-a's alert was already emitted; team-b's is new")
+	})
+
+	// A token obtained but never shown to the gateway, for the outage.
+	unseen, err := tokenOf(t, mustStart(t, clientConfig(kc, "team-a-writer")))
+	require.NoError(t, err)
+
+	t.Run("Keycloak down", func(t *testing.T) {
+		kc.stop()
+		_, err := authenticate(gateway, headers["team-a-writer"])
+		require.NoError(t, err, "a cached token still passes")
+		require.NoError(t, gateway.Authorize(contexts["team-a-writer"], teamA), "a cached decision still holds")
+		err = gateway.Authorize(contexts["team-a-writer"], cluster)
+		require.ErrorIs(t, err, errNoDecision, "an uncached decision fails closed")
+
+		ctx, err := authenticate(gateway, unseen)
+		require.NoError(t, err, "a new token signed with a cached key is validated locally")
+		require.ErrorIs(t, gateway.Authorize(ctx, teamA), errNoDecision, "but nothing is authorized without Keycloak")
+
+		forged := "Bearer " + signWith(t, jose.RS256, mustRSAKey(t), "unknown-kid", map[string]any{
+			"iss": gateway.cfg.expectedIssuer(), "aud": "ai-telemetry-gateway", "exp": time.Now().Add(time.Minute).Unix(),
+		})
+		time.Sleep(gateway.cfg.Server.JWKSMinRefetchInterval) // so the unknown kid tries Keycloak
+		_, err = authenticate(gateway, forged)
+		require.ErrorIs(t, err, errUnknownKey, "a token with a key Keycloak cannot confirm fails closed")
+
+		_, err = tokenOf(t, mustStart(t, clientConfig(kc, "hub-writer")))
+		require.Error(t, err, "no new client token while Keycloak is down")
+	})
+
+	t.Run("recovery after restart", func(t *testing.T) {
+		kc.start() // a fresh realm: new signing keys, as after a key rotation
+		fresh, err := tokenOf(t, mustStart(t, clientConfig(kc, "team-a-writer")))
+		require.NoError(t, err)
+		ctx, err := authenticate(gateway, fresh)
+		require.NoError(t, err, "the new key is fetched on first sight of its kid")
+		require.NoError(t, gateway.Authorize(ctx, teamA))
+		require.ErrorIs(t, gateway.Authorize(ctx, teamB), authz.ErrDenied)
+	})
+}
+
+func mustStart(t *testing.T, cfg *Config) *keycloakAuth {
+	e, _ := start(t, cfg)
+	return e
+}
+
+func mustRSAKey(t *testing.T) *rsa.PrivateKey {
+	key, err := rsa.GenerateKey(rand.Reader, 2048)
+	require.NoError(t, err)
+	return key
+}

@@ -1,0 +1,231 @@
+package keycloakauth // import "github.com/nerc-project/ai-telemetry-collector/extension/keycloakauth"
+
+import (
+	"context"
+	"crypto/sha256"
+	"errors"
+	"fmt"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/go-jose/go-jose/v4"
+	"github.com/go-jose/go-jose/v4/jwt"
+	"go.opentelemetry.io/collector/client"
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/metric"
+)
+
+// Reasons a request is refused: the errors callers get (a receiver answers
+// 401 with the message) and, as the attribute reason, the rejection counter.
+// None of them includes the token.
+var (
+	errMissingHeader   = errors.New("missing bearer token")
+	errBadHeader       = errors.New("authorization header is not \"Bearer <token>\"")
+	errMalformed       = errors.New("token is not a signed JWT")
+	errAlgorithm       = errors.New("token signature algorithm not allowed")
+	errKeysUnavailable = errors.New("keycloak signing keys not loaded yet")
+	errUnknownKey      = errors.New("token signed with an unknown key")
+	errSignature       = errors.New("token signature invalid")
+	errIssuer          = errors.New("token issuer not accepted")
+	errAudience        = errors.New("token audience not accepted")
+	errExpired         = errors.New("token expired")
+	errNotYetValid     = errors.New("token not valid yet")
+	errIssuedInFuture  = errors.New("token issued in the future")
+	errNoExpiry        = errors.New("token has no expiry")
+	errParty           = errors.New("token issued to a client that is not accepted (azp)")
+	errTokenType       = errors.New("not an access token")
+	errNotServer       = errors.New("keycloakauth has no server side configured (server.audiences)")
+)
+
+var reasons = map[error]string{
+	errMissingHeader: "missing_token", errBadHeader: "bad_header", errMalformed: "malformed",
+	errAlgorithm: "algorithm", errKeysUnavailable: "keys_unavailable", errUnknownKey: "unknown_key",
+	errSignature: "signature", errIssuer: "issuer", errAudience: "audience", errExpired: "expired",
+	errNotYetValid: "not_yet_valid", errIssuedInFuture: "issued_in_future", errNoExpiry: "no_expiry",
+	errParty: "authorized_party", errTokenType: "token_type", errNotServer: "not_configured",
+}
+
+// everyAlgorithm parses any JWS, to tell "wrong algorithm" from "not a JWT".
+var everyAlgorithm = []jose.SignatureAlgorithm{
+	jose.HS256, jose.HS384, jose.HS512, jose.RS256, jose.RS384, jose.RS512, jose.PS256, jose.PS384,
+	jose.PS512, jose.ES256, jose.ES384, jose.ES512, jose.EdDSA,
+}
+
+var (
+	withCacheHit  = metric.WithAttributeSet(attribute.NewSet(attribute.String("cache", "hit")))
+	withCacheMiss = metric.WithAttributeSet(attribute.NewSet(attribute.String("cache", "miss")))
+)
+
+// keycloakClaims are the claims of a Keycloak access token this extension reads.
+type keycloakClaims struct {
+	jwt.Claims
+	Type              string   `json:"typ"`
+	AuthorizedParty   string   `json:"azp"`
+	PreferredUsername string   `json:"preferred_username"`
+	Groups            []string `json:"groups"`
+	RealmAccess       struct {
+		Roles []string `json:"roles"`
+	} `json:"realm_access"`
+	ResourceAccess map[string]struct {
+		Roles []string `json:"roles"`
+	} `json:"resource_access"`
+}
+
+// Authenticate validates the bearer token and puts what it says in the
+// context's client.Info. A token once validated is remembered until it
+// expires, so only the first request of each token costs a signature check.
+func (e *keycloakAuth) Authenticate(ctx context.Context, headers map[string][]string) (context.Context, error) {
+	data, hit, err := e.authenticate(ctx, headers)
+	if err != nil {
+		e.telemetry.KeycloakauthRequestsRejected.Add(ctx, 1, metric.WithAttributes(attribute.String("reason", reason(err))))
+		return ctx, err
+	}
+	if hit {
+		e.telemetry.KeycloakauthRequestsAccepted.Add(ctx, 1, withCacheHit)
+	} else {
+		e.telemetry.KeycloakauthRequestsAccepted.Add(ctx, 1, withCacheMiss)
+	}
+	info := client.FromContext(ctx)
+	info.Auth = data
+	return client.NewContext(ctx, info), nil
+}
+
+func reason(err error) string {
+	for e, r := range reasons {
+		if errors.Is(err, e) {
+			return r
+		}
+	}
+	return "other"
+}
+
+func (e *keycloakAuth) authenticate(ctx context.Context, headers map[string][]string) (*authData, bool, error) {
+	if len(e.cfg.Server.Audiences) == 0 {
+		return nil, false, errNotServer
+	}
+	raw, err := bearer(headers, e.cfg.Server.Header)
+	if err != nil {
+		return nil, false, err
+	}
+	now := e.now()
+	if data, ok := e.tokens.Get(raw); ok {
+		if now.After(data.expiry.Add(e.cfg.Server.ClockSkew)) {
+			e.tokens.Remove(raw)
+			return nil, false, errExpired
+		}
+		return data, true, nil
+	}
+	data, err := e.validate(ctx, raw, now)
+	if err != nil {
+		return nil, false, err
+	}
+	e.tokens.Add(raw, data)
+	return data, false, nil
+}
+
+// bearer finds the header case-insensitively (HTTP canonicalizes, gRPC
+// lowercases) and takes the token from its first value.
+func bearer(headers map[string][]string, name string) (string, error) {
+	var values []string
+	for k, v := range headers {
+		if strings.EqualFold(k, name) {
+			values = v
+			break
+		}
+	}
+	if len(values) == 0 || values[0] == "" {
+		return "", errMissingHeader
+	}
+	scheme, token, ok := strings.Cut(values[0], " ")
+	if !ok || !strings.EqualFold(scheme, "Bearer") || token == "" || strings.ContainsAny(token, " \t") {
+		return "", errBadHeader
+	}
+	return token, nil
+}
+
+func (e *keycloakAuth) validate(ctx context.Context, raw string, now time.Time) (*authData, error) {
+	tok, err := jwt.ParseSigned(raw, e.cfg.Server.algorithms())
+	if err != nil {
+		if _, anyErr := jwt.ParseSigned(raw, everyAlgorithm); anyErr == nil {
+			return nil, errAlgorithm
+		}
+		return nil, errMalformed
+	}
+	if len(tok.Headers) != 1 {
+		return nil, errMalformed
+	}
+	hdr := tok.Headers[0]
+	key, ok := e.keys.lookup(ctx, hdr.KeyID)
+	if !ok {
+		if !e.keys.loaded() {
+			return nil, errKeysUnavailable
+		}
+		return nil, errUnknownKey
+	}
+	if key.Algorithm != "" && key.Algorithm != hdr.Algorithm {
+		return nil, errAlgorithm
+	}
+	var claims keycloakClaims
+	if err := tok.Claims(key.Key, &claims); err != nil {
+		return nil, errSignature
+	}
+	if err := e.checkClaims(&claims, now); err != nil {
+		return nil, err
+	}
+	return newAuthData(raw, &claims), nil
+}
+
+func (e *keycloakAuth) checkClaims(c *keycloakClaims, now time.Time) error {
+	if c.Expiry == nil {
+		return errNoExpiry
+	}
+	err := c.ValidateWithLeeway(jwt.Expected{
+		Issuer:      e.cfg.expectedIssuer(),
+		AnyAudience: e.cfg.Server.Audiences,
+		Time:        now,
+	}, e.cfg.Server.ClockSkew)
+	switch {
+	case errors.Is(err, jwt.ErrInvalidIssuer):
+		return errIssuer
+	case errors.Is(err, jwt.ErrInvalidAudience):
+		return errAudience
+	case errors.Is(err, jwt.ErrExpired):
+		return errExpired
+	case errors.Is(err, jwt.ErrNotValidYet):
+		return errNotYetValid
+	case errors.Is(err, jwt.ErrIssuedInTheFuture):
+		return errIssuedInFuture
+	case err != nil:
+		return fmt.Errorf("%w: %w", errMalformed, err)
+	}
+	// Keycloak marks ID and refresh tokens with typ ID / Refresh; only access
+	// tokens ("Bearer") may be presented.
+	if c.Type != "" && !strings.EqualFold(c.Type, "Bearer") {
+		return errTokenType
+	}
+	if len(e.cfg.Server.AuthorizedParties) > 0 && !slices.Contains(e.cfg.Server.AuthorizedParties, c.AuthorizedParty) {
+		return errParty
+	}
+	return nil
+}
+
+func newAuthData(raw string, c *keycloakClaims) *authData {
+	roles := slices.Clone(c.RealmAccess.Roles)
+	for clientID, access := range c.ResourceAccess {
+		for _, r := range access.Roles {
+			roles = append(roles, clientID+":"+r)
+		}
+	}
+	slices.Sort(roles[len(c.RealmAccess.Roles):])
+	return &authData{
+		raw:       raw,
+		tokenHash: sha256.Sum256([]byte(raw)),
+		expiry:    c.Expiry.Time(),
+		subject:   c.Subject,
+		clientID:  c.AuthorizedParty,
+		username:  c.PreferredUsername,
+		roles:     roles,
+		groups:    c.Groups,
+	}
+}

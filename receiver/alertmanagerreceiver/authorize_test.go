@@ -1,0 +1,148 @@
+package alertmanagerreceiver
+
+import (
+	"context"
+	"errors"
+	"net/http"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+	"go.opentelemetry.io/collector/component"
+	"go.opentelemetry.io/collector/component/componenttest"
+	"go.opentelemetry.io/collector/consumer/consumertest"
+	"go.opentelemetry.io/collector/receiver/receivertest"
+	"go.opentelemetry.io/otel/sdk/metric/metricdata"
+
+	"github.com/nerc-project/ai-telemetry-collector/internal/authz"
+	"github.com/nerc-project/ai-telemetry-collector/internal/topology"
+	"github.com/nerc-project/ai-telemetry-collector/receiver/alertmanagerreceiver/internal/metadata"
+)
+
+// authorizerExt is an extension answering from a table of resources; the
+// decision function itself is keycloakauth's, tested against a real Keycloak
+// in its own package.
+type authorizerExt struct {
+	component.StartFunc
+	component.ShutdownFunc
+
+	mu        sync.Mutex
+	decisions map[string]error // resource -> answer; absent: denied
+	asked     []string
+}
+
+func (a *authorizerExt) Authorize(_ context.Context, resource string) error {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	a.asked = append(a.asked, resource)
+	if err, ok := a.decisions[resource]; ok {
+		return err
+	}
+	return authz.ErrDenied
+}
+
+type extensionsHost map[component.ID]component.Component
+
+func (h extensionsHost) GetExtensions() map[component.ID]component.Component { return h }
+
+var authorizerID = component.MustNewIDWithName("keycloakauth", "gateway")
+
+func startAuthorizedReceiver(t *testing.T, a *authorizerExt) *harness {
+	t.Helper()
+	cfg := createDefaultConfig().(*Config)
+	cfg.NetAddr.Endpoint = "127.0.0.1:0"
+	cfg.Hub = "moc"
+	cfg.SpanNames = map[string]string{"GPUInUse": "gpu.usage"}
+	cfg.Authorizer = &authorizerID
+	require.NoError(t, cfg.Validate())
+	tel := componenttest.NewTelemetry()
+	set := receivertest.NewNopSettings(metadata.Type)
+	set.TelemetrySettings = tel.NewTelemetrySettings()
+	sink := new(consumertest.TracesSink)
+	r, err := NewFactory().CreateTraces(context.Background(), set, cfg, sink)
+	require.NoError(t, err)
+	require.NoError(t, r.Start(context.Background(), extensionsHost{authorizerID: a}))
+	h := &harness{t: t, rcv: r.(*alertmanagerReceiver), sink: sink, tel: tel, client: &http.Client{Timeout: 10 * time.Second}}
+	h.url = "http://" + h.rcv.addr + cfg.Path
+	t.Cleanup(func() {
+		require.NoError(t, r.Shutdown(context.Background()))
+		require.NoError(t, tel.Shutdown(context.Background()))
+	})
+	return h
+}
+
+func unauthorizedAlerts(t *testing.T, h *harness) int64 {
+	t.Helper()
+	m, err := h.tel.GetMetric("otelcol_receiver_alertmanager_alerts_rejected")
+	if err != nil {
+		return 0
+	}
+	var n int64
+	for _, dp := range m.Data.(metricdata.Sum[int64]).DataPoints {
+		if v, ok := dp.Attributes.Value("reason"); ok && v.AsString() == "unauthorized" {
+			n += dp.Value
+		}
+	}
+	return n
+}
+
+var (
+	teamA = topology.ProjectResource("moc", "nerc-ocp-prod", "team-a")
+	teamB = topology.ProjectResource("moc", "nerc-ocp-prod", "team-b")
+)
+
+func TestAuthorizerDropsRefusedAlerts(t *testing.T) {
+	a := &authorizerExt{decisions: map[string]error{teamA: nil}}
+	h := startAuthorizedReceiver(t, a)
+	code, msg := h.post(notificationJSON(t, 0,
+		testAlert{status: "firing", labels: gpuLabels("team-a", "train-0", ""), startsAt: t0, fingerprint: "aaaa000000000001"},
+		testAlert{status: "firing", labels: gpuLabels("team-b", "train-1", ""), startsAt: t0, fingerprint: "bbbb000000000001"},
+		testAlert{status: "firing", labels: gpuLabels("team-a", "train-2", ""), startsAt: t0, fingerprint: "aaaa000000000002"},
+	))
+	require.Equal(t, http.StatusOK, code, msg)
+	spans := h.spans()
+	require.Len(t, spans, 2)
+	for _, s := range spans {
+		assert.Equal(t, teamA, attr(s.span.Attributes(), topology.AttrKeycloakResource))
+	}
+	assert.Equal(t, int64(1), unauthorizedAlerts(t, h))
+	assert.ElementsMatch(t, []string{teamA, teamB}, a.asked, "one question per resource and notification")
+}
+
+func TestAuthorizerAllRefusedIs403(t *testing.T) {
+	a := &authorizerExt{decisions: map[string]error{}}
+	h := startAuthorizedReceiver(t, a)
+	code, _ := h.post(notificationJSON(t, 0,
+		testAlert{status: "firing", labels: gpuLabels("team-b", "train-1", ""), startsAt: t0, fingerprint: "bbbb000000000001"},
+		testAlert{status: "resolved", labels: gpuLabels("team-b", "train-2", ""), startsAt: t0, endsAt: t1, fingerprint: "bbbb000000000002"},
+	))
+	assert.Equal(t, http.StatusForbidden, code)
+	assert.Empty(t, h.spans())
+	assert.Equal(t, int64(2), unauthorizedAlerts(t, h))
+}
+
+func TestAuthorizerUnavailableIs503(t *testing.T) {
+	a := &authorizerExt{decisions: map[string]error{teamA: nil, teamB: errors.New("keycloak unreachable")}}
+	h := startAuthorizedReceiver(t, a)
+	code, _ := h.post(notificationJSON(t, 0,
+		testAlert{status: "firing", labels: gpuLabels("team-a", "train-0", ""), startsAt: t0, fingerprint: "aaaa000000000001"},
+		testAlert{status: "firing", labels: gpuLabels("team-b", "train-1", ""), startsAt: t0, fingerprint: "bbbb000000000001"},
+	))
+	assert.Equal(t, http.StatusServiceUnavailable, code, "Alertmanager retries; nothing is let through or lost")
+	assert.Empty(t, h.spans())
+}
+
+func TestAuthorizerConfig(t *testing.T) {
+	cfg := createDefaultConfig().(*Config)
+	cfg.Authorizer = &authorizerID
+	require.ErrorIs(t, cfg.Validate(), errAuthorizerNoHub)
+
+	cfg.Hub = "moc"
+	cfg.NetAddr.Endpoint = "127.0.0.1:0"
+	r, err := NewFactory().CreateTraces(context.Background(), receivertest.NewNopSettings(metadata.Type), cfg, new(consumertest.TracesSink))
+	require.NoError(t, err)
+	require.Error(t, r.Start(context.Background(), componenttest.NewNopHost()), "the authorizer extension must exist")
+	require.NoError(t, r.Shutdown(context.Background()))
+}
