@@ -25,6 +25,9 @@ var _ client.AuthData = (*authData)(nil)
 // authData is what a validated token says about its bearer. The raw token is
 // kept (unexported, never an attribute) only to ask Keycloak for decisions.
 type authData struct {
+	// owner is the extension that validated the token: only it may ask its
+	// realm for decisions about the token.
+	owner     *keycloakAuth
 	raw       string
 	tokenHash [sha256.Size]byte
 	expiry    time.Time

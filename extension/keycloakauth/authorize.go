@@ -60,7 +60,7 @@ func (e *keycloakAuth) Authorize(ctx context.Context, resource string) error {
 		return errNoAuthorization
 	}
 	data, ok := client.FromContext(ctx).Auth.(*authData)
-	if !ok {
+	if !ok || data.owner != e {
 		return errNotAuthenticated
 	}
 	now := e.now()

@@ -142,6 +142,9 @@ func TestAuthorizeNeedsAuthentication(t *testing.T) {
 	// Someone else's auth data (another authenticator) is not trusted.
 	ctx := client.NewContext(context.Background(), client.Info{Auth: fakeAuthData{}})
 	require.ErrorIs(t, e.Authorize(ctx, teamA), errNotAuthenticated)
+	// Nor is a token another keycloakauth instance validated (another realm).
+	other, _ := start(t, f.config())
+	require.ErrorIs(t, e.Authorize(authenticated(t, other, f.sign(f.claims(time.Minute))), teamA), errNotAuthenticated)
 	assert.Zero(t, f.umas.Load())
 
 	cfg := f.config()

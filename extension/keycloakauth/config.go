@@ -28,6 +28,7 @@ var (
 	errNoRealm          = errors.New("realm must be set")
 	errNoSide           = errors.New("set server.audiences (to validate tokens) or client (to present tokens), or both")
 	errBadAlgorithm     = errors.New("signature algorithm not allowed (asymmetric algorithms only)")
+	errNoAlgorithms     = errors.New("at least one signature algorithm must be allowed")
 	errNonPositive      = errors.New("must be positive")
 	errNoClientID       = errors.New("client_id must be set")
 	errNoClientSecret   = errors.New("client_secret must be set")
@@ -145,6 +146,9 @@ func (c *Config) Validate() error {
 
 func (s *ServerConfig) validate() []error {
 	var errs []error
+	if len(s.SignatureAlgorithms) == 0 {
+		errs = append(errs, fmt.Errorf("server.signature_algorithms: %w", errNoAlgorithms))
+	}
 	for _, a := range s.SignatureAlgorithms {
 		if _, ok := allowedAlgorithms[a]; !ok {
 			errs = append(errs, fmt.Errorf("server.signature_algorithms %q: %w", a, errBadAlgorithm))

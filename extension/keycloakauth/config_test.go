@@ -50,6 +50,7 @@ func TestLoadConfig(t *testing.T) {
 		{id: component.NewIDWithName(metadata.Type, "bad_server_url"), wantErr: errNoServerURL},
 		{id: component.NewIDWithName(metadata.Type, "no_side"), wantErr: errNoSide},
 		{id: component.NewIDWithName(metadata.Type, "hmac"), wantErr: errBadAlgorithm},
+		{id: component.NewIDWithName(metadata.Type, "no_algorithms"), wantErr: errNoAlgorithms},
 		{id: component.NewIDWithName(metadata.Type, "none_alg"), wantErr: errBadAlgorithm},
 		{id: component.NewIDWithName(metadata.Type, "no_client_secret"), wantErr: errNoClientSecret},
 		{id: component.NewIDWithName(metadata.Type, "bad_mode"), wantErr: errBadMode},

@@ -61,7 +61,11 @@ func (k *keySet) lookup(ctx context.Context, kid string) (jose.JSONWebKey, bool)
 	if recent {
 		return jose.JSONWebKey{}, false
 	}
-	_ = k.refresh(ctx) // failures are counted; the old keys stay
+	// Detached from the request: a client dropping its connection must not
+	// cancel the fetch that the rate limit then charges for.
+	fetchCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), k.cfg.Timeout)
+	defer cancel()
+	_ = k.refresh(fetchCtx) // failures are counted; the old keys stay
 	return k.get(kid)
 }
 

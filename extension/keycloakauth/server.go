@@ -14,6 +14,7 @@ import (
 	"go.opentelemetry.io/collector/client"
 	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/metric"
+	"go.uber.org/zap"
 )
 
 // Reasons a request is refused: the errors callers get (a receiver answers
@@ -78,8 +79,13 @@ type keycloakClaims struct {
 func (e *keycloakAuth) Authenticate(ctx context.Context, headers map[string][]string) (context.Context, error) {
 	data, hit, err := e.authenticate(ctx, headers)
 	if err != nil {
-		e.telemetry.KeycloakauthRequestsRejected.Add(ctx, 1, metric.WithAttributes(attribute.String("reason", reason(err))))
-		return ctx, err
+		why := reason(err)
+		e.telemetry.KeycloakauthRequestsRejected.Add(ctx, 1, metric.WithAttributes(attribute.String("reason", why)))
+		e.logger.Debug("Request not authenticated", zap.String("reason", why))
+		// The caller learns nothing but "unauthorized": whether a token's
+		// signature held or Keycloak is reachable stays in the counter and
+		// debug log.
+		return ctx, rejection{cause: err}
 	}
 	if hit {
 		e.telemetry.KeycloakauthRequestsAccepted.Add(ctx, 1, withCacheHit)
@@ -90,6 +96,14 @@ func (e *keycloakAuth) Authenticate(ctx context.Context, headers map[string][]st
 	info.Auth = data
 	return client.NewContext(ctx, info), nil
 }
+
+// rejection is what Authenticate returns: a generic message for the client,
+// with the specific reason kept for errors.Is.
+type rejection struct{ cause error }
+
+func (r rejection) Error() string { return "unauthorized" }
+
+func (r rejection) Unwrap() error { return r.cause }
 
 func reason(err error) string {
 	for e, r := range reasons {
@@ -173,7 +187,9 @@ func (e *keycloakAuth) validate(ctx context.Context, raw string, now time.Time) 
 	if err := e.checkClaims(&claims, now); err != nil {
 		return nil, err
 	}
-	return newAuthData(raw, &claims), nil
+	data := newAuthData(raw, &claims)
+	data.owner = e
+	return data, nil
 }
 
 func (e *keycloakAuth) checkClaims(c *keycloakClaims, now time.Time) error {
@@ -199,9 +215,10 @@ func (e *keycloakAuth) checkClaims(c *keycloakClaims, now time.Time) error {
 	case err != nil:
 		return fmt.Errorf("%w: %w", errMalformed, err)
 	}
-	// Keycloak marks ID and refresh tokens with typ ID / Refresh; only access
-	// tokens ("Bearer") may be presented.
-	if c.Type != "" && !strings.EqualFold(c.Type, "Bearer") {
+	// Keycloak marks access tokens typ Bearer, ID and refresh tokens ID and
+	// Refresh; only access tokens may be presented, and a token without typ
+	// is not one Keycloak issued as an access token.
+	if !strings.EqualFold(c.Type, "Bearer") {
 		return errTokenType
 	}
 	if len(e.cfg.Server.AuthorizedParties) > 0 && !slices.Contains(e.cfg.Server.AuthorizedParties, c.AuthorizedParty) {

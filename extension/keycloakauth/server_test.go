@@ -92,6 +92,7 @@ func TestAuthenticateRejects(t *testing.T) {
 		{"other client (azp)", bearerHeader(with(func(c map[string]any) { c["azp"] = "someone-else" })), errParty, "authorized_party"},
 		{"ID token", bearerHeader(with(func(c map[string]any) { c["typ"] = "ID" })), errTokenType, "token_type"},
 		{"refresh token", bearerHeader(with(func(c map[string]any) { c["typ"] = "Refresh" })), errTokenType, "token_type"},
+		{"no typ", bearerHeader(with(func(c map[string]any) { delete(c, "typ") })), errTokenType, "token_type"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -99,6 +100,7 @@ func TestAuthenticateRejects(t *testing.T) {
 			ctx := context.Background()
 			got, err := e.Authenticate(ctx, tt.headers)
 			require.ErrorIs(t, err, tt.want)
+			assert.Equal(t, "unauthorized", err.Error(), "the caller learns nothing more")
 			assert.Nil(t, client.FromContext(got).Auth)
 			assert.Equal(t, before+1, count(t, tel, "requests_rejected", attribute.String("reason", tt.reason)))
 			for _, v := range tt.headers["Authorization"] {

@@ -1,6 +1,7 @@
 package alertmanagerreceiver // import "github.com/nerc-project/ai-telemetry-collector/receiver/alertmanagerreceiver"
 
 import (
+	"encoding/json"
 	"time"
 
 	"go.opentelemetry.io/collector/pdata/pcommon"
@@ -8,6 +9,28 @@ import (
 
 	"github.com/nerc-project/ai-telemetry-collector/internal/topology"
 )
+
+// auditBody is what the audit record keeps of a notification: the body as
+// received, or, when some alerts were refused by authorization, the
+// notification re-encoded without them, so refused data never reaches the
+// logs pipeline either.
+func auditBody(n *notification, body []byte, refused map[int]bool) []byte {
+	if len(refused) == 0 {
+		return body
+	}
+	allowed := *n
+	allowed.Alerts = make([]alert, 0, len(n.Alerts)-len(refused))
+	for i := range n.Alerts {
+		if !refused[i] {
+			allowed.Alerts = append(allowed.Alerts, n.Alerts[i])
+		}
+	}
+	out, err := json.Marshal(&allowed)
+	if err != nil {
+		return nil
+	}
+	return out
+}
 
 // auditLog is the optional log record of one notification: the body as
 // received, with the fields an auditor filters on as attributes.

@@ -15,6 +15,15 @@ import (
 // Alertmanager retries it, rather than dropped or let through.
 var errAuthorizationUnavailable = errors.New("authorization decision unavailable, retry later")
 
+// maxResourcesPerNotification bounds the decisions one notification can ask
+// for: each distinct resource costs a request to Keycloak. Alertmanager groups
+// by project at most, so a real notification stays far below it.
+const maxResourcesPerNotification = 64
+
+// maxNameLength is a DNS subdomain's limit, the longest a Kubernetes name
+// (namespace, cluster) can be; longer label values are not real resources.
+const maxNameLength = 253
+
 // authorizeAlerts asks the authorizer, once per distinct resource, whether the
 // sender may write each alert's data, guarded by the Keycloak resource of its
 // project (else cluster, else hub). It returns the indices of refused alerts.
@@ -25,9 +34,21 @@ func (r *alertmanagerReceiver) authorizeAlerts(ctx context.Context, n *notificat
 	refused := map[int]bool{}
 	decided := map[string]error{}
 	for i := range n.Alerts {
-		resource := r.builder.resource(&n.Alerts[i])
+		if ctx.Err() != nil {
+			return nil, errAuthorizationUnavailable
+		}
+		e := r.builder.parser.Parse(topology.MapLabels(n.Alerts[i].Labels))
+		if len(e.Cluster) > maxNameLength || len(e.Namespace) > maxNameLength {
+			refused[i] = true
+			continue
+		}
+		resource := e.Resource(r.builder.hub)
 		err, ok := decided[resource]
 		if !ok {
+			if len(decided) >= maxResourcesPerNotification {
+				refused[i] = true
+				continue
+			}
 			err = r.authorizer.Authorize(ctx, resource)
 			decided[resource] = err
 		}
@@ -42,9 +63,4 @@ func (r *alertmanagerReceiver) authorizeAlerts(ctx context.Context, n *notificat
 		}
 	}
 	return refused, nil
-}
-
-// resource is the Keycloak resource guarding an alert's data.
-func (b *spanBuilder) resource(a *alert) string {
-	return b.parser.Parse(topology.MapLabels(a.Labels)).Resource(b.hub)
 }

@@ -3,7 +3,9 @@ package alertmanagerreceiver
 import (
 	"context"
 	"errors"
+	"fmt"
 	"net/http"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -12,6 +14,9 @@ import (
 	"github.com/stretchr/testify/require"
 	"go.opentelemetry.io/collector/component"
 	"go.opentelemetry.io/collector/component/componenttest"
+	"go.opentelemetry.io/collector/config/configauth"
+	"go.opentelemetry.io/collector/config/confighttp"
+	"go.opentelemetry.io/collector/config/configoptional"
 	"go.opentelemetry.io/collector/consumer/consumertest"
 	"go.opentelemetry.io/collector/receiver/receivertest"
 	"go.opentelemetry.io/otel/sdk/metric/metricdata"
@@ -31,6 +36,11 @@ type authorizerExt struct {
 	mu        sync.Mutex
 	decisions map[string]error // resource -> answer; absent: denied
 	asked     []string
+}
+
+// Authenticate lets every request through: the tests are about decisions.
+func (a *authorizerExt) Authenticate(ctx context.Context, _ map[string][]string) (context.Context, error) {
+	return ctx, nil
 }
 
 func (a *authorizerExt) Authorize(_ context.Context, resource string) error {
@@ -56,6 +66,7 @@ func startAuthorizedReceiver(t *testing.T, a *authorizerExt) *harness {
 	cfg.Hub = "moc"
 	cfg.SpanNames = map[string]string{"GPUInUse": "gpu.usage"}
 	cfg.Authorizer = &authorizerID
+	cfg.Auth = configoptional.Some(confighttp.AuthConfig{Config: configauth.Config{AuthenticatorID: authorizerID}})
 	require.NoError(t, cfg.Validate())
 	tel := componenttest.NewTelemetry()
 	set := receivertest.NewNopSettings(metadata.Type)
@@ -134,12 +145,51 @@ func TestAuthorizerUnavailableIs503(t *testing.T) {
 	assert.Empty(t, h.spans())
 }
 
+func TestAuthorizerRefusesImplausibleNamesWithoutAsking(t *testing.T) {
+	a := &authorizerExt{decisions: map[string]error{teamA: nil}}
+	h := startAuthorizedReceiver(t, a)
+	long := strings.Repeat("x", 300)
+	alerts := []testAlert{{status: "firing", labels: gpuLabels("team-a", "ok", ""), startsAt: t0, fingerprint: "aaaa000000000001"}}
+	alerts = append(alerts, testAlert{status: "firing", labels: gpuLabels(long, "p", ""), startsAt: t0, fingerprint: "cccc000000000001"})
+	for i := range maxResourcesPerNotification + 5 {
+		alerts = append(alerts, testAlert{status: "firing", labels: gpuLabels(fmt.Sprintf("ns-%d", i), "p", ""), startsAt: t0, fingerprint: fmt.Sprintf("dddd%012d", i)})
+	}
+	code, msg := h.post(notificationJSON(t, 0, alerts...))
+	require.Equal(t, http.StatusOK, code, msg)
+	require.Len(t, h.spans(), 1)
+	assert.Len(t, a.asked, maxResourcesPerNotification, "one notification asks about a bounded number of resources")
+	for _, r := range a.asked {
+		assert.NotContains(t, r, long, "an implausible name is never sent to Keycloak")
+	}
+}
+
+func TestAuditLogKeepsOnlyAllowedAlerts(t *testing.T) {
+	a := &authorizerExt{decisions: map[string]error{teamA: nil}}
+	h := startAuthorizedReceiver(t, a)
+	logs := new(consumertest.LogsSink)
+	h.rcv.logs = logs
+	code, _ := h.post(notificationJSON(t, 0,
+		testAlert{status: "firing", labels: gpuLabels("team-a", "train-0", ""), startsAt: t0, fingerprint: "aaaa000000000001"},
+		testAlert{status: "firing", labels: gpuLabels("team-b", "secret-pod", ""), startsAt: t0, fingerprint: "bbbb000000000001"},
+	))
+	require.Equal(t, http.StatusOK, code)
+	require.Equal(t, 1, logs.LogRecordCount())
+	body := logs.AllLogs()[0].ResourceLogs().At(0).ScopeLogs().At(0).LogRecords().At(0).Body().Str()
+	assert.Contains(t, body, "train-0")
+	assert.NotContains(t, body, "secret-pod", "refused alerts never reach the logs pipeline")
+	assert.NotContains(t, body, "team-b")
+}
+
 func TestAuthorizerConfig(t *testing.T) {
 	cfg := createDefaultConfig().(*Config)
 	cfg.Authorizer = &authorizerID
 	require.ErrorIs(t, cfg.Validate(), errAuthorizerNoHub)
 
 	cfg.Hub = "moc"
+	require.ErrorIs(t, cfg.Validate(), errAuthorizerNoAuth, "decisions need an authenticated caller")
+
+	cfg.Auth = configoptional.Some(confighttp.AuthConfig{Config: configauth.Config{AuthenticatorID: authorizerID}})
+	require.NoError(t, cfg.Validate())
 	cfg.NetAddr.Endpoint = "127.0.0.1:0"
 	r, err := NewFactory().CreateTraces(context.Background(), receivertest.NewNopSettings(metadata.Type), cfg, new(consumertest.TracesSink))
 	require.NoError(t, err)

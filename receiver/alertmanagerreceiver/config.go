@@ -17,6 +17,7 @@ var (
 	errRecordSize       = errors.New("session_record_size must be at least 1")
 	errClusterLabelName = errors.New("cluster_label must not be empty")
 	errAuthorizerNoHub  = errors.New("authorizer needs hub (resources are named HUB-{hub}-CLUSTER-...)")
+	errAuthorizerNoAuth = errors.New("authorizer needs auth: decisions are made for the authenticated caller")
 )
 
 // Config defines the configuration of the Alertmanager receiver.
@@ -85,6 +86,9 @@ func (c *Config) Validate() error {
 	}
 	if c.Authorizer != nil && c.Hub == "" {
 		errs = append(errs, errAuthorizerNoHub)
+	}
+	if c.Authorizer != nil && !c.Auth.HasValue() {
+		errs = append(errs, errAuthorizerNoAuth)
 	}
 	if c.SessionRecordSize < 1 {
 		errs = append(errs, fmt.Errorf("session_record_size %d: %w", c.SessionRecordSize, errRecordSize))

@@ -197,7 +197,7 @@ func (r *alertmanagerReceiver) process(ctx context.Context, n *notification, bod
 	}
 
 	if r.logs != nil {
-		ld := auditLog(n, body, len(result.invalid))
+		ld := auditLog(n, auditBody(n, body, refused), len(result.invalid))
 		obsCtx := r.obsrecv.StartLogsOp(ctx)
 		err := r.logs.ConsumeLogs(obsCtx, ld)
 		r.obsrecv.EndLogsOp(obsCtx, "alertmanager", 1, err)
