@@ -5,6 +5,8 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"os"
+	"strings"
 	"sync"
 	"time"
 
@@ -35,10 +37,22 @@ type tokenSource struct {
 	lastErr  error
 }
 
-func newTokenSource(e *keycloakAuth, cfg *ClientConfig) *tokenSource {
+func newTokenSource(e *keycloakAuth, cfg *ClientConfig) (*tokenSource, error) {
+	secret := string(cfg.ClientSecret)
+	if cfg.ClientSecretFile != "" {
+		raw, err := os.ReadFile(cfg.ClientSecretFile)
+		if err != nil {
+			// The path is configuration, never the secret itself.
+			return nil, fmt.Errorf("client.client_secret_file: %w", err)
+		}
+		secret = strings.TrimRight(string(raw), "\r\n")
+		if secret == "" {
+			return nil, fmt.Errorf("client.client_secret_file %s: %w", cfg.ClientSecretFile, errNoClientSecret)
+		}
+	}
 	cc := &clientcredentials.Config{
 		ClientID:     cfg.ClientID,
-		ClientSecret: string(cfg.ClientSecret),
+		ClientSecret: secret,
 		TokenURL:     e.cfg.tokenURL(),
 		Scopes:       cfg.Scopes,
 		AuthStyle:    oauth2.AuthStyleInHeader,
@@ -47,7 +61,7 @@ func newTokenSource(e *keycloakAuth, cfg *ClientConfig) *tokenSource {
 	// The HTTP client is read at each fetch: Start sets its TLS transport.
 	ctx := context.WithValue(context.Background(), oauth2.HTTPClient, e.httpClient)
 	t.src = oauth2.ReuseTokenSourceWithExpiry(nil, countingSource{e: e, src: cc.TokenSource(ctx)}, cfg.ExpiryMargin)
-	return t
+	return t, nil
 }
 
 // countingSource counts each real request to the token endpoint.

@@ -4,14 +4,19 @@ import (
 	"context"
 	"net/http"
 	"net/http/httptest"
+	"os"
+	"path/filepath"
 	"sync"
 	"testing"
 	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+	"go.opentelemetry.io/collector/component/componenttest"
 	"go.opentelemetry.io/collector/config/configopaque"
 	"go.opentelemetry.io/otel/attribute"
+
+	"github.com/nerc-project/ai-telemetry-collector/extension/keycloakauth/internal/metadatatest"
 )
 
 // echoAuth is an upstream server that reports the Authorization header it got.
@@ -154,4 +159,25 @@ func TestServerOnlyHasNoClientSide(t *testing.T) {
 	require.ErrorIs(t, err, errNoClient)
 	_, err = e.PerRPCCredentials()
 	require.ErrorIs(t, err, errNoClient)
+}
+
+func TestClientSecretFromFile(t *testing.T) {
+	f := newFakeKeycloak(t)
+	cfg := f.config()
+	cl := cfg.Client.Get()
+	cl.ClientSecret = ""
+	cl.ClientSecretFile = filepath.Join(t.TempDir(), "client-secret")
+	require.NoError(t, os.WriteFile(cl.ClientSecretFile, []byte(testSecret+"\n"), 0o600))
+	e, _ := start(t, cfg)
+	tok, err := e.source.token()
+	require.NoError(t, err, "the secret read from the file, trailing newline dropped, is accepted")
+	assert.NotEmpty(t, tok)
+
+	cl.ClientSecretFile = filepath.Join(t.TempDir(), "absent")
+	_, err = newKeycloakAuth(cfg, metadatatest.NewSettings(componenttest.NewTelemetry()))
+	require.ErrorContains(t, err, "client_secret_file")
+	assert.NotContains(t, err.Error(), testSecret)
+
+	cl.ClientSecret = testSecret
+	require.ErrorIs(t, cfg.Validate(), errTwoSecrets)
 }

@@ -31,7 +31,8 @@ var (
 	errNoAlgorithms     = errors.New("at least one signature algorithm must be allowed")
 	errNonPositive      = errors.New("must be positive")
 	errNoClientID       = errors.New("client_id must be set")
-	errNoClientSecret   = errors.New("client_secret must be set")
+	errNoClientSecret   = errors.New("client_secret or client_secret_file must be set")
+	errTwoSecrets       = errors.New("set client_secret or client_secret_file, not both")
 	errBadMode          = errors.New(`mode must be "none" or "resource"`)
 	errNoResourceServer = errors.New("resource_server must be set in mode resource")
 	errNoScope          = errors.New("scope must be set in mode resource")
@@ -81,12 +82,21 @@ type ServerConfig struct {
 	TokenCacheSize int `mapstructure:"token_cache_size"`
 	// Header carrying "Bearer <token>" (default authorization).
 	Header string `mapstructure:"header"`
+	// RequiredRoles: a token must hold every one of them, realm roles by
+	// name and client roles as "{client}:{role}".
+	RequiredRoles []string `mapstructure:"required_roles"`
+	// MaxTokenSize bounds the bearer token read, in bytes; larger ones are
+	// refused before any parsing.
+	MaxTokenSize int `mapstructure:"max_token_size"`
 }
 
 // ClientConfig is the client-credentials grant the client side uses.
 type ClientConfig struct {
 	ClientID     string              `mapstructure:"client_id"`
 	ClientSecret configopaque.String `mapstructure:"client_secret"`
+	// ClientSecretFile holds the secret instead (a mounted Secret); it is
+	// read when the collector starts.
+	ClientSecretFile string `mapstructure:"client_secret_file"`
 	// Scopes requested (optional).
 	Scopes []string `mapstructure:"scopes"`
 	// ExpiryMargin: a token is replaced this long before it expires.
@@ -171,6 +181,9 @@ func (s *ServerConfig) validate() []error {
 	if s.Header == "" {
 		errs = append(errs, fmt.Errorf("server.header: %w", errNonPositive))
 	}
+	if s.MaxTokenSize <= 0 {
+		errs = append(errs, fmt.Errorf("server.max_token_size: %w", errNonPositive))
+	}
 	return errs
 }
 
@@ -179,8 +192,11 @@ func (c *ClientConfig) validate() []error {
 	if c.ClientID == "" {
 		errs = append(errs, fmt.Errorf("client: %w", errNoClientID))
 	}
-	if c.ClientSecret == "" {
+	switch {
+	case c.ClientSecret == "" && c.ClientSecretFile == "":
 		errs = append(errs, fmt.Errorf("client: %w", errNoClientSecret))
+	case c.ClientSecret != "" && c.ClientSecretFile != "":
+		errs = append(errs, fmt.Errorf("client: %w", errTwoSecrets))
 	}
 	if c.ExpiryMargin < 0 {
 		errs = append(errs, fmt.Errorf("client.expiry_margin: %w", errNonPositive))

@@ -76,7 +76,9 @@ func newKeycloakAuth(cfg *Config, set extension.Settings) (*keycloakAuth, error)
 	}
 	e.keys = newKeySet(e, cfg)
 	if cl := cfg.Client.Get(); cl != nil && cl.ClientID != "" {
-		e.source = newTokenSource(e, cl)
+		if e.source, err = newTokenSource(e, cl); err != nil {
+			return nil, err
+		}
 	}
 	return e, nil
 }

@@ -31,6 +31,10 @@ func NewFactory() extension.Factory {
 	return extension.NewFactory(metadata.Type, createDefaultConfig, createExtension, metadata.ExtensionStability)
 }
 
+// defaultMaxTokenSize leaves room for Keycloak tokens carrying many roles and
+// groups (a few KiB) while refusing megabyte headers before parsing.
+const defaultMaxTokenSize = 32 << 10
+
 func createDefaultConfig() component.Config {
 	return &Config{
 		Realm:   defaultRealm,
@@ -42,6 +46,7 @@ func createDefaultConfig() component.Config {
 			JWKSMinRefetchInterval: defaultJWKSMinRefetchInterval,
 			TokenCacheSize:         defaultTokenCacheSize,
 			Header:                 defaultHeader,
+			MaxTokenSize:           defaultMaxTokenSize,
 		},
 		Client: configoptional.Default(ClientConfig{
 			ExpiryMargin: defaultExpiryMargin,

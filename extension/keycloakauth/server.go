@@ -37,12 +37,15 @@ var (
 	errParty           = errors.New("token issued to a client that is not accepted (azp)")
 	errTokenType       = errors.New("not an access token")
 	errNotServer       = errors.New("keycloakauth has no server side configured (server.audiences)")
+	errTokenTooLarge   = errors.New("token larger than server.max_token_size")
+	errMissingRole     = errors.New("token lacks a required role")
 )
 
 var reasons = map[error]string{
 	errMissingHeader: "missing_token", errBadHeader: "bad_header", errMalformed: "malformed",
 	errAlgorithm: "algorithm", errKeysUnavailable: "keys_unavailable", errUnknownKey: "unknown_key",
 	errSignature: "signature", errIssuer: "issuer", errAudience: "audience", errExpired: "expired",
+	errTokenTooLarge: "token_too_large", errMissingRole: "missing_role",
 	errNotYetValid: "not_yet_valid", errIssuedInFuture: "issued_in_future", errNoExpiry: "no_expiry",
 	errParty: "authorized_party", errTokenType: "token_type", errNotServer: "not_configured",
 }
@@ -122,6 +125,9 @@ func (e *keycloakAuth) authenticate(ctx context.Context, headers map[string][]st
 	if err != nil {
 		return nil, false, err
 	}
+	if len(raw) > e.cfg.Server.MaxTokenSize {
+		return nil, false, errTokenTooLarge
+	}
 	now := e.now()
 	if data, ok := e.tokens.Get(raw); ok {
 		if now.After(data.expiry.Add(e.cfg.Server.ClockSkew)) {
@@ -189,6 +195,11 @@ func (e *keycloakAuth) validate(ctx context.Context, raw string, now time.Time) 
 	}
 	data := newAuthData(raw, &claims)
 	data.owner = e
+	for _, role := range e.cfg.Server.RequiredRoles {
+		if !slices.Contains(data.roles, role) {
+			return nil, errMissingRole
+		}
+	}
 	return data, nil
 }
 

@@ -6,6 +6,8 @@ import (
 	"crypto/elliptic"
 	"crypto/rand"
 	"crypto/rsa"
+	"crypto/x509"
+	"encoding/pem"
 	"strings"
 	"testing"
 	"time"
@@ -267,4 +269,42 @@ func TestClientOnlyRefusesToAuthenticate(t *testing.T) {
 	_, err := e.Authenticate(context.Background(), bearerHeader(f.sign(f.claims(time.Minute))))
 	require.ErrorIs(t, err, errNotServer)
 	assert.Zero(t, f.jwksFetches.Load(), "a client-only extension never fetches keys")
+}
+
+func TestAuthenticateRequiredRolesAndTokenSize(t *testing.T) {
+	f := newFakeKeycloak(t)
+	cfg := f.config()
+	cfg.Server.RequiredRoles = []string{"offline_access", "account:view-profile"}
+	cfg.Server.MaxTokenSize = 4096
+	e, tel := start(t, cfg)
+
+	_, err := e.Authenticate(context.Background(), bearerHeader(f.sign(f.claims(time.Minute))))
+	require.NoError(t, err, "realm role and client role (client:role) both held")
+
+	c := f.claims(time.Minute)
+	c["resource_access"] = map[string]any{}
+	_, err = e.Authenticate(context.Background(), bearerHeader(f.sign(c)))
+	require.ErrorIs(t, err, errMissingRole)
+	assert.Equal(t, int64(1), count(t, tel, "requests_rejected", attribute.String("reason", "missing_role")))
+
+	c = f.claims(time.Minute)
+	c["padding"] = strings.Repeat("x", 8192)
+	_, err = e.Authenticate(context.Background(), bearerHeader(f.sign(c)))
+	require.ErrorIs(t, err, errTokenTooLarge)
+	assert.Equal(t, "unauthorized", err.Error())
+}
+
+// TestAuthenticateRefusesHMACWithThePublicKey is the classic algorithm
+// confusion: an attacker signs HS256 with the realm's public key as the secret.
+func TestAuthenticateRefusesHMACWithThePublicKey(t *testing.T) {
+	f := newFakeKeycloak(t)
+	e, _ := start(t, f.config())
+	der, err := x509.MarshalPKIXPublicKey(f.key.Public())
+	require.NoError(t, err)
+	pemKey := pem.EncodeToMemory(&pem.Block{Type: "PUBLIC KEY", Bytes: der})
+	for _, secret := range [][]byte{der, pemKey} {
+		forged := signWith(t, jose.HS256, secret, f.kid, f.claims(time.Minute))
+		_, err := e.Authenticate(context.Background(), bearerHeader(forged))
+		require.ErrorIs(t, err, errAlgorithm)
+	}
 }
