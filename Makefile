@@ -56,17 +56,35 @@ run: deps build ## Build and run the collector locally on a recorded DCGM scrape
 	./scripts/run-local.sh
 
 .PHONY: deps
-deps: ## Install the system packages the tests need (Debian: prometheus-alertmanager, curl, maven, unzip)
+deps: ## Install the system packages the tests need (Debian: prometheus-alertmanager, prometheus, curl, maven, unzip)
 	./scripts/install-deps.sh
 
 .PHONY: test
 test: deps ## Everything: unit tests (race), brief fuzzing, integration tests, build, validate configs, smoke test
 	$(GO) test -race ./...
+	$(MAKE) rules-test
 	$(MAKE) fuzz
 	$(MAKE) integration
 	$(MAKE) build
 	$(MAKE) validate
 	$(MAKE) smoke
+
+RULES := configs/prometheus/gpu-usage-rules.yaml configs/prometheus/gpu-usage-rules.e2e.yaml
+
+.PHONY: rules-test
+rules-test: ## Check and unit-test the Prometheus rules (promtool) and the Alertmanager config (amtool)
+	@command -v promtool >/dev/null && command -v amtool >/dev/null || \
+		{ echo "rules-test: promtool and amtool are needed (Debian: prometheus, prometheus-alertmanager; make deps)" >&2; exit 1; }
+	$(GO) test -count=1 ./internal/rulescheck/
+	promtool check rules $(RULES)
+	promtool test rules configs/prometheus/tests/gpu-usage-rules.test.yaml
+	amtool check-config configs/alertmanager/alertmanager.yaml
+	@for a in GPUInUse GPUAllocatedIdle; do \
+		amtool config routes test --config.file=configs/alertmanager/alertmanager.yaml \
+			--verify.receivers=ai-telemetry alertname=$$a namespace=team-a 2>/dev/null >/dev/null \
+			|| { echo "rules-test: $$a is not routed to ai-telemetry" >&2; exit 1; }; \
+	done
+	@echo "rules-test: GPUInUse and GPUAllocatedIdle route to ai-telemetry"
 
 FUZZTIME ?= 10s
 

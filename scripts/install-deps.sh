@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # make deps: install the system packages the tests run against, when missing.
 # Debian packages: prometheus-alertmanager (the real Alertmanager the receiver's
-# integration test drives), curl (make run posts sample webhooks with it),
+# integration test drives, and amtool), prometheus (promtool, for make
+# rules-test), curl (make run posts sample webhooks with it),
 # maven and unzip (scripts/keycloak.sh fetches Keycloak from Maven Central for
 # keycloakauth's integration test) and, when no Java 17+ is installed,
 # openjdk-17-jre-headless for Keycloak (scripts/keycloak.sh prefers a Java 21+
@@ -10,6 +11,7 @@ set -euo pipefail
 
 need=()
 command -v prometheus-alertmanager >/dev/null || command -v alertmanager >/dev/null || need+=(prometheus-alertmanager)
+command -v promtool >/dev/null || need+=(prometheus)
 command -v curl >/dev/null || need+=(curl)
 command -v mvn >/dev/null || need+=(maven)
 command -v unzip >/dev/null || need+=(unzip)
