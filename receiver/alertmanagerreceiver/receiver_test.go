@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"math"
 	"net/http"
@@ -454,4 +455,34 @@ func TestLogsPipelineGetsOneAuditRecordPerNotification(t *testing.T) {
 		_ = resp.Body.Close()
 	}
 	require.Error(t, err, "the server is closed after the last shutdown")
+}
+
+func TestActiveAtAnnotationGivesTheRealStart(t *testing.T) {
+	tests := []struct {
+		name     string
+		activeAt string
+		want     time.Time
+	}{
+		{name: "Prometheus activeAt, for: earlier", activeAt: fmt.Sprint(t0.Add(-5 * time.Minute).Unix()), want: t0.Add(-5 * time.Minute).Truncate(time.Second)},
+		{name: "fractional seconds", activeAt: "1793437200.5", want: time.Unix(1793437200, 500_000_000).UTC()},
+		{name: "after startsAt: ignored", activeAt: fmt.Sprint(t0.Add(time.Minute).Unix()), want: t0},
+		{name: "weeks earlier: ignored", activeAt: fmt.Sprint(t0.Add(-30 * 24 * time.Hour).Unix()), want: t0},
+		{name: "not a number: ignored", activeAt: "soon", want: t0},
+		{name: "empty (no ALERTS_FOR_STATE yet): ignored", activeAt: "", want: t0},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			h := startReceiver(t, nil, nil)
+			body := notificationJSON(t, 0, testAlert{status: "resolved", labels: gpuLabels("team-a", "p", ""), startsAt: t0, endsAt: t1, fingerprint: "ac7e"})
+			body = bytes.Replace(body, []byte(`"annotations":{"summary":"GPU busy"}`),
+				[]byte(`"annotations":{"summary":"GPU busy","active_at":"`+tt.activeAt+`"}`), 1)
+			code, msg := h.post(body)
+			require.Equal(t, http.StatusOK, code, msg)
+			spans := h.spans()
+			require.Len(t, spans, 1)
+			assert.Equal(t, tt.want, spans[0].span.StartTimestamp().AsTime())
+			assert.Equal(t, t1, spans[0].span.EndTimestamp().AsTime())
+			assert.Equal(t, deriveSessionIDs("ac7e", t0.UnixNano()).session, spans[0].span.SpanID(), "IDs stay derived from startsAt")
+		})
+	}
 }

@@ -1,6 +1,10 @@
 package alertmanagerreceiver // import "github.com/nerc-project/ai-telemetry-collector/receiver/alertmanagerreceiver"
 
 import (
+	"strconv"
+	"strings"
+	"time"
+
 	"go.opentelemetry.io/collector/pdata/pcommon"
 	"go.opentelemetry.io/collector/pdata/ptrace"
 
@@ -73,7 +77,7 @@ func (b *spanBuilder) addStart(n *notification, a *alert, ids sessionIDs) {
 	span.SetParentSpanID(ids.session)
 	span.SetName(b.spanName(a) + startSpanSuffix)
 	span.SetKind(ptrace.SpanKindInternal)
-	ts := pcommon.NewTimestampFromTime(a.StartsAt)
+	ts := pcommon.NewTimestampFromTime(sessionStart(a))
 	span.SetStartTimestamp(ts)
 	span.SetEndTimestamp(ts)
 	b.putAttributes(span.Attributes(), n, a, e, statusFiring)
@@ -87,7 +91,7 @@ func (b *spanBuilder) addSession(n *notification, a *alert, ids sessionIDs) {
 	span.SetSpanID(ids.session)
 	span.SetName(b.spanName(a))
 	span.SetKind(ptrace.SpanKindInternal)
-	span.SetStartTimestamp(pcommon.NewTimestampFromTime(a.StartsAt))
+	span.SetStartTimestamp(pcommon.NewTimestampFromTime(sessionStart(a)))
 	span.SetEndTimestamp(pcommon.NewTimestampFromTime(a.EndsAt))
 	b.putAttributes(span.Attributes(), n, a, e, statusResolved)
 }
@@ -156,6 +160,34 @@ func (b *spanBuilder) putAttributes(attrs pcommon.Map, n *notification, a *alert
 	for name, value := range a.Annotations {
 		attrs.PutStr(topology.AttrAnnotationPrefix+name, value)
 	}
+}
+
+// annotationActiveAt carries Prometheus' activeAt (Unix seconds), which the
+// project's rules put on their alerts: Prometheus sends Alertmanager
+// startsAt = the moment the alert fired, `for:` after the condition began.
+const annotationActiveAt = "active_at"
+
+// maxActiveAtLead bounds how far before startsAt an active_at is believed;
+// no rule waits longer than this in `for:`.
+const maxActiveAtLead = 7 * 24 * time.Hour
+
+// sessionStart is when the session began: active_at when the alert carries a
+// plausible one (not after startsAt, not absurdly earlier), else startsAt.
+// The session's IDs stay derived from startsAt, Alertmanager's identity.
+func sessionStart(a *alert) time.Time {
+	v, ok := a.Annotations[annotationActiveAt]
+	if !ok {
+		return a.StartsAt
+	}
+	secs, err := strconv.ParseFloat(strings.TrimSpace(v), 64)
+	if err != nil || secs <= 0 || secs > float64(maxSpanTime.Unix()) {
+		return a.StartsAt
+	}
+	t := time.Unix(0, int64(secs*float64(time.Second))).UTC()
+	if t.After(a.StartsAt) || a.StartsAt.Sub(t) > maxActiveAtLead {
+		return a.StartsAt
+	}
+	return t
 }
 
 func putNonEmpty(attrs pcommon.Map, key, value string) {
