@@ -105,27 +105,58 @@ func (p *projectAuthzProcessor) shutdown(context.Context) error {
 // refusal reason instead when the attributes cannot name a real resource, or
 // when aitelemetry.keycloak.resource names another resource than the computed
 // one or aitelemetry.hub.name another hub than the configured one (the caller
-// must not pick the resource it is checked against).
-func (p *projectAuthzProcessor) resourceOf(attrs pcommon.Map) (resource, reason string) {
+// must not pick the resource it is checked against). e is the position the
+// resource covers, against which the records inside are checked.
+func (p *projectAuthzProcessor) resourceOf(attrs pcommon.Map) (e topology.Entity, resource, reason string) {
 	cluster, ok := stringAttr(attrs, topology.AttrK8sClusterName)
 	if !ok {
-		return "", reasonImplausibleName
+		return e, "", reasonImplausibleName
 	}
 	if cluster == "" {
 		cluster = p.cfg.Cluster
 	}
 	namespace, ok := stringAttr(attrs, topology.AttrK8sNamespaceName)
 	if !ok {
-		return "", reasonImplausibleName
+		return e, "", reasonImplausibleName
 	}
-	if hub, present := attrs.Get(topology.AttrHubName); present && hub.AsString() != p.cfg.Hub {
-		return "", reasonResourceMismatch
+	if cluster == "" {
+		namespace = "" // guarded by the hub: any namespace
 	}
-	resource = topology.Entity{Cluster: cluster, Namespace: namespace}.Resource(p.cfg.Hub)
-	if claimed, present := attrs.Get(topology.AttrKeycloakResource); present && claimed.AsString() != resource {
-		return "", reasonResourceMismatch
+	e = topology.Entity{Cluster: cluster, Namespace: namespace}
+	resource = e.Resource(p.cfg.Hub)
+	if !p.labelsFit(attrs, e) {
+		return e, "", reasonResourceMismatch
 	}
-	return resource, ""
+	return e, resource, ""
+}
+
+// labelsFit says whether a map of attributes (a resource's, or a record's
+// inside a resource guarded by e's resource) labels its data with a position
+// the guarding resource covers: the same cluster when e has one, the same
+// namespace when e has one, the configured hub, and an
+// aitelemetry.keycloak.resource equal to the one these labels compute to.
+// The hub's resource covers every cluster and the cluster's every namespace.
+func (p *projectAuthzProcessor) labelsFit(attrs pcommon.Map, e topology.Entity) bool {
+	labelled := e
+	if v, ok := attrs.Get(topology.AttrK8sClusterName); ok && v.AsString() != "" {
+		if e.Cluster != "" && v.AsString() != e.Cluster {
+			return false
+		}
+		labelled.Cluster = v.AsString()
+	}
+	if v, ok := attrs.Get(topology.AttrK8sNamespaceName); ok && v.AsString() != "" {
+		if e.Namespace != "" && v.AsString() != e.Namespace {
+			return false
+		}
+		labelled.Namespace = v.AsString()
+	}
+	if v, ok := attrs.Get(topology.AttrHubName); ok && v.AsString() != p.cfg.Hub {
+		return false
+	}
+	if v, ok := attrs.Get(topology.AttrKeycloakResource); ok && v.AsString() != labelled.Resource(p.cfg.Hub) {
+		return false
+	}
+	return true
 }
 
 // stringAttr returns a resource attribute's value, "" when absent; ok is false
@@ -146,7 +177,11 @@ func stringAttr(attrs pcommon.Map, key string) (string, bool) {
 // ctx (the caller's). An error means the batch must not go on: retryable when
 // a decision could not be made, permanent when something was refused and
 // on_denied is reject.
-func (p *projectAuthzProcessor) authorize(ctx context.Context, n int, attrs func(int) pcommon.Map) ([]bool, error) {
+//
+// records calls fit with the attribute maps of resource i's scopes and records
+// and returns false as soon as fit does: a resource whose records label their
+// data with a position its guarding resource does not cover is refused.
+func (p *projectAuthzProcessor) authorize(ctx context.Context, n int, attrs func(int) pcommon.Map, records func(i int, fit func(pcommon.Map) bool) bool) ([]bool, error) {
 	refused := make([]bool, n)
 	reasons := make([]string, n)
 	if client.FromContext(ctx).Auth == nil {
@@ -161,7 +196,10 @@ func (p *projectAuthzProcessor) authorize(ctx context.Context, n int, attrs func
 	}
 	decided := map[string]error{}
 	for i := range n {
-		resource, reason := p.resourceOf(attrs(i))
+		e, resource, reason := p.resourceOf(attrs(i))
+		if reason == "" && !records(i, func(m pcommon.Map) bool { return p.labelsFit(m, e) }) {
+			reason = reasonResourceMismatch
+		}
 		if reason != "" {
 			refused[i], reasons[i] = true, reason
 			continue
@@ -218,7 +256,9 @@ func (p *projectAuthzProcessor) finish(ctx context.Context, refused []bool, reas
 
 func (p *projectAuthzProcessor) processTraces(ctx context.Context, td ptrace.Traces) (ptrace.Traces, error) {
 	rs := td.ResourceSpans()
-	refused, err := p.authorize(ctx, rs.Len(), func(i int) pcommon.Map { return rs.At(i).Resource().Attributes() })
+	refused, err := p.authorize(ctx, rs.Len(),
+		func(i int) pcommon.Map { return rs.At(i).Resource().Attributes() },
+		func(i int, fit func(pcommon.Map) bool) bool { return spansFit(rs.At(i), fit) })
 	if err != nil {
 		return td, err
 	}
@@ -229,7 +269,9 @@ func (p *projectAuthzProcessor) processTraces(ctx context.Context, td ptrace.Tra
 
 func (p *projectAuthzProcessor) processMetrics(ctx context.Context, md pmetric.Metrics) (pmetric.Metrics, error) {
 	rm := md.ResourceMetrics()
-	refused, err := p.authorize(ctx, rm.Len(), func(i int) pcommon.Map { return rm.At(i).Resource().Attributes() })
+	refused, err := p.authorize(ctx, rm.Len(),
+		func(i int) pcommon.Map { return rm.At(i).Resource().Attributes() },
+		func(i int, fit func(pcommon.Map) bool) bool { return metricsFit(rm.At(i), fit) })
 	if err != nil {
 		return md, err
 	}
@@ -240,11 +282,88 @@ func (p *projectAuthzProcessor) processMetrics(ctx context.Context, md pmetric.M
 
 func (p *projectAuthzProcessor) processLogs(ctx context.Context, ld plog.Logs) (plog.Logs, error) {
 	rl := ld.ResourceLogs()
-	refused, err := p.authorize(ctx, rl.Len(), func(i int) pcommon.Map { return rl.At(i).Resource().Attributes() })
+	refused, err := p.authorize(ctx, rl.Len(),
+		func(i int) pcommon.Map { return rl.At(i).Resource().Attributes() },
+		func(i int, fit func(pcommon.Map) bool) bool { return logsFit(rl.At(i), fit) })
 	if err != nil {
 		return ld, err
 	}
 	i := 0
 	rl.RemoveIf(func(plog.ResourceLogs) bool { i++; return refused[i-1] })
 	return ld, nil
+}
+
+// spansFit checks the attributes of scopes, spans and span events.
+func spansFit(rs ptrace.ResourceSpans, fit func(pcommon.Map) bool) bool {
+	for _, ss := range rs.ScopeSpans().All() {
+		if !fit(ss.Scope().Attributes()) {
+			return false
+		}
+		for _, span := range ss.Spans().All() {
+			if !fit(span.Attributes()) {
+				return false
+			}
+			for _, ev := range span.Events().All() {
+				if !fit(ev.Attributes()) {
+					return false
+				}
+			}
+		}
+	}
+	return true
+}
+
+// metricsFit checks the attributes of scopes and data points.
+func metricsFit(rm pmetric.ResourceMetrics, fit func(pcommon.Map) bool) bool {
+	for _, sm := range rm.ScopeMetrics().All() {
+		if !fit(sm.Scope().Attributes()) {
+			return false
+		}
+		for _, m := range sm.Metrics().All() {
+			if !dataPointsFit(m, fit) {
+				return false
+			}
+		}
+	}
+	return true
+}
+
+func dataPointsFit(m pmetric.Metric, fit func(pcommon.Map) bool) bool {
+	switch m.Type() {
+	case pmetric.MetricTypeGauge:
+		return pointsFit(m.Gauge().DataPoints().All(), fit)
+	case pmetric.MetricTypeSum:
+		return pointsFit(m.Sum().DataPoints().All(), fit)
+	case pmetric.MetricTypeHistogram:
+		return pointsFit(m.Histogram().DataPoints().All(), fit)
+	case pmetric.MetricTypeExponentialHistogram:
+		return pointsFit(m.ExponentialHistogram().DataPoints().All(), fit)
+	case pmetric.MetricTypeSummary:
+		return pointsFit(m.Summary().DataPoints().All(), fit)
+	}
+	return true
+}
+
+func pointsFit[P interface{ Attributes() pcommon.Map }](all func(func(int, P) bool), fit func(pcommon.Map) bool) bool {
+	for _, dp := range all {
+		if !fit(dp.Attributes()) {
+			return false
+		}
+	}
+	return true
+}
+
+// logsFit checks the attributes of scopes and log records.
+func logsFit(rl plog.ResourceLogs, fit func(pcommon.Map) bool) bool {
+	for _, sl := range rl.ScopeLogs().All() {
+		if !fit(sl.Scope().Attributes()) {
+			return false
+		}
+		for _, lr := range sl.LogRecords().All() {
+			if !fit(lr.Attributes()) {
+				return false
+			}
+		}
+	}
+	return true
 }

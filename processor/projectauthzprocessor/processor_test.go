@@ -118,7 +118,7 @@ func with(m map[string]any, k string, v any) map[string]any {
 // processor for one signal and returns the names of the records forwarded.
 type signal struct {
 	name string
-	run  func(t *testing.T, ctx context.Context, cfg *Config, host component.Host, tel *componenttest.Telemetry, resources []map[string]any) ([]string, error)
+	run  func(t *testing.T, ctx context.Context, cfg *Config, host component.Host, tel *componenttest.Telemetry, resources []map[string]any, records map[int]map[string]any) ([]string, error)
 }
 
 func fillResource(t *testing.T, res pcommon.Resource, attrs map[string]any) {
@@ -126,7 +126,7 @@ func fillResource(t *testing.T, res pcommon.Resource, attrs map[string]any) {
 }
 
 var signals = []signal{
-	{name: "traces", run: func(t *testing.T, ctx context.Context, cfg *Config, host component.Host, tel *componenttest.Telemetry, resources []map[string]any) ([]string, error) {
+	{name: "traces", run: func(t *testing.T, ctx context.Context, cfg *Config, host component.Host, tel *componenttest.Telemetry, resources []map[string]any, records map[int]map[string]any) ([]string, error) {
 		sink := &consumertest.TracesSink{}
 		p, err := NewFactory().CreateTraces(context.Background(), metadatatest.NewSettings(tel), cfg, sink)
 		require.NoError(t, err)
@@ -136,7 +136,9 @@ var signals = []signal{
 		for i, attrs := range resources {
 			rs := td.ResourceSpans().AppendEmpty()
 			fillResource(t, rs.Resource(), attrs)
-			rs.ScopeSpans().AppendEmpty().Spans().AppendEmpty().SetName(fmt.Sprintf("r%d", i))
+			span := rs.ScopeSpans().AppendEmpty().Spans().AppendEmpty()
+			span.SetName(fmt.Sprintf("r%d", i))
+			require.NoError(t, span.Attributes().FromRaw(records[i]))
 		}
 		err = p.ConsumeTraces(ctx, td)
 		var names []string
@@ -151,7 +153,7 @@ var signals = []signal{
 		}
 		return names, err
 	}},
-	{name: "metrics", run: func(t *testing.T, ctx context.Context, cfg *Config, host component.Host, tel *componenttest.Telemetry, resources []map[string]any) ([]string, error) {
+	{name: "metrics", run: func(t *testing.T, ctx context.Context, cfg *Config, host component.Host, tel *componenttest.Telemetry, resources []map[string]any, records map[int]map[string]any) ([]string, error) {
 		sink := &consumertest.MetricsSink{}
 		p, err := NewFactory().CreateMetrics(context.Background(), metadatatest.NewSettings(tel), cfg, sink)
 		require.NoError(t, err)
@@ -163,7 +165,9 @@ var signals = []signal{
 			fillResource(t, rm.Resource(), attrs)
 			m := rm.ScopeMetrics().AppendEmpty().Metrics().AppendEmpty()
 			m.SetName(fmt.Sprintf("r%d", i))
-			m.SetEmptyGauge().DataPoints().AppendEmpty().SetDoubleValue(1)
+			dp := m.SetEmptyGauge().DataPoints().AppendEmpty()
+			dp.SetDoubleValue(1)
+			require.NoError(t, dp.Attributes().FromRaw(records[i]))
 		}
 		err = p.ConsumeMetrics(ctx, md)
 		var names []string
@@ -177,7 +181,7 @@ var signals = []signal{
 		}
 		return names, err
 	}},
-	{name: "logs", run: func(t *testing.T, ctx context.Context, cfg *Config, host component.Host, tel *componenttest.Telemetry, resources []map[string]any) ([]string, error) {
+	{name: "logs", run: func(t *testing.T, ctx context.Context, cfg *Config, host component.Host, tel *componenttest.Telemetry, resources []map[string]any, records map[int]map[string]any) ([]string, error) {
 		sink := &consumertest.LogsSink{}
 		p, err := NewFactory().CreateLogs(context.Background(), metadatatest.NewSettings(tel), cfg, sink)
 		require.NoError(t, err)
@@ -187,7 +191,9 @@ var signals = []signal{
 		for i, attrs := range resources {
 			rl := ld.ResourceLogs().AppendEmpty()
 			fillResource(t, rl.Resource(), attrs)
-			rl.ScopeLogs().AppendEmpty().LogRecords().AppendEmpty().Body().SetStr(fmt.Sprintf("r%d", i))
+			lr := rl.ScopeLogs().AppendEmpty().LogRecords().AppendEmpty()
+			lr.Body().SetStr(fmt.Sprintf("r%d", i))
+			require.NoError(t, lr.Attributes().FromRaw(records[i]))
 		}
 		err = p.ConsumeLogs(ctx, ld)
 		var names []string
@@ -248,6 +254,7 @@ func TestAuthorize(t *testing.T) {
 		noCaller  bool
 		answers   map[string]error
 		resources []map[string]any
+		records   map[int]map[string]any // attributes of resource i's record
 
 		wantKept        []string
 		wantErr         errKind
@@ -368,6 +375,55 @@ func TestAuthorize(t *testing.T) {
 			wantRefused: map[string]int64{reasonResourceMismatch: 1},
 		},
 		{
+			name:      "record naming another namespace than its project resource: refused without asking",
+			answers:   allowAB,
+			resources: []map[string]any{project(prod, "team-a"), project(prod, "team-a")},
+			records: map[int]map[string]any{
+				0: {topology.AttrK8sNamespaceName: "team-b"},
+				1: {topology.AttrK8sNamespaceName: "team-a", topology.AttrKeycloakResource: teamA},
+			},
+			wantKept:    []string{"r1"},
+			wantAsked:   []string{teamA},
+			wantAllowed: 1,
+			wantRefused: map[string]int64{reasonResourceMismatch: 1},
+		},
+		{
+			name:      "record naming another project's keycloak resource, cluster or hub: refused",
+			answers:   allowAB,
+			resources: []map[string]any{project(prod, "team-a"), project(prod, "team-a"), project(prod, ""), project(prod, "team-a")},
+			records: map[int]map[string]any{
+				0: {topology.AttrKeycloakResource: teamB},
+				1: {topology.AttrK8sClusterName: "nerc-ocp-test"},
+				2: {topology.AttrK8sClusterName: "nerc-ocp-test", topology.AttrK8sNamespaceName: "team-a"},
+				3: {topology.AttrHubName: "other"},
+			},
+			wantRefused: map[string]int64{reasonResourceMismatch: 4},
+		},
+		{
+			name:      "records of any project under a cluster resource: the cluster decides",
+			answers:   map[string]error{prodRes: nil},
+			resources: []map[string]any{project(prod, "")},
+			records: map[int]map[string]any{
+				0: {topology.AttrK8sNamespaceName: "team-b", topology.AttrKeycloakResource: teamB, topology.AttrHubName: hub},
+			},
+			wantKept:    []string{"r0"},
+			wantAsked:   []string{prodRes},
+			wantAllowed: 1,
+			wantRefused: map[string]int64{},
+		},
+		{
+			name:      "records of any cluster under the hub resource: the hub decides",
+			answers:   map[string]error{hubRes: nil},
+			resources: []map[string]any{{}},
+			records: map[int]map[string]any{
+				0: {topology.AttrK8sClusterName: prod, topology.AttrK8sNamespaceName: "team-b", topology.AttrKeycloakResource: teamB},
+			},
+			wantKept:    []string{"r0"},
+			wantAsked:   []string{hubRes},
+			wantAllowed: 1,
+			wantRefused: map[string]int64{},
+		},
+		{
 			name:        "no namespace: cluster resource asked",
 			answers:     map[string]error{prodRes: nil},
 			resources:   []map[string]any{project(prod, "")},
@@ -469,7 +525,7 @@ func TestAuthorize(t *testing.T) {
 					ctx = context.Background()
 				}
 
-				kept, err := sig.run(t, ctx, cfg, host, tel, tt.resources)
+				kept, err := sig.run(t, ctx, cfg, host, tel, tt.resources, tt.records)
 
 				switch tt.wantErr {
 				case noError:
@@ -593,4 +649,48 @@ func TestLifecycle(t *testing.T) {
 		require.NoError(t, c.Shutdown(context.Background()))
 	}
 	assert.Equal(t, []string{hubRes, hubRes, hubRes}, fa.askedResources())
+}
+
+// Scope attributes, span events and every metric type are checked too.
+func TestNestedLabelsChecked(t *testing.T) {
+	p := &projectAuthzProcessor{cfg: &Config{Hub: hub}}
+	e := topology.Entity{Cluster: prod, Namespace: "team-a"}
+	fit := func(m pcommon.Map) bool { return p.labelsFit(m, e) }
+	other := func(m pcommon.Map) { m.PutStr(topology.AttrK8sNamespaceName, "team-b") }
+
+	td := ptrace.NewTraces()
+	span := td.ResourceSpans().AppendEmpty().ScopeSpans().AppendEmpty().Spans().AppendEmpty()
+	ev := span.Events().AppendEmpty()
+	assert.True(t, spansFit(td.ResourceSpans().At(0), fit))
+	other(ev.Attributes())
+	assert.False(t, spansFit(td.ResourceSpans().At(0), fit), "span event")
+
+	ld := plog.NewLogs()
+	sl := ld.ResourceLogs().AppendEmpty().ScopeLogs().AppendEmpty()
+	sl.LogRecords().AppendEmpty()
+	assert.True(t, logsFit(ld.ResourceLogs().At(0), fit))
+	other(sl.Scope().Attributes())
+	assert.False(t, logsFit(ld.ResourceLogs().At(0), fit), "scope")
+
+	for _, typ := range []pmetric.MetricType{pmetric.MetricTypeGauge, pmetric.MetricTypeSum, pmetric.MetricTypeHistogram, pmetric.MetricTypeExponentialHistogram, pmetric.MetricTypeSummary} {
+		md := pmetric.NewMetrics()
+		m := md.ResourceMetrics().AppendEmpty().ScopeMetrics().AppendEmpty().Metrics().AppendEmpty()
+		var attrs pcommon.Map
+		switch typ {
+		case pmetric.MetricTypeGauge:
+			attrs = m.SetEmptyGauge().DataPoints().AppendEmpty().Attributes()
+		case pmetric.MetricTypeSum:
+			attrs = m.SetEmptySum().DataPoints().AppendEmpty().Attributes()
+		case pmetric.MetricTypeHistogram:
+			attrs = m.SetEmptyHistogram().DataPoints().AppendEmpty().Attributes()
+		case pmetric.MetricTypeExponentialHistogram:
+			attrs = m.SetEmptyExponentialHistogram().DataPoints().AppendEmpty().Attributes()
+		case pmetric.MetricTypeSummary:
+			attrs = m.SetEmptySummary().DataPoints().AppendEmpty().Attributes()
+		}
+		attrs.PutStr(topology.AttrK8sNamespaceName, "team-a")
+		assert.True(t, metricsFit(md.ResourceMetrics().At(0), fit), typ.String())
+		other(attrs)
+		assert.False(t, metricsFit(md.ResourceMetrics().At(0), fit), typ.String())
+	}
 }
