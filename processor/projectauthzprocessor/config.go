@@ -1,0 +1,68 @@
+package projectauthzprocessor // import "github.com/nerc-project/ai-telemetry-collector/processor/projectauthzprocessor"
+
+import (
+	"errors"
+	"fmt"
+
+	"go.opentelemetry.io/collector/component"
+)
+
+var (
+	errNoAuthorizer = errors.New("authorizer is required: the id of an extension implementing authorization (keycloakauth in authorization mode resource)")
+	errNoHub        = errors.New("hub is required (resources are named HUB-{hub}-CLUSTER-...)")
+	errOnDenied     = errors.New(`on_denied must be "drop" or "reject"`)
+	errMaxResources = errors.New("max_resources_per_request must be at least 1")
+	errLocalCluster = errors.New(`cluster must not be "local-cluster": use the hub cluster's real name`)
+)
+
+// What to do with data the caller may not write.
+const (
+	// OnDeniedDrop removes the refused resources and forwards the rest.
+	OnDeniedDrop = "drop"
+	// OnDeniedReject refuses the whole batch with a permanent error.
+	OnDeniedReject = "reject"
+)
+
+// Config defines the configuration of the project authorization processor.
+type Config struct {
+	// Authorizer is the id of an extension implementing internal/authz
+	// (keycloakauth in authorization mode resource).
+	Authorizer component.ID `mapstructure:"authorizer"`
+
+	// Hub names the ACM hub (NERC: moc); resources are named HUB-{hub}-...
+	Hub string `mapstructure:"hub"`
+
+	// Cluster is the cluster of resources without k8s.cluster.name (a gateway
+	// serving one cluster). Empty: such resources are guarded by the hub.
+	Cluster string `mapstructure:"cluster"`
+
+	// OnDenied is drop (default) or reject.
+	OnDenied string `mapstructure:"on_denied"`
+
+	// MaxResourcesPerRequest bounds the distinct Keycloak resources one batch
+	// may ask decisions for; resources beyond it are refused.
+	MaxResourcesPerRequest int `mapstructure:"max_resources_per_request"`
+}
+
+var _ component.Config = (*Config)(nil)
+
+// Validate checks the configuration.
+func (c *Config) Validate() error {
+	var errs []error
+	if c.Authorizer == (component.ID{}) {
+		errs = append(errs, errNoAuthorizer)
+	}
+	if c.Hub == "" {
+		errs = append(errs, errNoHub)
+	}
+	if c.Cluster == "local-cluster" {
+		errs = append(errs, errLocalCluster)
+	}
+	if c.OnDenied != OnDeniedDrop && c.OnDenied != OnDeniedReject {
+		errs = append(errs, fmt.Errorf("%w, got %q", errOnDenied, c.OnDenied))
+	}
+	if c.MaxResourcesPerRequest < 1 {
+		errs = append(errs, fmt.Errorf("%w, got %d", errMaxResources, c.MaxResourcesPerRequest))
+	}
+	return errors.Join(errs...)
+}
