@@ -57,9 +57,14 @@ func tool(t *testing.T, env string) string {
 	return p
 }
 
-// render runs `kustomize build dir` and splits the output into objects.
+var rendered = map[string][]object{}
+
+// render runs `kustomize build dir` (once per directory) and splits the output into objects.
 func render(t *testing.T, dir string) []object {
 	t.Helper()
+	if objs, ok := rendered[dir]; ok {
+		return objs
+	}
 	cmd := exec.Command(tool(t, "KUSTOMIZE"), "build", dir)
 	var stderr bytes.Buffer
 	cmd.Stderr = &stderr
@@ -84,6 +89,7 @@ func render(t *testing.T, dir string) []object {
 		objs = append(objs, o)
 	}
 	require.NotEmpty(t, objs, dir)
+	rendered[dir] = objs
 	return objs
 }
 
@@ -210,7 +216,11 @@ func TestOverlays(t *testing.T) {
 					})
 				}
 			}
-			require.NotEmpty(t, collectors, "the overlay renders an OpenTelemetryCollector")
+			for _, o := range objs {
+				if o.Kind == "KeycloakAuthorization" {
+					checkKeycloakAuthorization(t, o)
+				}
+			}
 			checkReferences(t, objs, byKey, collectors)
 		})
 	}
@@ -497,4 +507,177 @@ func checkReferences(t *testing.T, objs []object, byKey map[string]object, colle
 			}
 		}
 	}
+}
+
+// keycloakAuthorization: the keycloak-permissions-operator's
+// KeycloakAuthorization (keycloak.nerc.mghpcc.org/v1), the fields used,
+// decoded strictly.
+type keycloakAuthorization struct {
+	APIVersion string `yaml:"apiVersion"`
+	Kind       string `yaml:"kind"`
+	Metadata   struct {
+		Name      string            `yaml:"name"`
+		Namespace string            `yaml:"namespace"`
+		Labels    map[string]string `yaml:"labels"`
+	} `yaml:"metadata"`
+	Spec struct {
+		Keycloak struct {
+			BaseURL     string `yaml:"baseUrl"`
+			AdminSecret struct {
+				Name        string `yaml:"name"`
+				UsernameKey string `yaml:"usernameKey"`
+				PasswordKey string `yaml:"passwordKey"`
+			} `yaml:"adminSecret"`
+		} `yaml:"keycloak"`
+		Realm struct {
+			ID      string `yaml:"id"`
+			Clients []struct {
+				ID                    string `yaml:"id"`
+				AuthorizationSettings struct {
+					Scopes    []kcScope `yaml:"scopes"`
+					Resources []struct {
+						Name        string    `yaml:"name"`
+						DisplayName string    `yaml:"displayName"`
+						Scopes      []kcScope `yaml:"scopes"`
+					} `yaml:"resources"`
+					Policies []struct {
+						ID               string `yaml:"id"`
+						Name             string `yaml:"name"`
+						Logic            string `yaml:"logic"`
+						DecisionStrategy string `yaml:"decisionStrategy"`
+						Type             struct {
+							Client *struct {
+								Clients []string `yaml:"clients"`
+							} `yaml:"client"`
+							Group *struct {
+								Groups []struct {
+									ID string `yaml:"id"`
+								} `yaml:"groups"`
+							} `yaml:"group"`
+						} `yaml:"type"`
+					} `yaml:"policies"`
+					Permissions []kcPermission `yaml:"permissions"`
+				} `yaml:"authorizationSettings"`
+			} `yaml:"clients"`
+		} `yaml:"realm"`
+	} `yaml:"spec"`
+}
+
+type kcScope struct {
+	ID          string `yaml:"id"`
+	Name        string `yaml:"name"`
+	DisplayName string `yaml:"displayName"`
+}
+
+type kcPermission struct {
+	Name     string `yaml:"name"`
+	Policy   string `yaml:"policy"`
+	Resource string `yaml:"resource"`
+	Scope    string `yaml:"scope"`
+}
+
+// keycloakResource is internal/topology's naming of Keycloak resources.
+var keycloakResource = regexp.MustCompile(`^HUB-[a-z0-9-]+?(-CLUSTER-[a-z0-9-]+?(-PROJECT-[a-z0-9-]+)?)?$`)
+
+func decodeKeycloakAuthorization(t *testing.T, o object) keycloakAuthorization {
+	t.Helper()
+	var k keycloakAuthorization
+	dec := yaml.NewDecoder(bytes.NewReader(o.raw))
+	dec.KnownFields(true)
+	require.NoError(t, dec.Decode(&k), "%s: not within the fields used", o.key())
+	return k
+}
+
+// checkKeycloakAuthorization: permissions name policies, resources and
+// scopes the same client defines; resources are named as the collector
+// computes them.
+func checkKeycloakAuthorization(t *testing.T, o object) {
+	k := decodeKeycloakAuthorization(t, o)
+	assert.Equal(t, "keycloak.nerc.mghpcc.org/v1", k.APIVersion)
+	assert.NotEmpty(t, k.Spec.Keycloak.BaseURL)
+	assert.NotEmpty(t, k.Spec.Realm.ID)
+	for _, c := range k.Spec.Realm.Clients {
+		a := c.AuthorizationSettings
+		scopes, resources, policies := map[string]bool{}, map[string]bool{}, map[string]bool{}
+		for _, s := range a.Scopes {
+			scopes[s.Name] = true
+		}
+		for _, r := range a.Resources {
+			resources[r.Name] = true
+			assert.Regexp(t, keycloakResource, r.Name, "client %s: resource name", c.ID)
+			for _, s := range r.Scopes {
+				assert.True(t, scopes[s.Name], "client %s: resource %s: scope %s is defined", c.ID, r.Name, s.Name)
+			}
+		}
+		for _, p := range a.Policies {
+			policies[p.Name] = true
+			assert.True(t, (p.Type.Client != nil) != (p.Type.Group != nil), "client %s: policy %s is of one type", c.ID, p.Name)
+		}
+		for _, p := range a.Permissions {
+			assert.True(t, policies[p.Policy], "client %s: permission %s: policy %s is defined", c.ID, p.Name, p.Policy)
+			assert.True(t, resources[p.Resource], "client %s: permission %s: resource %s is defined", c.ID, p.Name, p.Resource)
+			assert.True(t, p.Scope == "" || scopes[p.Scope], "client %s: permission %s: scope %s is defined", c.ID, p.Name, p.Scope)
+		}
+	}
+}
+
+// TestNERC checks the NERC overlays against each other: the names of the
+// issue (hub moc, realm NERC, clusters nerc-ocp-prod, nerc-ocp-test), and the
+// KeycloakAuthorization granting each agent's Keycloak client its cluster on
+// the gateway's resource server, in the realm the collectors use.
+func TestNERC(t *testing.T) {
+	dir := filepath.Join(root, "deploy", "overlays", "nerc")
+	envOf := func(overlay, cm string) map[string]any {
+		for _, o := range render(t, filepath.Join(dir, overlay)) {
+			if o.Kind == "ConfigMap" && o.Name == cm {
+				return get(o.m, "data").(map[string]any)
+			}
+		}
+		t.Fatalf("%s renders no ConfigMap %s", overlay, cm)
+		return nil
+	}
+	gw := envOf("obs-gateway", "ai-telemetry-gateway-env")
+	assert.Equal(t, "NERC", gw["KEYCLOAK_REALM"])
+	assert.Equal(t, "moc", gw["HUB_NAME"])
+
+	var kas []keycloakAuthorization
+	for _, o := range render(t, filepath.Join(dir, "keycloak")) {
+		if o.Kind == "KeycloakAuthorization" {
+			kas = append(kas, decodeKeycloakAuthorization(t, o))
+		}
+	}
+	require.Len(t, kas, 1)
+	ka := kas[0]
+	assert.Equal(t, gw["KEYCLOAK_REALM"], ka.Spec.Realm.ID, "the realm the gateway validates tokens of")
+	assert.Equal(t, gw["KEYCLOAK_URL"], ka.Spec.Keycloak.BaseURL, "the Keycloak the gateway uses")
+	require.Len(t, ka.Spec.Realm.Clients, 1)
+	rs := ka.Spec.Realm.Clients[0]
+	assert.Equal(t, gw["KEYCLOAK_AUDIENCE"], rs.ID, "the resource server is the agents' token audience")
+
+	// granted reports whether a client policy naming clientID has a
+	// permission on resource.
+	granted := func(clientID, resource string) bool {
+		for _, p := range rs.AuthorizationSettings.Policies {
+			if p.Type.Client == nil || !slices.Contains(p.Type.Client.Clients, clientID) {
+				continue
+			}
+			for _, perm := range rs.AuthorizationSettings.Permissions {
+				if perm.Policy == p.Name && perm.Resource == resource {
+					return true
+				}
+			}
+		}
+		return false
+	}
+	for overlay, cluster := range map[string]string{"prod-agent": "nerc-ocp-prod", "test-agent": "nerc-ocp-test"} {
+		env := envOf(overlay, "ai-telemetry-agent-env")
+		assert.Equal(t, cluster, env["CLUSTER_NAME"], overlay)
+		assert.Equal(t, "moc", env["HUB_NAME"], overlay)
+		assert.Equal(t, "NERC", env["KEYCLOAK_REALM"], overlay)
+		assert.Equal(t, gw["KEYCLOAK_URL"], env["KEYCLOAK_URL"], overlay)
+		client := str(env["KEYCLOAK_CLIENT_ID"])
+		resource := "HUB-" + str(env["HUB_NAME"]) + "-CLUSTER-" + cluster
+		assert.True(t, granted(client, resource), "%s: client %s may write %s", overlay, client, resource)
+	}
+	assert.True(t, granted("hub-alertmanager", "HUB-moc"), "the hub's Alertmanager may post alerts of the hub")
 }
