@@ -239,11 +239,13 @@ func checkCollector(t *testing.T, dist builderDist, c otelcol, o object, byKey m
 	assert.Equal(t, true, spec.PodSecurityContext["runAsNonRoot"], "runAsNonRoot")
 
 	// spec.config is the configs/ file, unchanged by kustomize.
-	file, ok := collectorConfig(c.Metadata.Name)
+	patch, ok := collectorPatch(c.Metadata.Name)
 	require.True(t, ok, "no configs/ file for collector %s", c.Metadata.Name)
+	ta := spec.TargetAllocator != nil && spec.TargetAllocator.Enabled
+	require.Equal(t, patch.targetAllocator, ta, "%s: target allocator as its config patch expects", c.Metadata.Name)
 	rendered := get(o.m, "spec", "config")
-	require.True(t, reflect.DeepEqual(rendered, parseMap(t, file, read(t, file))),
-		"spec.config of %s differs from %s", c.Metadata.Name, file)
+	require.True(t, reflect.DeepEqual(rendered, parseMap(t, patch.config, collectorConfig(t, patch))),
+		"spec.config of %s differs from %s", c.Metadata.Name, patch.config)
 	configYAML, err := yaml.Marshal(rendered)
 	require.NoError(t, err)
 
@@ -338,8 +340,14 @@ func checkCollector(t *testing.T, dist builderDist, c otelcol, o object, byKey m
 	// The built binary accepts the config, with the overlay's environment.
 	// Secrets and the local paths validate needs come from the process
 	// environment (make deploy-test passes the Makefile's VALIDATE_ENV).
+	// The prometheus receiver checks that a credentials file exists: the
+	// pod's ServiceAccount token becomes the local one make passes.
+	validated := configYAML
+	if local := os.Getenv("SERVICE_ACCOUNT_TOKEN_FILE"); local != "" {
+		validated = bytes.ReplaceAll(validated, []byte("/var/run/secrets/kubernetes.io/serviceaccount/token"), []byte(local))
+	}
 	f := filepath.Join(t.TempDir(), "config.yaml")
-	require.NoError(t, os.WriteFile(f, configYAML, 0o600))
+	require.NoError(t, os.WriteFile(f, validated, 0o600))
 	cmd := exec.Command(tool(t, "OTELCOL_BINARY"), "validate", "--config", f)
 	cmd.Env = os.Environ()
 	for k, v := range env {

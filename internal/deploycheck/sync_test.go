@@ -27,21 +27,60 @@ type configPatch struct {
 	config    string // configs/agent.yaml
 	patch     string // deploy/overlays/agent/config.generated.yaml
 	collector string // the OpenTelemetryCollector's name
+	// targetAllocator: the collector runs with the operator's target
+	// allocator, which receives the receivers' scrape_configs and does not
+	// expand ${env:...} in them (opentelemetry-operator issue 2257); the
+	// generator puts each ${env:NAME:-default} of the receivers section as
+	// its default.
+	targetAllocator bool
 }
 
 var configPatches = []configPatch{
-	{"configs/agent.yaml", "deploy/overlays/agent/config.generated.yaml", "ai-telemetry-agent"},
-	{"configs/gateway.yaml", "deploy/overlays/gateway/config.generated.yaml", "ai-telemetry-gateway"},
+	{"configs/agent.yaml", "deploy/overlays/agent/config.generated.yaml", "ai-telemetry-agent", true},
+	{"configs/gateway.yaml", "deploy/overlays/gateway/config.generated.yaml", "ai-telemetry-gateway", false},
 }
 
-// collectorConfig returns the configs/ file a collector of that name runs.
-func collectorConfig(name string) (string, bool) {
+// collectorPatch returns the patch of a collector of that name.
+func collectorPatch(name string) (configPatch, bool) {
 	for _, p := range configPatches {
 		if p.collector == name {
-			return p.config, true
+			return p, true
 		}
 	}
-	return "", false
+	return configPatch{}, false
+}
+
+// envWithDefault is ${env:NAME:-default}; envAny any ${env:...}.
+var (
+	envWithDefault = regexp.MustCompile(`\$\{env:[A-Za-z_][A-Za-z0-9_]*:-([^}]*)\}`)
+	envAny         = regexp.MustCompile(`\$\{env:[^}]*\}`)
+)
+
+// collectorConfig is the config text the collector of p runs: the configs/
+// file, with the receivers section's ${env:NAME:-default} put as their
+// defaults for a collector with the target allocator. A receivers section
+// that needs a variable without default cannot run under the allocator.
+func collectorConfig(t *testing.T, p configPatch) []byte {
+	t.Helper()
+	config := read(t, p.config)
+	if !p.targetAllocator {
+		return config
+	}
+	lines := strings.Split(string(config), "\n")
+	inReceivers := false
+	for i, line := range lines {
+		if line != "" && line[0] != ' ' && line[0] != '#' {
+			inReceivers = strings.HasPrefix(line, "receivers:")
+		}
+		if !inReceivers || strings.HasPrefix(strings.TrimSpace(line), "#") {
+			continue
+		}
+		line = envWithDefault.ReplaceAllString(line, "$1")
+		require.False(t, envAny.MatchString(line),
+			"%s:%d: the target allocator cannot expand %s (no default)", p.config, i+1, envAny.FindString(line))
+		lines[i] = line
+	}
+	return []byte(strings.Join(lines, "\n"))
 }
 
 func read(t *testing.T, rel string) []byte {
@@ -51,12 +90,16 @@ func read(t *testing.T, rel string) []byte {
 	return b
 }
 
-// generatePatch is the patch's text: a header, then the config file's lines
-// (comments included) indented under spec.config.
+// generatePatch is the patch's text: a header, then the collector's config
+// lines (comments included) indented under spec.config.
 func generatePatch(p configPatch, config []byte) []byte {
 	var b bytes.Buffer
 	b.WriteString("# Generated from " + p.config + " by `go test ./internal/deploycheck/ -update`: do not edit.\n")
 	b.WriteString("# A kustomize patch setting the OpenTelemetryCollector's spec.config to that file.\n")
+	if p.targetAllocator {
+		b.WriteString("# Target allocator: the receivers' ${env:NAME:-default} are put as their defaults\n")
+		b.WriteString("# (the allocator receives the scrape configs and does not expand variables).\n")
+	}
 	b.WriteString("apiVersion: opentelemetry.io/v1beta1\nkind: OpenTelemetryCollector\nmetadata:\n")
 	b.WriteString("  name: " + p.collector + "\n  namespace: ai-telemetry\nspec:\n  config:\n")
 	for _, line := range strings.Split(strings.TrimRight(string(config), "\n"), "\n") {
@@ -81,7 +124,7 @@ func parseMap(t *testing.T, name string, b []byte) map[string]any {
 func TestConfigPatchesMatchConfigs(t *testing.T) {
 	for _, p := range configPatches {
 		t.Run(p.config, func(t *testing.T) {
-			config := read(t, p.config)
+			config := collectorConfig(t, p)
 			want := generatePatch(p, config)
 			if *update {
 				require.NoError(t, os.WriteFile(filepath.Join(root, p.patch), want, 0o644))
