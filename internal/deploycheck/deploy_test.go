@@ -178,6 +178,16 @@ func decodeStrict(t *testing.T, o object) otelcol {
 	return c
 }
 
+// collectorPatch returns the patch of a collector of that name.
+func collectorPatch(name string) (configPatch, bool) {
+	for _, p := range configPatches {
+		if p.collector == name {
+			return p, true
+		}
+	}
+	return configPatch{}, false
+}
+
 // envRef matches ${env:NAME} without a default (NAME must be set) and
 // ${env:NAME:-default}.
 var envRef = regexp.MustCompile(`\$\{env:([A-Za-z_][A-Za-z0-9_]*)(:-[^}]*)?\}`)

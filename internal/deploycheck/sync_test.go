@@ -40,16 +40,6 @@ var configPatches = []configPatch{
 	{"configs/gateway.yaml", "deploy/overlays/gateway/config.generated.yaml", "ai-telemetry-gateway", false},
 }
 
-// collectorPatch returns the patch of a collector of that name.
-func collectorPatch(name string) (configPatch, bool) {
-	for _, p := range configPatches {
-		if p.collector == name {
-			return p, true
-		}
-	}
-	return configPatch{}, false
-}
-
 // envWithDefault is ${env:NAME:-default}; envAny any ${env:...}.
 var (
 	envWithDefault = regexp.MustCompile(`\$\{env:[A-Za-z_][A-Za-z0-9_]*:-([^}]*)\}`)
