@@ -11,6 +11,7 @@ TOOLS_BIN    := .tools/bin
 BUILDER      := $(TOOLS_BIN)/builder
 MDATAGEN     := $(TOOLS_BIN)/mdatagen
 GOLANGCI     := $(TOOLS_BIN)/golangci-lint
+KUSTOMIZE    := $(TOOLS_BIN)/kustomize
 DIST         := _build/otelcol-ai-telemetry
 COMPONENTS   := $(dir $(wildcard */*/metadata.yaml))
 GO_SOURCES   := $(shell find . -name '*.go' -not -path './_build/*' -not -path './.tools/*') go.mod go.sum
@@ -37,6 +38,9 @@ $(MDATAGEN): internal/tools/mdatagen/go.mod internal/tools/mdatagen/go.sum
 
 $(GOLANGCI): internal/tools/golangci-lint/go.mod internal/tools/golangci-lint/go.sum
 	$(GO) -C internal/tools/golangci-lint build -o $(CURDIR)/$(GOLANGCI) github.com/golangci/golangci-lint/v2/cmd/golangci-lint
+
+$(KUSTOMIZE): internal/tools/kustomize/go.mod internal/tools/kustomize/go.sum
+	$(GO) -C internal/tools/kustomize build -o $(CURDIR)/$(KUSTOMIZE) sigs.k8s.io/kustomize/kustomize/v5
 
 .PHONY: build
 build: $(DIST) ## Build the collector distribution into _build/otelcol-ai-telemetry
@@ -68,6 +72,7 @@ test: deps ## Everything: unit tests (race), brief fuzzing, integration tests, b
 	$(MAKE) build
 	$(MAKE) validate
 	$(MAKE) smoke
+	$(MAKE) deploy-test
 
 RULES := configs/prometheus/gpu-usage-rules.yaml configs/prometheus/gpu-usage-rules.e2e.yaml
 
@@ -113,6 +118,30 @@ validate: $(DIST) ## Check every file in configs/ with the built binary
 .PHONY: smoke
 smoke: $(DIST) ## Start the built binary on configs/local.yaml and check scraped GPU metrics reach the files
 	OTELCOL_BINARY=$(CURDIR)/$(DIST) $(GO) test -tags smoke -count=1 -v ./test/smoke/
+
+# The container image. No engine runs in the test environment: deploy-test
+# checks the Containerfile against the build's paths instead of building it.
+CONTAINER_ENGINE ?= podman
+IMAGE_VERSION    := $(shell awk '/^dist:/{d=1;next} /^[^ ]/{d=0} d && $$1=="version:"{print $$2}' builder-config.yaml)
+IMAGE            ?= quay.io/nerc-project/otelcol-ai-telemetry:$(IMAGE_VERSION)
+
+.PHONY: image
+image: $(DIST) ## Build the container image IMAGE with CONTAINER_ENGINE (podman or docker) from Containerfile
+	$(CONTAINER_ENGINE) build -f Containerfile -t $(IMAGE) .
+
+.PHONY: deploy-build
+deploy-build: $(KUSTOMIZE) ## Render every overlay under deploy/overlays into _build/deploy/
+	@rm -rf _build/deploy && mkdir -p _build/deploy
+	@for k in $$(find deploy/overlays -name kustomization.yaml | sort); do \
+		d=$$(dirname $$k); out=_build/deploy/$$(echo $${d#deploy/overlays/} | tr / -).yaml; \
+		echo "kustomize build $$d > $$out"; $(KUSTOMIZE) build $$d > $$out; \
+	done
+
+.PHONY: deploy-test
+deploy-test: $(KUSTOMIZE) $(DIST) ## Render every overlay and check it: collector configs validate, references agree, no secrets
+	@mkdir -p _build/validate && touch _build/validate/token
+	env $(VALIDATE_ENV) KUSTOMIZE=$(CURDIR)/$(KUSTOMIZE) OTELCOL_BINARY=$(CURDIR)/$(DIST) \
+		$(GO) test -tags deploy -count=1 ./internal/deploycheck/
 
 .PHONY: lint
 lint: $(GOLANGCI) ## go vet and golangci-lint (configured in .golangci.yaml)

@@ -1,0 +1,701 @@
+//go:build deploy
+
+package deploycheck
+
+import (
+	"bytes"
+	"errors"
+	"io"
+	"net"
+	"os"
+	"os/exec"
+	"path"
+	"path/filepath"
+	"reflect"
+	"regexp"
+	"slices"
+	"strconv"
+	"strings"
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+	"go.yaml.in/yaml/v3"
+)
+
+// object is one rendered Kubernetes object.
+type object struct {
+	raw       []byte         // the object's YAML
+	m         map[string]any // decoded
+	Kind      string
+	Name      string
+	Namespace string
+}
+
+func (o object) key() string { return o.Kind + " " + o.Namespace + "/" + o.Name }
+
+// overlays lists the directories under deploy/overlays with a kustomization.
+func overlays(t *testing.T) []string {
+	t.Helper()
+	var dirs []string
+	require.NoError(t, filepath.WalkDir(filepath.Join(root, "deploy", "overlays"), func(p string, d os.DirEntry, err error) error {
+		if err == nil && !d.IsDir() && d.Name() == "kustomization.yaml" {
+			dirs = append(dirs, filepath.Dir(p))
+		}
+		return err
+	}))
+	require.NotEmpty(t, dirs)
+	return dirs
+}
+
+func tool(t *testing.T, env string) string {
+	t.Helper()
+	p := os.Getenv(env)
+	if p == "" {
+		t.Fatalf("%s is not set; run `make deploy-test`", env)
+	}
+	return p
+}
+
+var rendered = map[string][]object{}
+
+// render runs `kustomize build dir` (once per directory) and splits the output into objects.
+func render(t *testing.T, dir string) []object {
+	t.Helper()
+	if objs, ok := rendered[dir]; ok {
+		return objs
+	}
+	cmd := exec.Command(tool(t, "KUSTOMIZE"), "build", dir)
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	out, err := cmd.Output()
+	require.NoError(t, err, "kustomize build %s: %s", dir, stderr.String())
+
+	var objs []object
+	dec := yaml.NewDecoder(bytes.NewReader(out))
+	for {
+		var n yaml.Node
+		err := dec.Decode(&n)
+		if errors.Is(err, io.EOF) {
+			break
+		}
+		require.NoError(t, err)
+		raw, err := yaml.Marshal(&n)
+		require.NoError(t, err)
+		var m map[string]any
+		require.NoError(t, n.Decode(&m))
+		md, _ := m["metadata"].(map[string]any)
+		o := object{raw: raw, m: m, Kind: str(m["kind"]), Name: str(md["name"]), Namespace: str(md["namespace"])}
+		objs = append(objs, o)
+	}
+	require.NotEmpty(t, objs, dir)
+	rendered[dir] = objs
+	return objs
+}
+
+func str(v any) string { s, _ := v.(string); return s }
+
+// get walks a path of map keys.
+func get(v any, keys ...string) any {
+	for _, k := range keys {
+		m, ok := v.(map[string]any)
+		if !ok {
+			return nil
+		}
+		v = m[k]
+	}
+	return v
+}
+
+func list(v any) []any { l, _ := v.([]any); return l }
+
+// The OpenTelemetryCollector v1beta1 fields the overlays use, decoded
+// strictly: a misspelt or misplaced field fails instead of being pruned by
+// the API server. Core Kubernetes types (env, volumes, resources, ...) are
+// left as maps; the cross-object checks below look into those they need.
+type otelcol struct {
+	APIVersion string `yaml:"apiVersion"`
+	Kind       string `yaml:"kind"`
+	Metadata   struct {
+		Name        string            `yaml:"name"`
+		Namespace   string            `yaml:"namespace"`
+		Labels      map[string]string `yaml:"labels"`
+		Annotations map[string]string `yaml:"annotations"`
+	} `yaml:"metadata"`
+	Spec otelcolSpec `yaml:"spec"`
+}
+
+type otelcolSpec struct {
+	Mode                 string           `yaml:"mode"`
+	Replicas             *int             `yaml:"replicas"`
+	Image                string           `yaml:"image"`
+	UpgradeStrategy      string           `yaml:"upgradeStrategy"`
+	ManagementState      string           `yaml:"managementState"`
+	ServiceAccount       string           `yaml:"serviceAccount"`
+	TargetAllocator      *targetAllocator `yaml:"targetAllocator"`
+	PodSecurityContext   map[string]any   `yaml:"podSecurityContext"`
+	SecurityContext      map[string]any   `yaml:"securityContext"`
+	Resources            map[string]any   `yaml:"resources"`
+	Env                  []map[string]any `yaml:"env"`
+	EnvFrom              []map[string]any `yaml:"envFrom"`
+	Volumes              []map[string]any `yaml:"volumes"`
+	VolumeMounts         []map[string]any `yaml:"volumeMounts"`
+	VolumeClaimTemplates []map[string]any `yaml:"volumeClaimTemplates"`
+	Config               otelcolConfig    `yaml:"config"`
+}
+
+type targetAllocator struct {
+	Enabled            bool   `yaml:"enabled"`
+	Replicas           *int   `yaml:"replicas"`
+	AllocationStrategy string `yaml:"allocationStrategy"`
+	FilterStrategy     string `yaml:"filterStrategy"`
+	ServiceAccount     string `yaml:"serviceAccount"`
+	PrometheusCR       *struct {
+		Enabled bool `yaml:"enabled"`
+	} `yaml:"prometheusCR"`
+}
+
+// otelcolConfig is v1beta1's Config: the collector config's top-level keys.
+type otelcolConfig struct {
+	Receivers  map[string]any `yaml:"receivers"`
+	Processors map[string]any `yaml:"processors"`
+	Exporters  map[string]any `yaml:"exporters"`
+	Connectors map[string]any `yaml:"connectors"`
+	Extensions map[string]any `yaml:"extensions"`
+	Service    struct {
+		Extensions []string       `yaml:"extensions"`
+		Pipelines  map[string]any `yaml:"pipelines"`
+		Telemetry  map[string]any `yaml:"telemetry"`
+	} `yaml:"service"`
+}
+
+func decodeStrict(t *testing.T, o object) otelcol {
+	t.Helper()
+	var c otelcol
+	dec := yaml.NewDecoder(bytes.NewReader(o.raw))
+	dec.KnownFields(true)
+	require.NoError(t, dec.Decode(&c), "%s: not within the v1beta1 fields used", o.key())
+	return c
+}
+
+// collectorPatch returns the patch of a collector of that name.
+func collectorPatch(name string) (configPatch, bool) {
+	for _, p := range configPatches {
+		if p.collector == name {
+			return p, true
+		}
+	}
+	return configPatch{}, false
+}
+
+// envRef matches ${env:NAME} without a default (NAME must be set) and
+// ${env:NAME:-default}.
+var envRef = regexp.MustCompile(`\$\{env:([A-Za-z_][A-Za-z0-9_]*)(:-[^}]*)?\}`)
+
+// containerPaths are paths every pod has without a volume of ours.
+var containerPaths = []string{"/var/run/secrets/kubernetes.io/serviceaccount", "/etc/pki"}
+
+func TestOverlays(t *testing.T) {
+	dist := readBuilderDist(t)
+	templates := secretTemplates(t)
+	for _, dir := range overlays(t) {
+		rel, _ := filepath.Rel(filepath.Join(root, "deploy", "overlays"), dir)
+		t.Run(rel, func(t *testing.T) {
+			objs := render(t, dir)
+			byKey := map[string]object{}
+			for _, o := range objs {
+				_, dup := byKey[o.key()]
+				assert.False(t, dup, "duplicate %s", o.key())
+				byKey[o.key()] = o
+				assert.Equal(t, "ai-telemetry", str(get(o.m, "metadata", "labels", "app.kubernetes.io/part-of")),
+					"%s carries app.kubernetes.io/part-of", o.key())
+				if o.Kind == "Secret" {
+					t.Errorf("%s: Secrets are not rendered; ship a template under secrets/", o.key())
+				}
+				assert.False(t, secretLike.Match(o.raw), "%s contains something like a credential", o.key())
+			}
+
+			var collectors []otelcol
+			for _, o := range objs {
+				if o.Kind == "OpenTelemetryCollector" {
+					require.Equal(t, "opentelemetry.io/v1beta1", str(o.m["apiVersion"]))
+					c := decodeStrict(t, o)
+					collectors = append(collectors, c)
+					t.Run(c.Metadata.Name, func(t *testing.T) {
+						checkCollector(t, dist, c, o, byKey, templates)
+					})
+				}
+			}
+			for _, o := range objs {
+				if o.Kind == "KeycloakAuthorization" {
+					checkKeycloakAuthorization(t, o)
+				}
+			}
+			checkReferences(t, objs, byKey, collectors)
+		})
+	}
+}
+
+func checkCollector(t *testing.T, dist builderDist, c otelcol, o object, byKey map[string]object, templates map[string]secret) {
+	ns := c.Metadata.Namespace
+	require.NotEmpty(t, ns)
+	spec := c.Spec
+	assert.Contains(t, []string{"deployment", "statefulset", "daemonset"}, spec.Mode)
+	if spec.TargetAllocator != nil && spec.TargetAllocator.Enabled {
+		assert.Equal(t, "statefulset", spec.Mode, "the target allocator needs mode statefulset")
+	}
+	assert.True(t, strings.HasSuffix(spec.Image, "/"+dist.Name+":"+dist.Version),
+		"image %s is %s at builder-config.yaml's dist.version %s", spec.Image, dist.Name, dist.Version)
+	assert.Equal(t, true, spec.PodSecurityContext["runAsNonRoot"], "runAsNonRoot")
+
+	// spec.config is the configs/ file, unchanged by kustomize.
+	patch, ok := collectorPatch(c.Metadata.Name)
+	require.True(t, ok, "no configs/ file for collector %s", c.Metadata.Name)
+	ta := spec.TargetAllocator != nil && spec.TargetAllocator.Enabled
+	require.Equal(t, patch.targetAllocator, ta, "%s: target allocator as its config patch expects", c.Metadata.Name)
+	rendered := get(o.m, "spec", "config")
+	require.True(t, reflect.DeepEqual(rendered, parseMap(t, patch.config, collectorConfig(t, patch))),
+		"spec.config of %s differs from %s", c.Metadata.Name, patch.config)
+	configYAML, err := yaml.Marshal(rendered)
+	require.NoError(t, err)
+
+	// The environment: literal values, ConfigMaps (which must be rendered),
+	// Secrets (which must have a template with the key).
+	env := map[string]string{}
+	secretEnv := map[string]bool{}
+	for _, ef := range spec.EnvFrom {
+		name := str(get(ef, "configMapRef", "name"))
+		require.NotEmpty(t, name, "envFrom: only configMapRef is used: %v", ef)
+		cm, ok := byKey["ConfigMap "+ns+"/"+name]
+		require.True(t, ok, "envFrom ConfigMap %s is rendered", name)
+		for k, v := range get(cm.m, "data").(map[string]any) {
+			env[k] = str(v)
+		}
+	}
+	for _, e := range spec.Env {
+		name := str(e["name"])
+		if v, ok := e["value"]; ok {
+			env[name] = str(v)
+			continue
+		}
+		if ref := get(e, "valueFrom", "secretKeyRef"); ref != nil {
+			sn, key := str(get(ref, "name")), str(get(ref, "key"))
+			s, ok := templates[ns+"/"+sn]
+			if assert.True(t, ok, "env %s: Secret %s/%s has a template under deploy/overlays/*/secrets", name, ns, sn) {
+				_, ok := s.values()[key]
+				assert.True(t, ok, "env %s: Secret template %s has key %s", name, sn, key)
+			}
+			secretEnv[name] = true
+			continue
+		}
+		if ref := get(e, "valueFrom", "configMapKeyRef"); ref != nil {
+			cm, ok := byKey["ConfigMap "+ns+"/"+str(get(ref, "name"))]
+			require.True(t, ok, "env %s: ConfigMap is rendered", name)
+			env[name] = str(get(cm.m, "data", str(get(ref, "key"))))
+			continue
+		}
+		t.Errorf("env %s: unsupported source %v", name, e)
+	}
+
+	// Every ${env:NAME} without a default is set; every variable set is used.
+	used := map[string]bool{}
+	for _, m := range envRef.FindAllStringSubmatch(string(configYAML), -1) {
+		used[m[1]] = true
+		if m[2] == "" {
+			_, set := env[m[1]]
+			assert.True(t, set || secretEnv[m[1]], "config needs ${env:%s}; the collector does not set it", m[1])
+		}
+	}
+	for k := range env {
+		assert.True(t, used[k], "the collector sets %s, which its config does not read", k)
+	}
+	for k := range secretEnv {
+		assert.True(t, used[k], "the collector sets %s, which its config does not read", k)
+	}
+
+	// Volumes: mounts name a volume or claim template; ConfigMap and Secret
+	// volumes name rendered ConfigMaps, templates or serving certificates.
+	volumes := map[string]bool{}
+	for _, v := range spec.Volumes {
+		volumes[str(v["name"])] = true
+		if cm := str(get(v, "configMap", "name")); cm != "" {
+			_, ok := byKey["ConfigMap "+ns+"/"+cm]
+			assert.True(t, ok, "volume %s: ConfigMap %s is rendered", v["name"], cm)
+		}
+		if sn := str(get(v, "secret", "secretName")); sn != "" {
+			_, tmpl := templates[ns+"/"+sn]
+			assert.True(t, tmpl || servingCert(byKey, ns, sn), "volume %s: Secret %s has a template or is a serving certificate", v["name"], sn)
+		}
+	}
+	for _, v := range spec.VolumeClaimTemplates {
+		volumes[str(get(v, "metadata", "name"))] = true
+	}
+	var mounts []string
+	for _, m := range spec.VolumeMounts {
+		assert.True(t, volumes[str(m["name"])], "volumeMount %s names a volume", m["name"])
+		mounts = append(mounts, path.Clean(str(m["mountPath"])))
+	}
+	// Paths the config reads (env values and defaults) lie on a volume, or
+	// where every pod has them.
+	for _, m := range envRef.FindAllStringSubmatch(string(configYAML), -1) {
+		v, ok := env[m[1]]
+		if !ok {
+			v = strings.TrimPrefix(m[2], ":-")
+		}
+		if strings.HasPrefix(v, "/") {
+			assert.True(t, under(v, mounts) || under(v, containerPaths), "%s=%s is on no volume (mounts: %v)", m[1], v, mounts)
+		}
+	}
+
+	// The built binary accepts the config, with the overlay's environment.
+	// Secrets and the local paths validate needs come from the process
+	// environment (make deploy-test passes the Makefile's VALIDATE_ENV).
+	// The prometheus receiver checks that a credentials file exists: the
+	// pod's ServiceAccount token becomes the local one make passes.
+	validated := configYAML
+	if local := os.Getenv("SERVICE_ACCOUNT_TOKEN_FILE"); local != "" {
+		validated = bytes.ReplaceAll(validated, []byte("/var/run/secrets/kubernetes.io/serviceaccount/token"), []byte(local))
+	}
+	f := filepath.Join(t.TempDir(), "config.yaml")
+	require.NoError(t, os.WriteFile(f, validated, 0o600))
+	cmd := exec.Command(tool(t, "OTELCOL_BINARY"), "validate", "--config", f)
+	cmd.Env = os.Environ()
+	for k, v := range env {
+		if _, local := map[string]bool{"STORAGE_DIR": true, "SERVICE_ACCOUNT_TOKEN_FILE": true}[k]; local && os.Getenv(k) != "" {
+			continue
+		}
+		cmd.Env = append(cmd.Env, k+"="+v)
+	}
+	for k := range secretEnv {
+		if os.Getenv(k) == "" {
+			cmd.Env = append(cmd.Env, k+"=placeholder")
+		}
+	}
+	out, err := cmd.CombinedOutput()
+	assert.NoError(t, err, "validate %s's config: %s", c.Metadata.Name, out)
+}
+
+func under(p string, dirs []string) bool {
+	p = path.Clean(p)
+	for _, d := range dirs {
+		if p == d || strings.HasPrefix(p, strings.TrimSuffix(d, "/")+"/") {
+			return true
+		}
+	}
+	return false
+}
+
+// servingCert reports whether a rendered Service asks OpenShift's service CA
+// for a certificate in Secret name.
+func servingCert(byKey map[string]object, ns, name string) bool {
+	for _, o := range byKey {
+		if o.Kind == "Service" && o.Namespace == ns &&
+			str(get(o.m, "metadata", "annotations", "service.beta.openshift.io/serving-cert-secret-name")) == name {
+			return true
+		}
+	}
+	return false
+}
+
+// listenPorts are the ports a collector config's receivers and extensions
+// listen on (endpoint: host:port anywhere below them).
+func listenPorts(c otelcol) map[int]bool {
+	ports := map[int]bool{}
+	var walk func(v any)
+	walk = func(v any) {
+		switch x := v.(type) {
+		case map[string]any:
+			for k, v := range x {
+				if k == "endpoint" {
+					if s, ok := v.(string); ok {
+						s = envRef.ReplaceAllStringFunc(s, func(m string) string {
+							return strings.TrimPrefix(envRef.FindStringSubmatch(m)[2], ":-")
+						})
+						if _, p, err := net.SplitHostPort(s); err == nil {
+							if n, err := strconv.Atoi(p); err == nil {
+								ports[n] = true
+							}
+						}
+					}
+				}
+				walk(v)
+			}
+		case []any:
+			for _, v := range x {
+				walk(v)
+			}
+		}
+	}
+	walk(c.Spec.Config.Receivers)
+	walk(c.Spec.Config.Extensions)
+	return ports
+}
+
+// checkReferences: Services select a collector's pods and forward to ports
+// its config listens on; Routes name a Service and one of its ports;
+// NetworkPolicies select a collector's pods; ServiceAccount subjects of the
+// bindings are the operator's for a rendered collector.
+func checkReferences(t *testing.T, objs []object, byKey map[string]object, collectors []otelcol) {
+	instance := func(ns string, sel map[string]any) (otelcol, bool) {
+		for _, c := range collectors {
+			if c.Metadata.Namespace == ns && str(sel["app.kubernetes.io/instance"]) == ns+"."+c.Metadata.Name {
+				return c, true
+			}
+		}
+		return otelcol{}, false
+	}
+	for _, o := range objs {
+		switch o.Kind {
+		case "Service":
+			sel, _ := get(o.m, "spec", "selector").(map[string]any)
+			assert.Equal(t, "opentelemetry-collector", str(sel["app.kubernetes.io/component"]), "%s selects collector pods", o.key())
+			c, ok := instance(o.Namespace, sel)
+			if !assert.True(t, ok, "%s selects a rendered collector's pods", o.key()) {
+				continue
+			}
+			listening := listenPorts(c)
+			for _, p := range list(get(o.m, "spec", "ports")) {
+				tp, _ := get(p, "targetPort").(int)
+				assert.True(t, listening[tp], "%s port %v: %s's config listens on %d", o.key(), get(p, "name"), c.Metadata.Name, tp)
+			}
+		case "Route":
+			svc, ok := byKey["Service "+o.Namespace+"/"+str(get(o.m, "spec", "to", "name"))]
+			if !assert.True(t, ok, "%s: its Service is rendered", o.key()) {
+				continue
+			}
+			var names []string
+			for _, p := range list(get(svc.m, "spec", "ports")) {
+				names = append(names, str(get(p, "name")))
+			}
+			assert.Contains(t, names, str(get(o.m, "spec", "port", "targetPort")), "%s: the Service has the port", o.key())
+			assert.Equal(t, "reencrypt", str(get(o.m, "spec", "tls", "termination")), "%s: TLS to the pods", o.key())
+		case "NetworkPolicy":
+			sel, _ := get(o.m, "spec", "podSelector", "matchLabels").(map[string]any)
+			c, ok := instance(o.Namespace, sel)
+			if !assert.True(t, ok, "%s selects a rendered collector's pods", o.key()) {
+				continue
+			}
+			// Every Service port of that collector is allowed in.
+			allowed := map[int]bool{}
+			for _, r := range list(get(o.m, "spec", "ingress")) {
+				for _, p := range list(get(r, "ports")) {
+					if n, ok := get(p, "port").(int); ok {
+						allowed[n] = true
+					}
+				}
+			}
+			for _, s := range objs {
+				if s.Kind != "Service" {
+					continue
+				}
+				if sc, ok := instance(s.Namespace, get(s.m, "spec", "selector").(map[string]any)); ok && sc.Metadata.Name == c.Metadata.Name {
+					for _, p := range list(get(s.m, "spec", "ports")) {
+						tp, _ := get(p, "targetPort").(int)
+						assert.True(t, allowed[tp], "%s lets in port %d of %s", o.key(), tp, s.key())
+					}
+				}
+			}
+		case "ClusterRoleBinding", "RoleBinding":
+			for _, s := range list(get(o.m, "subjects")) {
+				if str(get(s, "kind")) != "ServiceAccount" {
+					continue
+				}
+				ns, name := str(get(s, "namespace")), str(get(s, "name"))
+				if _, ok := byKey["ServiceAccount "+ns+"/"+name]; ok {
+					continue
+				}
+				var sas []string
+				for _, c := range collectors {
+					if c.Metadata.Namespace != ns {
+						continue
+					}
+					sas = append(sas, c.Metadata.Name+"-collector")
+					if c.Spec.ServiceAccount != "" {
+						sas = append(sas, c.Spec.ServiceAccount)
+					}
+					if ta := c.Spec.TargetAllocator; ta != nil && ta.Enabled {
+						sas = append(sas, c.Metadata.Name+"-targetallocator")
+					}
+				}
+				assert.True(t, slices.Contains(sas, name), "%s: ServiceAccount %s/%s is one the operator creates (%v)", o.key(), ns, name, sas)
+			}
+			if role := str(get(o.m, "roleRef", "name")); strings.HasPrefix(role, "ai-telemetry-") {
+				_, ok := byKey[str(get(o.m, "roleRef", "kind"))+" "+map[bool]string{true: o.Namespace}[o.Kind == "RoleBinding"]+"/"+role]
+				assert.True(t, ok, "%s: role %s is rendered", o.key(), role)
+			}
+		}
+	}
+}
+
+// keycloakAuthorization: the keycloak-permissions-operator's
+// KeycloakAuthorization (keycloak.nerc.mghpcc.org/v1), the fields used,
+// decoded strictly.
+type keycloakAuthorization struct {
+	APIVersion string `yaml:"apiVersion"`
+	Kind       string `yaml:"kind"`
+	Metadata   struct {
+		Name      string            `yaml:"name"`
+		Namespace string            `yaml:"namespace"`
+		Labels    map[string]string `yaml:"labels"`
+	} `yaml:"metadata"`
+	Spec struct {
+		Keycloak struct {
+			BaseURL     string `yaml:"baseUrl"`
+			AdminSecret struct {
+				Name        string `yaml:"name"`
+				UsernameKey string `yaml:"usernameKey"`
+				PasswordKey string `yaml:"passwordKey"`
+			} `yaml:"adminSecret"`
+		} `yaml:"keycloak"`
+		Realm struct {
+			ID      string `yaml:"id"`
+			Clients []struct {
+				ID                    string `yaml:"id"`
+				AuthorizationSettings struct {
+					Scopes    []kcScope `yaml:"scopes"`
+					Resources []struct {
+						Name        string    `yaml:"name"`
+						DisplayName string    `yaml:"displayName"`
+						Scopes      []kcScope `yaml:"scopes"`
+					} `yaml:"resources"`
+					Policies []struct {
+						ID               string `yaml:"id"`
+						Name             string `yaml:"name"`
+						Logic            string `yaml:"logic"`
+						DecisionStrategy string `yaml:"decisionStrategy"`
+						Type             struct {
+							Client *struct {
+								Clients []string `yaml:"clients"`
+							} `yaml:"client"`
+							Group *struct {
+								Groups []struct {
+									ID string `yaml:"id"`
+								} `yaml:"groups"`
+							} `yaml:"group"`
+						} `yaml:"type"`
+					} `yaml:"policies"`
+					Permissions []kcPermission `yaml:"permissions"`
+				} `yaml:"authorizationSettings"`
+			} `yaml:"clients"`
+		} `yaml:"realm"`
+	} `yaml:"spec"`
+}
+
+type kcScope struct {
+	ID          string `yaml:"id"`
+	Name        string `yaml:"name"`
+	DisplayName string `yaml:"displayName"`
+}
+
+type kcPermission struct {
+	Name     string `yaml:"name"`
+	Policy   string `yaml:"policy"`
+	Resource string `yaml:"resource"`
+	Scope    string `yaml:"scope"`
+}
+
+// keycloakResource is internal/topology's naming of Keycloak resources.
+var keycloakResource = regexp.MustCompile(`^HUB-[a-z0-9-]+?(-CLUSTER-[a-z0-9-]+?(-PROJECT-[a-z0-9-]+)?)?$`)
+
+func decodeKeycloakAuthorization(t *testing.T, o object) keycloakAuthorization {
+	t.Helper()
+	var k keycloakAuthorization
+	dec := yaml.NewDecoder(bytes.NewReader(o.raw))
+	dec.KnownFields(true)
+	require.NoError(t, dec.Decode(&k), "%s: not within the fields used", o.key())
+	return k
+}
+
+// checkKeycloakAuthorization: permissions name policies, resources and
+// scopes the same client defines; resources are named as the collector
+// computes them.
+func checkKeycloakAuthorization(t *testing.T, o object) {
+	k := decodeKeycloakAuthorization(t, o)
+	assert.Equal(t, "keycloak.nerc.mghpcc.org/v1", k.APIVersion)
+	assert.NotEmpty(t, k.Spec.Keycloak.BaseURL)
+	assert.NotEmpty(t, k.Spec.Realm.ID)
+	for _, c := range k.Spec.Realm.Clients {
+		a := c.AuthorizationSettings
+		scopes, resources, policies := map[string]bool{}, map[string]bool{}, map[string]bool{}
+		for _, s := range a.Scopes {
+			scopes[s.Name] = true
+		}
+		for _, r := range a.Resources {
+			resources[r.Name] = true
+			assert.Regexp(t, keycloakResource, r.Name, "client %s: resource name", c.ID)
+			for _, s := range r.Scopes {
+				assert.True(t, scopes[s.Name], "client %s: resource %s: scope %s is defined", c.ID, r.Name, s.Name)
+			}
+		}
+		for _, p := range a.Policies {
+			policies[p.Name] = true
+			assert.True(t, (p.Type.Client != nil) != (p.Type.Group != nil), "client %s: policy %s is of one type", c.ID, p.Name)
+		}
+		for _, p := range a.Permissions {
+			assert.True(t, policies[p.Policy], "client %s: permission %s: policy %s is defined", c.ID, p.Name, p.Policy)
+			assert.True(t, resources[p.Resource], "client %s: permission %s: resource %s is defined", c.ID, p.Name, p.Resource)
+			assert.True(t, p.Scope == "" || scopes[p.Scope], "client %s: permission %s: scope %s is defined", c.ID, p.Name, p.Scope)
+		}
+	}
+}
+
+// TestNERC checks the NERC overlays against each other: the names of the
+// issue (hub moc, realm NERC, clusters nerc-ocp-prod, nerc-ocp-test), and the
+// KeycloakAuthorization granting each agent's Keycloak client its cluster on
+// the gateway's resource server, in the realm the collectors use.
+func TestNERC(t *testing.T) {
+	dir := filepath.Join(root, "deploy", "overlays", "nerc")
+	envOf := func(overlay, cm string) map[string]any {
+		for _, o := range render(t, filepath.Join(dir, overlay)) {
+			if o.Kind == "ConfigMap" && o.Name == cm {
+				return get(o.m, "data").(map[string]any)
+			}
+		}
+		t.Fatalf("%s renders no ConfigMap %s", overlay, cm)
+		return nil
+	}
+	gw := envOf("obs-gateway", "ai-telemetry-gateway-env")
+	assert.Equal(t, "NERC", gw["KEYCLOAK_REALM"])
+	assert.Equal(t, "moc", gw["HUB_NAME"])
+
+	var kas []keycloakAuthorization
+	for _, o := range render(t, filepath.Join(dir, "keycloak")) {
+		if o.Kind == "KeycloakAuthorization" {
+			kas = append(kas, decodeKeycloakAuthorization(t, o))
+		}
+	}
+	require.Len(t, kas, 1)
+	ka := kas[0]
+	assert.Equal(t, gw["KEYCLOAK_REALM"], ka.Spec.Realm.ID, "the realm the gateway validates tokens of")
+	assert.Equal(t, gw["KEYCLOAK_URL"], ka.Spec.Keycloak.BaseURL, "the Keycloak the gateway uses")
+	require.Len(t, ka.Spec.Realm.Clients, 1)
+	rs := ka.Spec.Realm.Clients[0]
+	assert.Equal(t, gw["KEYCLOAK_AUDIENCE"], rs.ID, "the resource server is the agents' token audience")
+
+	// granted reports whether a client policy naming clientID has a
+	// permission on resource.
+	granted := func(clientID, resource string) bool {
+		for _, p := range rs.AuthorizationSettings.Policies {
+			if p.Type.Client == nil || !slices.Contains(p.Type.Client.Clients, clientID) {
+				continue
+			}
+			for _, perm := range rs.AuthorizationSettings.Permissions {
+				if perm.Policy == p.Name && perm.Resource == resource {
+					return true
+				}
+			}
+		}
+		return false
+	}
+	for overlay, cluster := range map[string]string{"prod-agent": "nerc-ocp-prod", "test-agent": "nerc-ocp-test"} {
+		env := envOf(overlay, "ai-telemetry-agent-env")
+		assert.Equal(t, cluster, env["CLUSTER_NAME"], overlay)
+		assert.Equal(t, "moc", env["HUB_NAME"], overlay)
+		assert.Equal(t, "NERC", env["KEYCLOAK_REALM"], overlay)
+		assert.Equal(t, gw["KEYCLOAK_URL"], env["KEYCLOAK_URL"], overlay)
+		client := str(env["KEYCLOAK_CLIENT_ID"])
+		resource := "HUB-" + str(env["HUB_NAME"]) + "-CLUSTER-" + cluster
+		assert.True(t, granted(client, resource), "%s: client %s may write %s", overlay, client, resource)
+	}
+	assert.True(t, granted("hub-alertmanager", "HUB-moc"), "the hub's Alertmanager may post alerts of the hub")
+}
