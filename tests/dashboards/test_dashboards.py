@@ -91,13 +91,16 @@ def exporter_ddl():
 # --- the known schedule, as OTLP JSON after the gpumodel processor ----------------
 
 A100 = "NVIDIA A100-SXM4-80GB"
-# (namespace, pod, node, hw.id, mig profile, fraction, allocated, start, hours, busy, fb used MiB, scrape s)
+# (namespace, pod, node, hw.id, mig profile, fraction, allocated, start h, hours, busy, fb used MiB, power W,
+#  scrape interval s: 30 on agents, 300 via ACM)
 SCHEDULE = [
-    ("team-a", "llm-finetune-0", "gpu-a100-node-1", "GPU-aaaa", "", 1.0, True, 1.0, 2.0, 0.9, 40000, 30),
-    ("team-a", "notebook-0", "gpu-a100-node-1", "GPU-bbbb", "", 1.0, True, 3.0, 0.5, 0.0, 500, 30),
-    ("team-b", "jupyter-alice-0", "gpu-a100-node-2", "GPU-cccc/1", "3g.40gb", 3 / 7, True, 2.0, 1.0, 0.5, 20000, 300),
-    ("", "", "gpu-a100-node-2", "GPU-dddd", "", 1.0, False, 0.0, 6.0, 0.0, 0, 30),
+    ("team-a", "llm-finetune-0", "gpu-a100-node-1", "GPU-aaaa", "", 1.0, True, 1.0, 2.0, 0.9, 40000, 300.0, 30),
+    ("team-a", "notebook-0", "gpu-a100-node-1", "GPU-bbbb", "", 1.0, True, 3.0, 0.5, 0.0, 500, 60.0, 30),
+    ("team-b", "jupyter-alice-0", "gpu-a100-node-2", "GPU-cccc/1", "3g.40gb", 3 / 7, True, 2.0, 1.0, 0.5, 20000, None,
+     300),
+    ("", "", "gpu-a100-node-2", "GPU-dddd", "", 1.0, False, 0.0, 6.0, 0.0, 0, 60.0, 30),
 ]
+ENERGY_KWH = {"gpu-a100-node-1": (2 * 300 + 0.5 * 60) / 1000, "gpu-a100-node-2": 6 * 60 / 1000}
 EXPECTED = {  # GPU-hours: whole GPU 1/h, slice its fraction per hour; used = weighted by busy
     "team-a": {"allocated": 2.5, "used": 1.8, "idle": 0.5, "held": 2, "idle_sessions_h": 0.5},
     "team-b": {"allocated": 3 / 7, "used": 3 / 7 * 0.5, "idle": 0.0, "held": 1, "idle_sessions_h": 0.0},
@@ -116,7 +119,7 @@ def attr(k, v):
 
 def otlp_metrics():
     docs = []
-    for ns, pod, node, hwid, prof, frac, alloc, start_h, hours, busy, fb, step in SCHEDULE:
+    for ns, pod, node, hwid, prof, frac, alloc, start_h, hours, busy, fb, power, step in SCHEDULE:
         res = {"service.name": "dcgm-exporter", "k8s.cluster.name": "nerc-ocp-prod", "k8s.node.name": node,
                "aitelemetry.hub.name": "moc",
                "aitelemetry.keycloak.resource": "HUB-moc-CLUSTER-nerc-ocp-prod" + ("-PROJECT-" + ns if ns else "")}
@@ -132,6 +135,8 @@ def otlp_metrics():
         n = int(round(hours * 3600 / step))
         times = [t0 + dt.timedelta(seconds=i * step) for i in range(n)]
         fields = {"DCGM_FI_DEV_FB_USED": float(fb), "DCGM_FI_DEV_FB_FREE": 81920.0 - fb}
+        if power is not None:
+            fields["DCGM_FI_DEV_POWER_USAGE"] = power
         if prof:
             fields["DCGM_FI_PROF_GR_ENGINE_ACTIVE"] = busy
         else:
@@ -257,7 +262,8 @@ def expand(sql, variables):
     $__timeInterval(c) -> toStartOfInterval(toDateTime(c), INTERVAL <interval_s> second)
     $__interval_s -> interval in seconds
     $__conditionalAll(cond, $v) -> cond, or 1=1 when $v is All (Grafana's frontend)
-    then Grafana's template variables ${v} / $v -> their value."""
+    then Grafana's template variables: ${v:singlequote} -> 'a','b'; ${v} and $v -> a,b
+    (a multi-value variable is a list here)."""
     f, t = int(FROM.timestamp()), int(TO.timestamp())
 
     def cond_all(m):
@@ -271,8 +277,10 @@ def expand(sql, variables):
     sql = sql.replace("$__fromTime", "toDateTime(%d)" % f).replace("$__toTime", "toDateTime(%d)" % t)
     sql = sql.replace("$__interval_s", str(INTERVAL_S))
     for k, v in variables.items():
-        sql = sql.replace("${%s}" % k, v)
-        sql = re.sub(r"\$%s\b" % re.escape(k), v, sql)
+        vals = v if isinstance(v, list) else [v]
+        sql = sql.replace("${%s:singlequote}" % k, ",".join(q(x) for x in vals))
+        sql = sql.replace("${%s}" % k, ",".join(vals))
+        sql = re.sub(r"\$%s\b" % re.escape(k), lambda m: ",".join(vals), sql)
     assert "$" not in sql, "unexpanded macro or variable: " + sql
     return sql
 
@@ -328,8 +336,10 @@ def test_every_query_runs(db, name, dash, project):
             pytest.fail("%s %s: %s" % (name, what, e))
 
 
-def run(db, dash, title, project):
-    return query(db, expand(panel(dash, title), {"project": project}))
+def run(db, dash, title, project=None, **variables):
+    if project is not None:
+        variables["project"] = project
+    return query(db, expand(panel(dash, title), variables))
 
 
 RP = dict(DASHBOARDS)["research-project.json"]
@@ -375,6 +385,50 @@ def test_sessions_table_and_tempo_link(db):
     assert all(re.fullmatch("[0-9a-f]{32}", r["TraceId"]) for r in rows)
     _, rows = run(db, RP, "Usage and idle sessions", "team-b")
     assert [(r["Session"], r["MigProfile"]) for r in rows] == [("gpu.usage", "3g.40gb")]
+
+
+CM = dict(DASHBOARDS)["cluster-manager.json"]
+SCOPE = {"hub": "moc", "cluster": "nerc-ocp-prod", "node": "$__all"}
+
+
+def test_cluster_manager_variables(db):
+    got = {}
+    for v in CM["templating"]["list"]:
+        if v["type"] == "query":
+            names, rows = query(db, expand(v["query"], SCOPE))
+            got[v["name"]] = [r[names[0]] for r in rows]
+    assert got == {"hub": ["moc"], "cluster": ["nerc-ocp-prod"], "node": ["gpu-a100-node-1", "gpu-a100-node-2"]}
+
+
+def test_cluster_manager_numbers(db):
+    _, rows = run(db, CM, "GPUs and slices in use versus total", **SCOPE)
+    assert (int(rows[0]["held"]), int(rows[0]["total"])) == (3, 4)
+    total_alloc = sum(e["allocated"] for e in EXPECTED.values())
+    assert approx(rows[0]["avg_gpus_held"], total_alloc / 6)
+    _, rows = run(db, CM, "Allocation versus use per project and PI", **SCOPE)
+    got = {r["namespace"]: r for r in rows}
+    assert sorted(got) == sorted(EXPECTED)
+    for ns, e in EXPECTED.items():
+        assert approx(got[ns]["gpu_hours_allocated"], e["allocated"]), (ns, got[ns])
+        assert approx(got[ns]["gpu_hours_used"], e["used"]), (ns, got[ns])
+        assert approx(got[ns]["gpu_hours_idle"], e["idle"]), (ns, got[ns])
+        assert got[ns]["pi"] == ns + "-pi@example.edu"
+    _, rows = run(db, CM, "Top idle allocated pods", **SCOPE)
+    assert [(r["namespace"], r["pod"]) for r in rows] == [("team-a", "notebook-0")]
+    assert approx(rows[0]["gpu_hours_idle"], 0.5)
+    _, rows = run(db, CM, "Energy per node", **SCOPE)
+    got = {r["node"]: float(r["energy_kwh"]) for r in rows}
+    assert sorted(got) == sorted(ENERGY_KWH)
+    for node, kwh in ENERGY_KWH.items():
+        assert approx(got[node], kwh), (node, got[node], kwh)
+    print("cluster manager: energy kWh %s" % got)
+    # a node selected instead of All: only that node's GPUs
+    _, rows = run(db, CM, "GPUs and slices in use versus total", hub="moc", cluster="nerc-ocp-prod",
+                  node=["gpu-a100-node-2"])
+    assert (int(rows[0]["held"]), int(rows[0]["total"])) == (1, 2)
+    _, rows = run(db, CM, "Power per node", hub="moc", cluster="nerc-ocp-prod",
+                  node=["gpu-a100-node-1", "gpu-a100-node-2"])
+    assert {r["node"] for r in rows} == set(ENERGY_KWH)
 
 
 # --- structural checks ------------------------------------------------------------
