@@ -487,3 +487,15 @@ def test_structure(db, name, dash):
                     links += 1
     if name == "research-project.json":
         assert links >= 1
+
+
+def test_every_dashboard_is_provisioned():
+    """Each dashboard is packed by deploy/grafana/kustomization.yaml and has a GrafanaDashboard."""
+    names = {n for n, _ in DASHBOARDS}
+    kust = open(os.path.join(ROOT, "deploy", "grafana", "kustomization.yaml")).read()
+    packed = set(re.findall(r"-\s*([\w.-]+\.json)=dashboards/\1", kust))
+    crs = open(os.path.join(ROOT, "deploy", "grafana", "operator", "grafanadashboards.yaml")).read()
+    keys = set(re.findall(r"key:\s*([\w.-]+\.json)", crs))
+    assert packed == names and keys == names, (names, packed, keys)
+    uids = [d["uid"] for _, d in DASHBOARDS]
+    assert len(uids) == len(set(uids))
