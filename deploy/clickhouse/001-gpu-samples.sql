@@ -14,6 +14,7 @@
 --                DCGM_FI_DEV_GPU_UTIL / 100 (DCGM has no GPU_UTIL on MIG slices)
 --   fraction:    aitelemetry.gpu.slice.fraction (1 for a whole GPU)
 --   allocated:   aitelemetry.gpu.allocated = true (a pod holds the GPU/slice)
+--   xid:         DCGM_FI_DEV_XID_ERRORS, the last XID error code (0: none)
 -- Intervals between samples are not computed here: the dashboards compute them
 -- inside their time range (window functions over a view would read all data).
 CREATE OR REPLACE VIEW default.gpu_samples AS
@@ -36,10 +37,13 @@ SELECT
        maxIf(Value, MetricName = 'DCGM_FI_DEV_GPU_UTIL') / 100)  AS busy,
     maxIf(Value, MetricName = 'DCGM_FI_DEV_FB_USED')            AS fb_used_mib,
     maxIf(Value, MetricName = 'DCGM_FI_DEV_FB_FREE')            AS fb_free_mib,
-    maxIf(Value, MetricName = 'DCGM_FI_DEV_POWER_USAGE')        AS power_w
+    maxIf(Value, MetricName = 'DCGM_FI_DEV_POWER_USAGE')        AS power_w,
+    maxIf(Value, MetricName = 'DCGM_FI_DEV_GPU_TEMP')           AS temp_c,
+    maxIf(Value, MetricName = 'DCGM_FI_DEV_XID_ERRORS')         AS xid
 FROM default.otel_metrics_gauge
 WHERE MetricName IN ('DCGM_FI_PROF_GR_ENGINE_ACTIVE', 'DCGM_FI_DEV_GPU_UTIL', 'DCGM_FI_DEV_FB_USED',
-                     'DCGM_FI_DEV_FB_FREE', 'DCGM_FI_DEV_POWER_USAGE')
+                     'DCGM_FI_DEV_FB_FREE', 'DCGM_FI_DEV_POWER_USAGE', 'DCGM_FI_DEV_GPU_TEMP',
+                     'DCGM_FI_DEV_XID_ERRORS')
   AND Attributes['hw.id'] != ''
 GROUP BY TimeUnix, hub, cluster, node, namespace, pod, project_name, project_pi,
          hw_id, hw_model, mig_profile, allocated, fraction;

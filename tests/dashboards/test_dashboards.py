@@ -100,6 +100,8 @@ SCHEDULE = [
      300),
     ("", "", "gpu-a100-node-2", "GPU-dddd", "", 1.0, False, 0.0, 6.0, 0.0, 0, 60.0, 30),
 ]
+TEMP_C = {"GPU-aaaa": 75.0, "GPU-bbbb": 40.0, "GPU-dddd": 35.0}  # whole GPUs only
+XID = {"GPU-bbbb": (10, 79)}  # hw.id: (sample index, XID code); every other sample reports 0
 ENERGY_KWH = {"gpu-a100-node-1": (2 * 300 + 0.5 * 60) / 1000, "gpu-a100-node-2": 6 * 60 / 1000}
 EXPECTED = {  # GPU-hours: whole GPU 1/h, slice its fraction per hour; used = weighted by busy
     "team-a": {"allocated": 2.5, "used": 1.8, "idle": 0.5, "held": 2, "idle_sessions_h": 0.5},
@@ -137,13 +139,19 @@ def otlp_metrics():
         fields = {"DCGM_FI_DEV_FB_USED": float(fb), "DCGM_FI_DEV_FB_FREE": 81920.0 - fb}
         if power is not None:
             fields["DCGM_FI_DEV_POWER_USAGE"] = power
+        if hwid in TEMP_C:
+            fields["DCGM_FI_DEV_GPU_TEMP"] = TEMP_C[hwid]
+            fields["DCGM_FI_DEV_XID_ERRORS"] = [0.0] * n
+            if hwid in XID:
+                fields["DCGM_FI_DEV_XID_ERRORS"][XID[hwid][0]] = float(XID[hwid][1])
         if prof:
             fields["DCGM_FI_PROF_GR_ENGINE_ACTIVE"] = busy
         else:
             fields["DCGM_FI_DEV_GPU_UTIL"] = float(round(busy * 100))
         metrics = [{"name": name, "gauge": {"dataPoints": [
             {"attributes": [attr(k, v) for k, v in pattrs.items()],
-             "timeUnixNano": str(int(t.timestamp()) * 10**9), "asDouble": val} for t in times]}}
+             "timeUnixNano": str(int(t.timestamp()) * 10**9), "asDouble": val[i] if isinstance(val, list) else val}
+            for i, t in enumerate(times)]}}
             for name, val in fields.items()]
         docs.append({"resourceMetrics": [{"resource": {"attributes": [attr(k, v) for k, v in res.items()]},
                                           "scopeMetrics": [{"scope": {"name": "gpumodel"}, "metrics": metrics}]}]})
@@ -266,10 +274,7 @@ def expand(sql, variables):
     (a multi-value variable is a list here)."""
     f, t = int(FROM.timestamp()), int(TO.timestamp())
 
-    def cond_all(m):
-        var = m.group(2).strip().lstrip("$").strip("{}")
-        return "1=1" if variables.get(var) == "$__all" else m.group(1)
-    sql = re.sub(r"\$__conditionalAll\((.*),\s*(\$\{?\w+\}?)\s*\)", cond_all, sql)
+    sql = conditional_all(sql, variables)
     sql = re.sub(r"\$__timeFilter\(([^)]+)\)",
                  lambda m: "%s >= toDateTime(%d) AND %s <= toDateTime(%d)" % (m.group(1), f, m.group(1), t), sql)
     sql = re.sub(r"\$__timeInterval\(([^)]+)\)",
@@ -282,6 +287,34 @@ def expand(sql, variables):
         sql = sql.replace("${%s}" % k, ",".join(vals))
         sql = re.sub(r"\$%s\b" % re.escape(k), lambda m: ",".join(vals), sql)
     assert "$" not in sql, "unexpanded macro or variable: " + sql
+    return sql
+
+
+def conditional_all(sql, variables):
+    """$__conditionalAll(condition, $var) as the plugin's frontend applies it (applyConditionalAll):
+    from the last occurrence backwards, arguments split at top-level commas, the second one `$name`
+    (no braces: the plugin looks the variable up by the name after the `$`)."""
+    macro = "$__conditionalAll("
+    i = sql.rfind(macro)
+    while i != -1:
+        depth, args, start, j = 0, [], i + len(macro), i + len(macro)
+        while True:
+            c = sql[j]
+            if c == "(":
+                depth += 1
+            elif c == ")" and depth > 0:
+                depth -= 1
+            elif c in ",)" and depth == 0:
+                args.append(sql[start:j].strip())
+                start = j + 1
+                if c == ")":
+                    break
+            j += 1
+        assert len(args) == 2 and re.fullmatch(r"\$\w+", args[1]), "bad $__conditionalAll: " + sql[i:j + 1]
+        assert args[1][1:] in variables, "undefined variable in $__conditionalAll: " + args[1]
+        value = variables[args[1][1:]]
+        sql = sql[:i] + ("1=1" if value == "$__all" or value == [] else args[0]) + sql[j + 1:]
+        i = sql.rfind(macro)
     return sql
 
 
@@ -422,6 +455,12 @@ def test_cluster_manager_numbers(db):
     for node, kwh in ENERGY_KWH.items():
         assert approx(got[node], kwh), (node, got[node], kwh)
     print("cluster manager: energy kWh %s" % got)
+    _, rows = run(db, CM, "GPU temperature and XID errors", **SCOPE)
+    assert [(r["hw_id"], int(r["xid_samples"]), int(float(r["last_xid"]))) for r in rows] == [
+        ("GPU-bbbb", 1, 79), ("GPU-aaaa", 0, 0), ("GPU-dddd", 0, 0)]
+    assert {r["hw_id"]: float(r["temp_c_max"]) for r in rows} == TEMP_C
+    _, rows = run(db, CM, "GPU temperature", **SCOPE)
+    assert max(float(r["temp_c_max"]) for r in rows) == 75.0
     # a node selected instead of All: only that node's GPUs
     _, rows = run(db, CM, "GPUs and slices in use versus total", hub="moc", cluster="nerc-ocp-prod",
                   node=["gpu-a100-node-2"])
