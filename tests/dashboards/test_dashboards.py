@@ -416,6 +416,15 @@ def test_sessions_table_and_tempo_link(db):
     assert [(r["Session"], r["GPU"], float(r["Hours"])) for r in rows] == [
         ("gpu.usage", "GPU-aaaa", 2.0), ("gpu.idle", "GPU-bbbb", 0.5)]
     assert all(re.fullmatch("[0-9a-f]{32}", r["TraceId"]) for r in rows)
+    # the timeline: one point per interval a session covers, a 0 where it ends
+    _, rows = run(db, RP, "Session timeline", "team-a")
+    points = {}
+    for r in rows:
+        key = (r["gpu"], int(r["state"]))
+        points[key] = points.get(key, 0) + 1
+    per_hour = 3600 // INTERVAL_S  # 2 h of usage, 30 min idle, one end marker each
+    assert points == {("GPU-aaaa", 2): 2 * per_hour, ("GPU-aaaa", 0): 1,
+                      ("GPU-bbbb", 1): per_hour // 2, ("GPU-bbbb", 0): 1}, points
     _, rows = run(db, RP, "Usage and idle sessions", "team-b")
     assert [(r["Session"], r["MigProfile"]) for r in rows] == [("gpu.usage", "3g.40gb")]
 
