@@ -455,6 +455,12 @@ def test_cluster_manager_numbers(db):
         assert approx(got[ns]["gpu_hours_used"], e["used"]), (ns, got[ns])
         assert approx(got[ns]["gpu_hours_idle"], e["idle"]), (ns, got[ns])
         assert got[ns]["pi"] == ns + "-pi@example.edu"
+    _, rows = run(db, CM, "GPU-hours per PI", **SCOPE)
+    got = {r["pi"]: r for r in rows}
+    assert sorted(got) == sorted(ns + "-pi@example.edu" for ns in EXPECTED)
+    for ns, e in EXPECTED.items():
+        assert approx(got[ns + "-pi@example.edu"]["gpu_hours_allocated"], e["allocated"])
+        assert approx(got[ns + "-pi@example.edu"]["gpu_hours_used"], e["used"])
     _, rows = run(db, CM, "Top idle allocated pods", **SCOPE)
     assert [(r["namespace"], r["pod"]) for r in rows] == [("team-a", "notebook-0")]
     assert approx(rows[0]["gpu_hours_idle"], 0.5)
