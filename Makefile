@@ -67,12 +67,28 @@ deps: ## Install the system packages the tests need (Debian: prometheus-alertman
 test: deps ## Everything: unit tests (race), brief fuzzing, integration tests, build, validate configs, smoke test
 	$(GO) test -race ./...
 	$(MAKE) rules-test
+	$(MAKE) dashboards-test
 	$(MAKE) fuzz
 	$(MAKE) integration
 	$(MAKE) build
 	$(MAKE) validate
 	$(MAKE) smoke
 	$(MAKE) deploy-test
+
+VENV := .tools/venv
+
+# The Python tools of the dashboards test (chDB, pytest), pinned in the
+# requirements file; the venv is rebuilt when the file changes.
+$(VENV)/.installed: tests/dashboards/requirements.txt
+	@python3 -m venv --help >/dev/null 2>&1 || { echo "dashboards-test: python3 -m venv is missing (Debian: python3-venv; make deps)" >&2; exit 1; }
+	rm -rf $(VENV)
+	python3 -m venv $(VENV)
+	$(VENV)/bin/pip install -q --disable-pip-version-check -r tests/dashboards/requirements.txt
+	@touch $@
+
+.PHONY: dashboards-test
+dashboards-test: $(VENV)/.installed ## Run every Grafana dashboard query in chDB on the exporter's own tables; check GPU-hours
+	GO=$(GO) $(VENV)/bin/python -m pytest -q -p no:cacheprovider tests/dashboards
 
 RULES := configs/prometheus/gpu-usage-rules.yaml configs/prometheus/gpu-usage-rules.e2e.yaml
 
