@@ -100,7 +100,7 @@ of every request. Goal: the cached path well under the upstream one; the uncache
 requests (authorization mode \`resource\`) from 100 distinct tokens over 10 project resources, starting from a fresh
 extension. The throughput column there is the number of requests that reached Keycloak per operation (discovery, JWKS,
 UMA decisions): the floor is 1,002 (one discovery, one key set, one decision per token and resource); without the
-decision cache it would be 10,002. \`make integration\` repeats this count against a real Keycloak (26.5.6, realm
+decision cache it would be 10,002. \`make integration\` repeats this count against a real Keycloak (26.7.3, realm
 \`extension/keycloakauth/testdata/realm-nerc.json\`, 100 client-credentials tokens) and asserts the same 1,002.
 
 ## Raw output

@@ -2,19 +2,17 @@
 # Keycloak for the integration tests (extension/keycloakauth), from Maven Central.
 #   scripts/keycloak.sh fetch      download (once) and unpack into .tools/keycloak/
 #   scripts/keycloak.sh java-home  print the Java home Keycloak runs on: the newest Java 21+
-#                                  (what Keycloak 26 supports), else a Java 17 (deprecated by
-#                                  Keycloak 26 but it runs there: the integration test passed with
-#                                  26.5.6 on OpenJDK 17, the newest Debian bookworm has)
+#                                  (26.7.3, the newest release served, passed the integration
+#                                  test on the Temurin 25 these machines carry), else a Java 17
+#                                  with 26.5.6, which passed on OpenJDK 17, the newest Debian
+#                                  bookworm has (KEYCLOAK_VERSION overrides the choice)
 #   scripts/keycloak.sh home       print the unpacked Keycloak directory
 # The tests start and stop Keycloak themselves (start-dev on loopback, realm
 # imported from extension/keycloakauth/testdata/realm-nerc.json).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-VERSION="${KEYCLOAK_VERSION:-26.5.6}"
 DIR=.tools/keycloak
-ZIP="$DIR/keycloak-quarkus-dist-$VERSION.zip"
-HOME_DIR="$DIR/keycloak-$VERSION"
 
 java_major() { # java binary -> major version
 	"$1" -XshowSettings:properties -version 2>&1 | awk -F'= ' '/java.specification.version/ {print $2; exit}'
@@ -41,6 +39,24 @@ java_home() {
 		return 1
 	fi
 }
+
+best_java_major() {
+	local home
+	home="$(java_home 2>/dev/null)" || { echo 0; return; }
+	java_major "$home/bin/java"
+}
+
+# The newest release served (26.7.3) on Java 21+; on a machine with only
+# Java 17, the newest release known to run there.
+if [ -n "${KEYCLOAK_VERSION:-}" ]; then
+	VERSION="$KEYCLOAK_VERSION"
+elif [ "$(best_java_major)" -ge 21 ]; then
+	VERSION=26.7.3
+else
+	VERSION=26.5.6
+fi
+ZIP="$DIR/keycloak-quarkus-dist-$VERSION.zip"
+HOME_DIR="$DIR/keycloak-$VERSION"
 
 case "${1:-}" in
 fetch)
