@@ -8,6 +8,7 @@ import (
 	"context"
 	"crypto/rand"
 	"crypto/rsa"
+	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"net"
@@ -39,13 +40,35 @@ import (
 	"github.com/nerc-project/ai-telemetry-collector/receiver/alertmanagerreceiver"
 )
 
-// Client secrets of testdata/realm-nerc.json: fixtures of a throwaway Keycloak
-// on loopback, not credentials of anything real.
+// realmClients holds the secrets of the test realm's client-credentials
+// clients, drawn afresh for each run: testdata/realm-nerc.json carries only
+// SECRET_OF_{client} placeholders, so no secret is ever committed.
 var realmClients = map[string]string{
-	"hub-writer":     "test-only-hub-writer-secret",
-	"team-a-writer":  "test-only-team-a-writer-secret",
-	"no-access":      "test-only-no-access-secret",
-	"other-audience": "test-only-other-audience-secret",
+	"hub-writer":     randomSecret(),
+	"team-a-writer":  randomSecret(),
+	"no-access":      randomSecret(),
+	"other-audience": randomSecret(),
+}
+
+// resourceServerSecret is the secret of the realm's resource server client
+// (ai-telemetry-gateway), which no test logs in as.
+var resourceServerSecret = randomSecret()
+
+func randomSecret() string {
+	b := make([]byte, 24)
+	if _, err := rand.Read(b); err != nil {
+		panic(err)
+	}
+	return hex.EncodeToString(b)
+}
+
+// withSecrets fills the realm's secret placeholders.
+func withSecrets(realm []byte) []byte {
+	realm = bytes.ReplaceAll(realm, []byte("SECRET_OF_gateway"), []byte(resourceServerSecret))
+	for client, secret := range realmClients {
+		realm = bytes.ReplaceAll(realm, []byte("SECRET_OF_"+client), []byte(secret))
+	}
+	return realm
 }
 
 // realKeycloak is Keycloak in dev mode (in-memory database, so each start
@@ -90,7 +113,7 @@ func startRealKeycloak(t *testing.T) *realKeycloak {
 	require.NoError(t, err)
 	importDir := filepath.Join(home, "data", "import")
 	require.NoError(t, os.MkdirAll(importDir, 0o755))
-	require.NoError(t, os.WriteFile(filepath.Join(importDir, "realm-nerc.json"), realm, 0o600))
+	require.NoError(t, os.WriteFile(filepath.Join(importDir, "realm-nerc.json"), withSecrets(realm), 0o600))
 	kc := &realKeycloak{t: t, home: home, javaHome: javaHome, port: freePort(t), logPath: filepath.Join(t.TempDir(), "keycloak.log")}
 	t.Cleanup(kc.stop)
 	kc.start()
