@@ -142,35 +142,14 @@ func (e *enricher) compute(labels pcommon.Map, resourceCluster string, gen uint6
 			v.CopyTo(attrs.PutEmpty(k))
 		}
 	}
-	if ent.GPUUUID != "" || ent.GPUIndex != "" {
-		attrs.PutStr(topology.AttrHwType, topology.HwTypeGPU)
-		attrs.PutStr(topology.AttrHwVendor, topology.HwVendorNVIDIA)
-	}
-	putNonEmpty(attrs, topology.AttrHwID, ent.HwID())
-	if ent.IsSlice() {
-		putNonEmpty(attrs, topology.AttrHwParent, ent.GPUUUID)
-	}
-	putNonEmpty(attrs, topology.AttrHwName, ent.GPUDevice)
-	putNonEmpty(attrs, topology.AttrHwModel, ent.GPUModel)
-	putNonEmpty(attrs, topology.AttrHwDriverVersion, ent.DriverVersion)
-	putNonEmpty(attrs, topology.AttrNvidiaGPUIndex, ent.GPUIndex)
-	putNonEmpty(attrs, topology.AttrNvidiaGPUPCIBusID, ent.PCIBusID)
-	putNonEmpty(attrs, topology.AttrNvidiaMIGProfile, ent.MIGProfile)
-	putNonEmpty(attrs, topology.AttrNvidiaMIGGPUInstanceID, ent.MIGInstanceID)
-	putNonEmpty(attrs, topology.AttrNvidiaVGPU, ent.VGPU)
+	ent.PutGPU(attrs)
 	attrs.PutBool(topology.AttrGPUAllocated, ent.Allocated())
 	if fraction, ok := topology.SliceFraction(ent.GPUModel, ent.MIGProfile); ok {
 		attrs.PutDouble(topology.AttrSliceFraction, fraction)
 	} else {
 		en.incomplete = append(en.incomplete, reasonUnknownMIGProfile)
 	}
-	putNonEmpty(attrs, topology.AttrNGSILDID, ent.NGSILDID())
+	topology.PutNonEmpty(attrs, topology.AttrNGSILDID, ent.NGSILDID())
 	en.attrs = attrs
 	return en
-}
-
-func putNonEmpty(attrs pcommon.Map, key, value string) {
-	if value != "" {
-		attrs.PutStr(key, value)
-	}
 }

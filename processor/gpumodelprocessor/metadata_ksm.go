@@ -89,13 +89,8 @@ func isKSMSeries(name string) bool {
 
 // learn reads one kube-state-metrics metric; cluster is the resource's.
 func (s *ksmSource) learn(m pmetric.Metric, resourceCluster string) int {
-	var dps pmetric.NumberDataPointSlice
-	switch m.Type() {
-	case pmetric.MetricTypeGauge:
-		dps = m.Gauge().DataPoints()
-	case pmetric.MetricTypeSum:
-		dps = m.Sum().DataPoints()
-	default:
+	dps, ok := numberPoints(m)
+	if !ok {
 		return 0
 	}
 	parser := s.parser
@@ -261,6 +256,18 @@ func ksmLabel(l topology.Labels, name string) string {
 func get(l topology.Labels, name string) string {
 	v, _ := l.Get(name)
 	return v
+}
+
+// numberPoints returns the points of a gauge or sum, the only types DCGM and
+// kube-state-metrics series arrive as.
+func numberPoints(m pmetric.Metric) (pmetric.NumberDataPointSlice, bool) {
+	switch m.Type() {
+	case pmetric.MetricTypeGauge:
+		return m.Gauge().DataPoints(), true
+	case pmetric.MetricTypeSum:
+		return m.Sum().DataPoints(), true
+	}
+	return pmetric.NumberDataPointSlice{}, false
 }
 
 func numberValue(dp pmetric.NumberDataPoint) float64 {

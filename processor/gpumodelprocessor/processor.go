@@ -196,13 +196,8 @@ func (p *gpuModelProcessor) regroup(rms pmetric.ResourceMetricsSlice, rm pmetric
 			if !isDCGMSeries(m.Name()) {
 				return false
 			}
-			var dps pmetric.NumberDataPointSlice
-			switch m.Type() {
-			case pmetric.MetricTypeGauge:
-				dps = m.Gauge().DataPoints()
-			case pmetric.MetricTypeSum:
-				dps = m.Sum().DataPoints()
-			default:
+			dps, ok := numberPoints(m)
+			if !ok {
 				counts.incomplete[reasonUnsupportedType]++
 				return false
 			}
@@ -280,17 +275,12 @@ func (g *group) metric(si int, sm pmetric.ScopeMetrics, mi int, m pmetric.Metric
 // setResource puts the topology position and the project's metadata on a
 // group's resource.
 func (p *gpuModelProcessor) setResource(attrs pcommon.Map, e topology.Entity, nodeUnresolved bool) {
-	putNonEmpty(attrs, topology.AttrHubName, p.cfg.Hub)
-	putNonEmpty(attrs, topology.AttrK8sClusterName, e.Cluster)
-	putNonEmpty(attrs, topology.AttrK8sNodeName, e.Node)
+	topology.PutNonEmpty(attrs, topology.AttrHubName, p.cfg.Hub)
+	e.PutWorkload(attrs)
 	if nodeUnresolved {
 		attrs.PutBool(topology.AttrNodeUnresolved, true)
 	}
-	putNonEmpty(attrs, topology.AttrK8sNamespaceName, e.Namespace)
-	putNonEmpty(attrs, topology.AttrK8sPodName, e.Pod)
-	putNonEmpty(attrs, topology.AttrK8sPodUID, e.PodUID)
-	putNonEmpty(attrs, topology.AttrK8sContainerName, e.Container)
-	putNonEmpty(attrs, topology.AttrKeycloakResource, e.Resource(p.cfg.Hub))
+	topology.PutNonEmpty(attrs, topology.AttrKeycloakResource, e.Resource(p.cfg.Hub))
 	if e.Namespace == "" {
 		return
 	}
@@ -298,10 +288,10 @@ func (p *gpuModelProcessor) setResource(attrs pcommon.Map, e topology.Entity, no
 	if !ok {
 		return
 	}
-	putNonEmpty(attrs, topology.AttrProjectID, proj.ID)
-	putNonEmpty(attrs, topology.AttrProjectName, proj.Name)
-	putNonEmpty(attrs, topology.AttrProjectPI, proj.PI)
-	putNonEmpty(attrs, topology.AttrProjectFieldOfScience, proj.FieldOfScience)
+	topology.PutNonEmpty(attrs, topology.AttrProjectID, proj.ID)
+	topology.PutNonEmpty(attrs, topology.AttrProjectName, proj.Name)
+	topology.PutNonEmpty(attrs, topology.AttrProjectPI, proj.PI)
+	topology.PutNonEmpty(attrs, topology.AttrProjectFieldOfScience, proj.FieldOfScience)
 	if proj.Allocation.set {
 		attrs.PutDouble(topology.AttrProjectGPUAllocation, proj.Allocation.value)
 	}

@@ -79,13 +79,8 @@ func addSemconvMetrics(sm pmetric.ScopeMetrics) {
 	for i := 0; i < n; i++ {
 		m := metrics.At(i)
 		name := strings.ToUpper(m.Name())
-		var dps pmetric.NumberDataPointSlice
-		switch m.Type() {
-		case pmetric.MetricTypeGauge:
-			dps = m.Gauge().DataPoints()
-		case pmetric.MetricTypeSum:
-			dps = m.Sum().DataPoints()
-		default:
+		dps, ok := numberPoints(m)
+		if !ok {
 			continue
 		}
 		for _, dp := range dps.All() {

@@ -104,9 +104,9 @@ func (b *spanBuilder) spansFor(e topology.Entity) ptrace.SpanSlice {
 	rs := b.traces.ResourceSpans().AppendEmpty()
 	attrs := rs.Resource().Attributes()
 	attrs.PutStr("service.name", b.serviceName)
-	putNonEmpty(attrs, topology.AttrK8sClusterName, e.Cluster)
-	putNonEmpty(attrs, topology.AttrK8sNamespaceName, e.Namespace)
-	putNonEmpty(attrs, topology.AttrK8sPodName, e.Pod)
+	topology.PutNonEmpty(attrs, topology.AttrK8sClusterName, e.Cluster)
+	topology.PutNonEmpty(attrs, topology.AttrK8sNamespaceName, e.Namespace)
+	topology.PutNonEmpty(attrs, topology.AttrK8sPodName, e.Pod)
 	ss := rs.ScopeSpans().AppendEmpty()
 	ss.Scope().SetName(scopeName)
 	ss.Scope().SetVersion(b.version)
@@ -118,39 +118,19 @@ func (b *spanBuilder) spansFor(e topology.Entity) ptrace.SpanSlice {
 // without a topology meaning keep their name under alertmanager.label.
 func (b *spanBuilder) putAttributes(attrs pcommon.Map, n *notification, a *alert, e topology.Entity, status string) {
 	attrs.EnsureCapacity(24 + len(a.Labels) + len(a.Annotations))
-	putNonEmpty(attrs, topology.AttrK8sClusterName, e.Cluster)
-	putNonEmpty(attrs, topology.AttrK8sNodeName, e.Node)
-	putNonEmpty(attrs, topology.AttrK8sNamespaceName, e.Namespace)
-	putNonEmpty(attrs, topology.AttrK8sPodName, e.Pod)
-	putNonEmpty(attrs, topology.AttrK8sPodUID, e.PodUID)
-	putNonEmpty(attrs, topology.AttrK8sContainerName, e.Container)
-	if e.GPUUUID != "" || e.GPUIndex != "" {
-		attrs.PutStr(topology.AttrHwType, topology.HwTypeGPU)
-		attrs.PutStr(topology.AttrHwVendor, topology.HwVendorNVIDIA)
-	}
-	putNonEmpty(attrs, topology.AttrHwID, e.HwID())
-	if e.IsSlice() {
-		putNonEmpty(attrs, topology.AttrHwParent, e.GPUUUID)
-	}
-	putNonEmpty(attrs, topology.AttrHwName, e.GPUDevice)
-	putNonEmpty(attrs, topology.AttrHwModel, e.GPUModel)
-	putNonEmpty(attrs, topology.AttrHwDriverVersion, e.DriverVersion)
-	putNonEmpty(attrs, topology.AttrNvidiaGPUIndex, e.GPUIndex)
-	putNonEmpty(attrs, topology.AttrNvidiaGPUPCIBusID, e.PCIBusID)
-	putNonEmpty(attrs, topology.AttrNvidiaMIGProfile, e.MIGProfile)
-	putNonEmpty(attrs, topology.AttrNvidiaMIGGPUInstanceID, e.MIGInstanceID)
-	putNonEmpty(attrs, topology.AttrNvidiaVGPU, e.VGPU)
-	putNonEmpty(attrs, topology.AttrHubName, b.hub)
-	putNonEmpty(attrs, topology.AttrKeycloakResource, e.Resource(b.hub))
+	e.PutWorkload(attrs)
+	e.PutGPU(attrs)
+	topology.PutNonEmpty(attrs, topology.AttrHubName, b.hub)
+	topology.PutNonEmpty(attrs, topology.AttrKeycloakResource, e.Resource(b.hub))
 
-	putNonEmpty(attrs, topology.AttrAlertName, a.Labels[labelAlertName])
-	putNonEmpty(attrs, topology.AttrAlertSeverity, a.Labels[labelSeverity])
+	topology.PutNonEmpty(attrs, topology.AttrAlertName, a.Labels[labelAlertName])
+	topology.PutNonEmpty(attrs, topology.AttrAlertSeverity, a.Labels[labelSeverity])
 	attrs.PutStr(topology.AttrAlertStatus, status)
 	attrs.PutStr(topology.AttrAlertFingerprint, a.Fingerprint)
-	putNonEmpty(attrs, topology.AttrAlertGeneratorURL, a.GeneratorURL)
-	putNonEmpty(attrs, topology.AttrExternalURL, n.ExternalURL)
-	putNonEmpty(attrs, topology.AttrReceiver, n.Receiver)
-	putNonEmpty(attrs, topology.AttrGroupKey, n.GroupKey)
+	topology.PutNonEmpty(attrs, topology.AttrAlertGeneratorURL, a.GeneratorURL)
+	topology.PutNonEmpty(attrs, topology.AttrExternalURL, n.ExternalURL)
+	topology.PutNonEmpty(attrs, topology.AttrReceiver, n.Receiver)
+	topology.PutNonEmpty(attrs, topology.AttrGroupKey, n.GroupKey)
 	for name, value := range a.Labels {
 		if name == labelAlertName || name == labelSeverity || b.parser.IsTopologyLabel(name) {
 			continue
@@ -188,10 +168,4 @@ func sessionStart(a *alert) time.Time {
 		return a.StartsAt
 	}
 	return t
-}
-
-func putNonEmpty(attrs pcommon.Map, key, value string) {
-	if value != "" {
-		attrs.PutStr(key, value)
-	}
 }
