@@ -5,6 +5,11 @@ package topology // import "github.com/nerc-project/ai-telemetry-collector/inter
 // HUB-{hub}-CLUSTER-{cluster}-PROJECT-{namespace},
 // HUB-{hub}-CLUSTER-{cluster}-AINODE-{node}[-GPUDEVICE-{index}].
 
+// MaxNameLength is a DNS subdomain's limit, the longest a Kubernetes name
+// (cluster, namespace) can be: longer values cannot name a real resource, so
+// authorization refuses them without asking Keycloak.
+const MaxNameLength = 253
+
 // HubResource names the hub-wide resource.
 func HubResource(hub string) string { return "HUB-" + hub }
 

@@ -47,10 +47,6 @@ func (e *permissionDeniedError) GRPCStatus() *status.Status {
 	return status.New(codes.PermissionDenied, e.msg)
 }
 
-// maxNameLength is a DNS subdomain's limit, the longest a Kubernetes name
-// (namespace, cluster) can be; longer values are not real resources.
-const maxNameLength = 253
-
 // Reasons a resource is refused (attribute reason of resources_refused).
 const (
 	reasonDenied           = "denied"
@@ -166,7 +162,7 @@ func stringAttr(attrs pcommon.Map, key string) (string, bool) {
 	if !present {
 		return "", true
 	}
-	if v.Type() != pcommon.ValueTypeStr || len(v.Str()) > maxNameLength {
+	if v.Type() != pcommon.ValueTypeStr || len(v.Str()) > topology.MaxNameLength {
 		return "", false
 	}
 	return v.Str(), true

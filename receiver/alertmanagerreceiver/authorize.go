@@ -20,10 +20,6 @@ var errAuthorizationUnavailable = errors.New("authorization decision unavailable
 // by project at most, so a real notification stays far below it.
 const maxResourcesPerNotification = 64
 
-// maxNameLength is a DNS subdomain's limit, the longest a Kubernetes name
-// (namespace, cluster) can be; longer label values are not real resources.
-const maxNameLength = 253
-
 // authorizeAlerts asks the authorizer, once per distinct resource, whether the
 // sender may write each alert's data, guarded by the Keycloak resource of its
 // project (else cluster, else hub). It returns the indices of refused alerts.
@@ -38,7 +34,7 @@ func (r *alertmanagerReceiver) authorizeAlerts(ctx context.Context, n *notificat
 			return nil, errAuthorizationUnavailable
 		}
 		e := r.builder.parser.Parse(topology.MapLabels(n.Alerts[i].Labels))
-		if len(e.Cluster) > maxNameLength || len(e.Namespace) > maxNameLength {
+		if len(e.Cluster) > topology.MaxNameLength || len(e.Namespace) > topology.MaxNameLength {
 			refused[i] = true
 			continue
 		}
