@@ -5,7 +5,6 @@ package deploycheck
 import (
 	"bytes"
 	"encoding/json"
-	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
@@ -81,18 +80,12 @@ func loadPinnedCRDs(t *testing.T) crdIndex {
 	return ix
 }
 
-// kustomizations lists every directory under deploy/ with a kustomization:
-// the overlays and the parts applied on their own (grafana, alertmanager).
+// kustomizations lists every directory under deploy/ with a kustomization
+// that builds on its own: the overlays and the parts applied on their own
+// (grafana, alertmanager).
 func kustomizations(t *testing.T) []string {
 	t.Helper()
-	var dirs []string
-	require.NoError(t, filepath.WalkDir(filepath.Join(root, "deploy"), func(p string, d os.DirEntry, err error) error {
-		if err == nil && !d.IsDir() && d.Name() == "kustomization.yaml" {
-			dirs = append(dirs, filepath.Dir(p))
-		}
-		return err
-	}))
-	return dirs
+	return buildable(t, filepath.Join(root, "deploy"))
 }
 
 // coreDecoder decodes Kubernetes' built-in kinds strictly: an unknown or
