@@ -5,6 +5,7 @@ package deploycheck
 import (
 	"bytes"
 	"encoding/json"
+	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
@@ -192,4 +193,26 @@ func TestSchemasRefuse(t *testing.T) {
 			assert.True(t, len(problems) > 0 && strings.Contains(strings.Join(problems, "\n"), tt.want), "want %q in %q", tt.want, problems)
 		})
 	}
+}
+
+// crdIndex finds the schema of an apiVersion and kind.
+type crdIndex map[string]crdVersion
+
+func (ix crdIndex) add(vs ...crdVersion) {
+	for _, v := range vs {
+		ix[v.apiVersion()+" "+v.kind] = v
+	}
+}
+
+func (ix crdIndex) lookup(apiVersion, kind string) (crdVersion, bool) {
+	v, ok := ix[apiVersion+" "+kind]
+	return v, ok
+}
+
+func readCRDFile(path string) ([]crdVersion, error) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return nil, err
+	}
+	return parseCRDs(path, b)
 }

@@ -94,21 +94,29 @@ func TestCRDSchemaValidation(t *testing.T) {
 		{name: "subdomain wildcard without a host", spec: `{mode: deployment, wildcard: Subdomain}`, want: []string{"(not)", "(anyOf)"}},
 		{name: "int-or-string as string", spec: `{mode: deployment, port: http}`},
 		{name: "unknown field", spec: `{mode: deployment, replica: 2}`, want: []string{".spec.replica: unknown field"}},
-		{name: "unknown nested field", spec: `{mode: deployment, containers: [{name: c, image: i}]}`,
-			want: []string{".spec.containers[0].image: unknown field"}},
-		{name: "preserved free-form fields, checked where declared", spec: `{mode: deployment,
+		{
+			name: "unknown nested field", spec: `{mode: deployment, containers: [{name: c, image: i}]}`,
+			want: []string{".spec.containers[0].image: unknown field"},
+		},
+		{
+			name: "preserved free-form fields, checked where declared", spec: `{mode: deployment,
 			config: {anything: {goes: 1}, service: {pipeline: [x]}}}`,
-			want: []string{".spec.config.service.pipeline: unknown field"}},
+			want: []string{".spec.config.service.pipeline: unknown field"},
+		},
 		{name: "map values checked", spec: `{mode: deployment, labels: {a: 1}}`, want: []string{"spec.labels.a"}},
 		{name: "wrong type", spec: `{mode: deployment, replicas: two}`, want: []string{"spec.replicas"}},
 		{name: "bound", spec: `{mode: deployment, replicas: -1}`, want: []string{"spec.replicas"}},
 		{name: "enum", spec: `{mode: sidecars}`, want: []string{"spec.mode"}},
 		{name: "required", spec: `{replicas: 1}`, want: []string{"spec.mode"}},
 		{name: "required in a list item", spec: `{mode: deployment, containers: [{}]}`, want: []string{"name"}},
-		{name: "embedded resource", spec: `{mode: deployment, template: {kind: Pod, metadata: {nam: p}, spec: {size: 1, color: red}}}`,
-			want: []string{".spec.template.metadata: unknown field \"nam\"", ".spec.template.spec.color: unknown field"}},
-		{name: "root metadata is ObjectMeta", spec: `{mode: deployment}`, meta: `{name: w, label: {a: b}}`,
-			want: []string{".metadata: unknown field \"label\""}},
+		{
+			name: "embedded resource", spec: `{mode: deployment, template: {kind: Pod, metadata: {nam: p}, spec: {size: 1, color: red}}}`,
+			want: []string{".spec.template.metadata: unknown field \"nam\"", ".spec.template.spec.color: unknown field"},
+		},
+		{
+			name: "root metadata is ObjectMeta", spec: `{mode: deployment}`, meta: `{name: w, label: {a: b}}`,
+			want: []string{".metadata: unknown field \"label\""},
+		},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"os"
 	"slices"
 	"strings"
 
@@ -226,26 +225,4 @@ func checkObjectMeta(v any, path string, out *[]string) {
 	if err := dec.Decode(&m); err != nil {
 		*out = append(*out, path+": "+strings.TrimPrefix(err.Error(), "json: "))
 	}
-}
-
-// crdIndex finds the schema of an apiVersion and kind.
-type crdIndex map[string]crdVersion
-
-func (ix crdIndex) add(vs ...crdVersion) {
-	for _, v := range vs {
-		ix[v.apiVersion()+" "+v.kind] = v
-	}
-}
-
-func (ix crdIndex) lookup(apiVersion, kind string) (crdVersion, bool) {
-	v, ok := ix[apiVersion+" "+kind]
-	return v, ok
-}
-
-func readCRDFile(path string) ([]crdVersion, error) {
-	b, err := os.ReadFile(path)
-	if err != nil {
-		return nil, err
-	}
-	return parseCRDs(path, b)
 }
