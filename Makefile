@@ -149,6 +149,7 @@ image: $(DIST) ## Build the container image IMAGE with CONTAINER_ENGINE (podman 
 deploy-build: $(KUSTOMIZE) ## Render every overlay under deploy/overlays into _build/deploy/
 	@rm -rf _build/deploy && mkdir -p _build/deploy
 	@for k in $$(find deploy/overlays -name kustomization.yaml | sort); do \
+		grep -q '^kind: Component' $$k && continue; \
 		d=$$(dirname $$k); out=_build/deploy/$$(echo $${d#deploy/overlays/} | tr / -).yaml; \
 		echo "kustomize build $$d > $$out"; $(KUSTOMIZE) build $$d > $$out; \
 	done

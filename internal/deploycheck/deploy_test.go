@@ -5,7 +5,9 @@ package deploycheck
 import (
 	"bytes"
 	"errors"
+	"fmt"
 	"io"
+	"maps"
 	"net"
 	"os"
 	"os/exec"
@@ -37,14 +39,36 @@ func (o object) key() string { return o.Kind + " " + o.Namespace + "/" + o.Name 
 // overlays lists the directories under deploy/overlays with a kustomization.
 func overlays(t *testing.T) []string {
 	t.Helper()
+	dirs := buildable(t, filepath.Join(root, "deploy", "overlays"))
+	require.NotEmpty(t, dirs)
+	return dirs
+}
+
+// buildable lists the directories under dir whose kustomization can be built
+// on its own: not a Component (kustomize.config.k8s.io/v1alpha1), which only
+// an overlay including it renders.
+func buildable(t *testing.T, dir string) []string {
+	t.Helper()
 	var dirs []string
-	require.NoError(t, filepath.WalkDir(filepath.Join(root, "deploy", "overlays"), func(p string, d os.DirEntry, err error) error {
-		if err == nil && !d.IsDir() && d.Name() == "kustomization.yaml" {
+	require.NoError(t, filepath.WalkDir(dir, func(p string, d os.DirEntry, err error) error {
+		if err != nil || d.IsDir() || d.Name() != "kustomization.yaml" {
+			return err
+		}
+		b, err := os.ReadFile(p)
+		if err != nil {
+			return err
+		}
+		var k struct {
+			Kind string `yaml:"kind"`
+		}
+		if err := yaml.Unmarshal(b, &k); err != nil {
+			return fmt.Errorf("%s: %w", p, err)
+		}
+		if k.Kind != "Component" {
 			dirs = append(dirs, filepath.Dir(p))
 		}
-		return err
+		return nil
 	}))
-	require.NotEmpty(t, dirs)
 	return dirs
 }
 
@@ -109,10 +133,10 @@ func get(v any, keys ...string) any {
 
 func list(v any) []any { l, _ := v.([]any); return l }
 
-// The OpenTelemetryCollector v1beta1 fields the overlays use, decoded
-// strictly: a misspelt or misplaced field fails instead of being pruned by
-// the API server. Core Kubernetes types (env, volumes, resources, ...) are
-// left as maps; the cross-object checks below look into those they need.
+// otelcol is a typed view of the OpenTelemetryCollector v1beta1 fields the
+// checks below read. Its schema (unknown fields, types, enums, required
+// fields) is checked against the operator's own CRD in crd_test.go; core
+// Kubernetes types (env, volumes, resources, ...) are left as maps here.
 type otelcol struct {
 	APIVersion string `yaml:"apiVersion"`
 	Kind       string `yaml:"kind"`
@@ -169,12 +193,10 @@ type otelcolConfig struct {
 	} `yaml:"service"`
 }
 
-func decodeStrict(t *testing.T, o object) otelcol {
+func decodeCollector(t *testing.T, o object) otelcol {
 	t.Helper()
 	var c otelcol
-	dec := yaml.NewDecoder(bytes.NewReader(o.raw))
-	dec.KnownFields(true)
-	require.NoError(t, dec.Decode(&c), "%s: not within the v1beta1 fields used", o.key())
+	require.NoError(t, yaml.Unmarshal(o.raw, &c), o.key())
 	return c
 }
 
@@ -219,10 +241,10 @@ func TestOverlays(t *testing.T) {
 			for _, o := range objs {
 				if o.Kind == "OpenTelemetryCollector" {
 					require.Equal(t, "opentelemetry.io/v1beta1", str(o.m["apiVersion"]))
-					c := decodeStrict(t, o)
+					c := decodeCollector(t, o)
 					collectors = append(collectors, c)
 					t.Run(c.Metadata.Name, func(t *testing.T) {
-						checkCollector(t, dist, c, o, byKey, templates)
+						checkCollector(t, dir, dist, c, o, byKey, templates)
 					})
 				}
 			}
@@ -236,7 +258,7 @@ func TestOverlays(t *testing.T) {
 	}
 }
 
-func checkCollector(t *testing.T, dist builderDist, c otelcol, o object, byKey map[string]object, templates map[string]secret) {
+func checkCollector(t *testing.T, dir string, dist builderDist, c otelcol, o object, byKey map[string]object, templates map[string]secret) {
 	ns := c.Metadata.Namespace
 	require.NotEmpty(t, ns)
 	spec := c.Spec
@@ -248,16 +270,19 @@ func checkCollector(t *testing.T, dist builderDist, c otelcol, o object, byKey m
 		"image %s is %s at builder-config.yaml's dist.version %s", spec.Image, dist.Name, dist.Version)
 	assert.Equal(t, true, spec.PodSecurityContext["runAsNonRoot"], "runAsNonRoot")
 
-	// spec.config is the configs/ file, unchanged by kustomize.
+	// spec.config is the configs/ file, changed only by the overlay's own
+	// config-*.yaml operations.
 	patch, ok := collectorPatch(c.Metadata.Name)
 	require.True(t, ok, "no configs/ file for collector %s", c.Metadata.Name)
 	ta := spec.TargetAllocator != nil && spec.TargetAllocator.Enabled
 	require.Equal(t, patch.targetAllocator, ta, "%s: target allocator as its config patch expects", c.Metadata.Name)
 	rendered := get(o.m, "spec", "config")
-	require.True(t, reflect.DeepEqual(rendered, parseMap(t, patch.config, collectorConfig(t, patch))),
-		"spec.config of %s differs from %s", c.Metadata.Name, patch.config)
+	want, opsFiles := withConfigOps(t, dir, c.Metadata.Name, parseMap(t, patch.config, collectorConfig(t, patch)))
+	require.True(t, reflect.DeepEqual(rendered, want),
+		"spec.config of %s differs from %s with the operations of %v", c.Metadata.Name, patch.config, opsFiles)
 	configYAML, err := yaml.Marshal(rendered)
 	require.NoError(t, err)
+	checkAuthorization(t, c)
 
 	// The environment: literal values, ConfigMaps (which must be rendered),
 	// Secrets (which must have a template with the key).
@@ -529,7 +554,9 @@ func checkReferences(t *testing.T, objs []object, byKey map[string]object, colle
 
 // keycloakAuthorization: the keycloak-permissions-operator's
 // KeycloakAuthorization (keycloak.nerc.mghpcc.org/v1), the fields used,
-// decoded strictly.
+// decoded strictly. Its CRD (config/crd/bases in the operator's repository)
+// cannot be pinned like the others (the Go module proxy does not serve that
+// module), so these fields and their nesting are copied from it by hand.
 type keycloakAuthorization struct {
 	APIVersion string `yaml:"apiVersion"`
 	Kind       string `yaml:"kind"`
@@ -558,27 +585,44 @@ type keycloakAuthorization struct {
 						DisplayName string    `yaml:"displayName"`
 						Scopes      []kcScope `yaml:"scopes"`
 					} `yaml:"resources"`
-					Policies []struct {
-						ID               string `yaml:"id"`
-						Name             string `yaml:"name"`
-						Logic            string `yaml:"logic"`
-						DecisionStrategy string `yaml:"decisionStrategy"`
-						Type             struct {
-							Client *struct {
-								Clients []string `yaml:"clients"`
-							} `yaml:"client"`
-							Group *struct {
-								Groups []struct {
-									ID string `yaml:"id"`
-								} `yaml:"groups"`
-							} `yaml:"group"`
-						} `yaml:"type"`
-					} `yaml:"policies"`
+					Policies    []kcPolicy     `yaml:"policies"`
 					Permissions []kcPermission `yaml:"permissions"`
 				} `yaml:"authorizationSettings"`
 			} `yaml:"clients"`
 		} `yaml:"realm"`
 	} `yaml:"spec"`
+}
+
+type kcPolicy struct {
+	ID               string `yaml:"id"`
+	Name             string `yaml:"name"`
+	Description      string `yaml:"description"`
+	Logic            string `yaml:"logic"`
+	DecisionStrategy string `yaml:"decisionStrategy"`
+	Type             struct {
+		Client *struct {
+			Clients []string `yaml:"clients"`
+		} `yaml:"client"`
+		Group *struct {
+			Groups []struct {
+				ID string `yaml:"id"`
+			} `yaml:"groups"`
+		} `yaml:"group"`
+		Aggregated *struct {
+			Policies []string `yaml:"policies"`
+		} `yaml:"aggregated"`
+	} `yaml:"type"`
+}
+
+// types counts the policy's types (the CRD wants exactly one).
+func (p kcPolicy) types() int {
+	n := 0
+	for _, set := range []bool{p.Type.Client != nil, p.Type.Group != nil, p.Type.Aggregated != nil} {
+		if set {
+			n++
+		}
+	}
+	return n
 }
 
 type kcScope struct {
@@ -608,7 +652,8 @@ func decodeKeycloakAuthorization(t *testing.T, o object) keycloakAuthorization {
 
 // checkKeycloakAuthorization: permissions name policies, resources and
 // scopes the same client defines; resources are named as the collector
-// computes them.
+// computes them; one permission per resource and scope (the resource
+// server's UNANIMOUS default would otherwise need all of them to grant).
 func checkKeycloakAuthorization(t *testing.T, o object) {
 	k := decodeKeycloakAuthorization(t, o)
 	assert.Equal(t, "keycloak.nerc.mghpcc.org/v1", k.APIVersion)
@@ -628,10 +673,22 @@ func checkKeycloakAuthorization(t *testing.T, o object) {
 			}
 		}
 		for _, p := range a.Policies {
+			assert.Equal(t, 1, p.types(), "client %s: policy %s is of one type", c.ID, p.Name)
+			assert.Contains(t, []string{"POSITIVE", "NEGATIVE"}, p.Logic, "client %s: policy %s: logic", c.ID, p.Name)
+			assert.Contains(t, []string{"UNANIMOUS", "AFFIRMATIVE"}, p.DecisionStrategy, "client %s: policy %s: decisionStrategy", c.ID, p.Name)
+			if p.Type.Aggregated != nil {
+				for _, q := range p.Type.Aggregated.Policies {
+					// Created in order: what it aggregates comes first.
+					assert.True(t, policies[q], "client %s: aggregated policy %s: policy %s is defined before it", c.ID, p.Name, q)
+				}
+			}
 			policies[p.Name] = true
-			assert.True(t, (p.Type.Client != nil) != (p.Type.Group != nil), "client %s: policy %s is of one type", c.ID, p.Name)
+			policies[p.ID] = true
 		}
+		perResource := map[string]int{}
 		for _, p := range a.Permissions {
+			perResource[p.Resource+"#"+p.Scope]++
+			assert.Equal(t, 1, perResource[p.Resource+"#"+p.Scope], "client %s: one permission per resource and scope: %s#%s", c.ID, p.Resource, p.Scope)
 			assert.True(t, policies[p.Policy], "client %s: permission %s: policy %s is defined", c.ID, p.Name, p.Policy)
 			assert.True(t, resources[p.Resource], "client %s: permission %s: resource %s is defined", c.ID, p.Name, p.Resource)
 			assert.True(t, p.Scope == "" || scopes[p.Scope], "client %s: permission %s: scope %s is defined", c.ID, p.Name, p.Scope)
@@ -640,9 +697,11 @@ func checkKeycloakAuthorization(t *testing.T, o object) {
 }
 
 // TestNERC checks the NERC overlays against each other: the names of the
-// issue (hub moc, realm NERC, clusters nerc-ocp-prod, nerc-ocp-test), and the
-// KeycloakAuthorization granting each agent's Keycloak client its cluster on
-// the gateway's resource server, in the realm the collectors use.
+// issue (hub moc, realm NERC, clusters nerc-ocp-prod, nerc-ocp-test), the
+// gateway's per-project authorization and ClickHouse replication, and the
+// KeycloakAuthorization granting each caller the resources the gateway will
+// ask about, on the resource server the gateway asks, in the realm the
+// collectors use.
 func TestNERC(t *testing.T) {
 	dir := filepath.Join(root, "deploy", "overlays", "nerc")
 	envOf := func(overlay, cm string) map[string]any {
@@ -658,6 +717,36 @@ func TestNERC(t *testing.T) {
 	assert.Equal(t, "NERC", gw["KEYCLOAK_REALM"])
 	assert.Equal(t, "moc", gw["HUB_NAME"])
 
+	// The gateway's config, its ${env:...} resolved with its ConfigMap.
+	var gwConfig map[string]any
+	for _, o := range render(t, filepath.Join(dir, "obs-gateway")) {
+		if o.Kind == "OpenTelemetryCollector" {
+			b, err := yaml.Marshal(get(o.m, "spec", "config"))
+			require.NoError(t, err)
+			resolved := envRef.ReplaceAllStringFunc(string(b), func(m string) string {
+				sub := envRef.FindStringSubmatch(m)
+				if v, ok := gw[sub[1]]; ok {
+					return str(v)
+				}
+				return strings.TrimPrefix(sub[2], ":-")
+			})
+			require.NoError(t, yaml.Unmarshal([]byte(resolved), &gwConfig))
+		}
+	}
+	require.NotNil(t, gwConfig)
+	authz := get(gwConfig, "extensions", "keycloakauth", "authorization")
+	assert.Equal(t, "resource", str(get(authz, "mode")), "the gateway decides per resource")
+	assert.Equal(t, "keycloakauth", str(get(gwConfig, "receivers", "alertmanager", "authorizer")), "alerts are authorized per project")
+	assert.Equal(t, "moc", str(get(gwConfig, "processors", "projectauthz", "hub")))
+	for id, p := range get(gwConfig, "service", "pipelines").(map[string]any) {
+		if slices.Contains(strs(get(p, "receivers")), "otlp") {
+			assert.Contains(t, strs(get(p, "processors")), "projectauthz", "pipeline %s: OTLP data is authorized per project", id)
+		}
+	}
+	ch := get(gwConfig, "exporters", "clickhouse")
+	assert.NotEmpty(t, get(ch, "cluster_name"), "ClickHouse tables are created ON CLUSTER")
+	assert.True(t, strings.HasPrefix(str(get(ch, "table_engine", "name")), "Replicated"), "replicated table engine")
+
 	var kas []keycloakAuthorization
 	for _, o := range render(t, filepath.Join(dir, "keycloak")) {
 		if o.Kind == "KeycloakAuthorization" {
@@ -671,23 +760,55 @@ func TestNERC(t *testing.T) {
 	require.Len(t, ka.Spec.Realm.Clients, 1)
 	rs := ka.Spec.Realm.Clients[0]
 	assert.Equal(t, gw["KEYCLOAK_AUDIENCE"], rs.ID, "the resource server is the agents' token audience")
+	assert.Equal(t, rs.ID, str(get(authz, "resource_server")), "the gateway asks the resource server holding the grants")
+	scope := str(get(authz, "scope"))
 
-	// granted reports whether a client policy naming clientID has a
-	// permission on resource.
-	granted := func(clientID, resource string) bool {
-		for _, p := range rs.AuthorizationSettings.Policies {
-			if p.Type.Client == nil || !slices.Contains(p.Type.Client.Clients, clientID) {
-				continue
+	// grants reports whether a caller (a client id, or a group "group:ID")
+	// is granted scope on resource: the resource's permission names a
+	// policy admitting the caller, directly or through an aggregated
+	// AFFIRMATIVE policy.
+	byName := map[string]kcPolicy{}
+	for _, p := range rs.AuthorizationSettings.Policies {
+		byName[p.Name] = p
+		byName[p.ID] = p
+	}
+	var admits func(p kcPolicy, caller string) bool
+	admits = func(p kcPolicy, caller string) bool {
+		if p.Logic != "POSITIVE" {
+			return false
+		}
+		switch {
+		case p.Type.Client != nil:
+			return slices.Contains(p.Type.Client.Clients, caller)
+		case p.Type.Group != nil:
+			for _, g := range p.Type.Group.Groups {
+				if "group:"+g.ID == caller {
+					return true
+				}
 			}
-			for _, perm := range rs.AuthorizationSettings.Permissions {
-				if perm.Policy == p.Name && perm.Resource == resource {
+		case p.Type.Aggregated != nil:
+			if p.DecisionStrategy != "AFFIRMATIVE" && len(p.Type.Aggregated.Policies) > 1 {
+				return false // UNANIMOUS: only a caller admitted by all; not used here
+			}
+			for _, q := range p.Type.Aggregated.Policies {
+				if admits(byName[q], caller) {
 					return true
 				}
 			}
 		}
 		return false
 	}
-	for overlay, cluster := range map[string]string{"prod-agent": "nerc-ocp-prod", "test-agent": "nerc-ocp-test"} {
+	grants := func(caller, resource string) bool {
+		for _, perm := range rs.AuthorizationSettings.Permissions {
+			if perm.Resource == resource && (perm.Scope == "" || perm.Scope == scope) && admits(byName[perm.Policy], caller) {
+				return true
+			}
+		}
+		return false
+	}
+	const project = "HUB-moc-CLUSTER-nerc-ocp-prod-PROJECT-team-a"
+	clusters := map[string]string{"prod-agent": "nerc-ocp-prod", "test-agent": "nerc-ocp-test"}
+	for overlay, cluster := range clusters {
 		env := envOf(overlay, "ai-telemetry-agent-env")
 		assert.Equal(t, cluster, env["CLUSTER_NAME"], overlay)
 		assert.Equal(t, "moc", env["HUB_NAME"], overlay)
@@ -695,7 +816,47 @@ func TestNERC(t *testing.T) {
 		assert.Equal(t, gw["KEYCLOAK_URL"], env["KEYCLOAK_URL"], overlay)
 		client := str(env["KEYCLOAK_CLIENT_ID"])
 		resource := "HUB-" + str(env["HUB_NAME"]) + "-CLUSTER-" + cluster
-		assert.True(t, granted(client, resource), "%s: client %s may write %s", overlay, client, resource)
+		assert.True(t, grants(client, resource), "%s: client %s may write %s", overlay, client, resource)
+		assert.True(t, grants("hub-alertmanager", resource), "the hub's Alertmanager may post alerts of %s", cluster)
+		assert.False(t, grants(client, "HUB-moc"), "%s: client %s may not write the whole hub", overlay, client)
+		for _, other := range clusters {
+			if other != cluster {
+				assert.False(t, grants(client, "HUB-moc-CLUSTER-"+other), "%s: client %s may not write %s", overlay, client, other)
+			}
+		}
+		assert.Equal(t, cluster == "nerc-ocp-prod", grants(client, project), "%s: client %s writes %s only on its cluster", overlay, client, project)
 	}
-	assert.True(t, granted("hub-alertmanager", "HUB-moc"), "the hub's Alertmanager may post alerts of the hub")
+	assert.True(t, grants("hub-alertmanager", "HUB-moc"), "the hub's Alertmanager may post alerts of the hub")
+	assert.True(t, grants("hub-alertmanager", project), "the hub's Alertmanager may post alerts of team-a")
+	assert.True(t, grants("group:team-a-writers", project), "the sample team writes its project")
+	assert.False(t, grants("group:team-a-writers", "HUB-moc-CLUSTER-nerc-ocp-prod"), "the sample team writes nothing else")
+}
+
+// placeholderValue is a value the repository does not know, to be filled in.
+// An image's version tag is left out (it follows dist.version).
+var (
+	placeholderValue = regexp.MustCompile(`[A-Za-z0-9_.:/-]*CHANGE[-_]ME[A-Za-z0-9_.:/-]*`)
+	versionTag       = regexp.MustCompile(`:[0-9]+\.[0-9]+\.[0-9]+$`)
+)
+
+// TestNERCPlaceholders: every value the NERC overlays still leave to be filled
+// in (CHANGE-ME, CHANGE_ME), their own or inherited from the generic
+// overlays, is listed in docs/deploy.md, so none is found only at deploy time.
+func TestNERCPlaceholders(t *testing.T) {
+	docs := string(read(t, "docs/deploy.md"))
+	found := map[string]bool{}
+	for _, dir := range overlays(t) {
+		if !strings.Contains(dir, string(filepath.Separator)+"nerc"+string(filepath.Separator)) {
+			continue
+		}
+		for _, o := range render(t, dir) {
+			for _, v := range placeholderValue.FindAllString(string(o.raw), -1) {
+				v = versionTag.ReplaceAllString(v, "")
+				found[v] = true
+				assert.Contains(t, docs, v, "%s: placeholder %s is listed in docs/deploy.md", o.key(), v)
+			}
+		}
+	}
+	assert.NotEmpty(t, found, "the NERC overlays leave some values to be filled in")
+	t.Logf("placeholders: %v", slices.Sorted(maps.Keys(found)))
 }

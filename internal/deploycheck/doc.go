@@ -8,9 +8,13 @@
 // copies the binary the builder writes and runs as non-root.
 //
 // With -tags deploy (`make deploy-test`, which passes KUSTOMIZE and
-// OTELCOL_BINARY) it renders every overlay with kustomize and checks the
-// objects: each OpenTelemetryCollector decodes strictly into the v1beta1
-// fields used, its config validates with the built binary, and names, ports,
+// OTELCOL_BINARY) it renders every kustomization under deploy/ and checks the
+// objects: each custom resource against its operator's real CRD (read from
+// the modules internal/tools/crds pins; crdschema_test.go), built-in kinds by
+// strict decoding; each OpenTelemetryCollector's config is its configs/ file
+// plus the overlay's config-*.yaml operations and validates with the built
+// binary; per-project authorization sits where it can work; names, ports,
 // environment variables, ConfigMaps, Secrets and volumes agree across
-// objects; nothing looks like a real secret.
+// objects; the NERC overlays grant what the gateway asks; nothing looks like a
+// real secret.
 package deploycheck
