@@ -1,0 +1,5 @@
+package loadgen
+
+import "syscall"
+
+func syscallGetpgrp() int { return syscall.Getpgrp() }
