@@ -140,12 +140,14 @@ smoke: $(DIST) ## Start the built binary on configs/local.yaml and check scraped
 LOAD_RATE     ?= 1000
 LOAD_DURATION ?= 60s
 LOAD_ALERTS   ?= 10
+# The collector's CPU profile over the middle half of the run (summarized in docs/load.md); empty: none.
+LOAD_CPU_PROFILE ?= $(CURDIR)/_build/load-cpu.pprof
 
 .PHONY: load
 load: deps keycloak $(DIST) ## LOAD_RATE webhooks/s (LOAD_ALERTS alerts each) for LOAD_DURATION through the collector with auth; writes docs/load.md
 	KEYCLOAK_HOME="$$(./scripts/keycloak.sh home)" KEYCLOAK_JAVA_HOME="$$(./scripts/keycloak.sh java-home)" \
 		OTELCOL_BINARY=$(CURDIR)/$(DIST) LOAD_RATE=$(LOAD_RATE) LOAD_DURATION=$(LOAD_DURATION) LOAD_ALERTS=$(LOAD_ALERTS) \
-		LOAD_REPORT=$(CURDIR)/docs/load.md $(GO) test -tags load -count=1 -v -timeout 30m ./test/load/
+		LOAD_REPORT=$(CURDIR)/docs/load.md LOAD_CPU_PROFILE=$(LOAD_CPU_PROFILE) $(GO) test -tags load -count=1 -v -timeout 30m ./test/load/
 
 # The container image. No engine runs in the test environment: deploy-test
 # checks the Containerfile against the build's paths instead of building it.

@@ -4,6 +4,7 @@ package load
 
 import (
 	"fmt"
+	"io"
 	"net"
 	"net/http"
 	"os"
@@ -29,6 +30,7 @@ type collector struct {
 	cmd      *exec.Cmd
 	exited   chan error
 	endpoint string // the alertmanager receiver, host:port
+	pprof    string // the pprof extension, host:port
 	output   string // traces.jsonl
 	logPath  string
 }
@@ -43,6 +45,7 @@ func startCollector(t *testing.T, keycloakURL, certFile, keyFile string) *collec
 		output:   filepath.Join(dir, "traces.jsonl"),
 		logPath:  filepath.Join(dir, "collector.log"),
 		exited:   make(chan error, 1),
+		pprof:    "127.0.0.1:" + freePort(t),
 	}
 	health := "127.0.0.1:" + freePort(t)
 	logFile, err := os.Create(c.logPath)
@@ -58,6 +61,7 @@ func startCollector(t *testing.T, keycloakURL, certFile, keyFile string) *collec
 		"STORAGE_DIR="+filepath.Join(dir, "storage"),
 		"HEALTH_CHECK_ENDPOINT="+health,
 		"SELF_METRICS_PORT="+freePort(t),
+		"PPROF_ENDPOINT="+c.pprof,
 	)
 	c.cmd.Stdout, c.cmd.Stderr = logFile, logFile
 	require.NoError(t, c.cmd.Start())
@@ -104,5 +108,27 @@ func (c *collector) stop(t *testing.T) error {
 	case <-time.After(2 * time.Minute):
 		t.Fatal("the collector did not stop within 2 minutes of SIGTERM")
 		return nil
+	}
+}
+
+// profileCPU writes a CPU profile of the collector over d to path (pprof
+// extension); errors are logged, since a profile is only a diagnosis.
+func (c *collector) profileCPU(t *testing.T, path string, d time.Duration) {
+	t.Helper()
+	url := fmt.Sprintf("http://%s/debug/pprof/profile?seconds=%d", c.pprof, int(d.Seconds()))
+	resp, err := (&http.Client{Timeout: d + time.Minute}).Get(url) //nolint:noctx // loopback
+	if err != nil {
+		t.Logf("CPU profile: %v", err)
+		return
+	}
+	defer func() { _ = resp.Body.Close() }()
+	f, err := os.Create(path)
+	if err != nil {
+		t.Logf("CPU profile: %v", err)
+		return
+	}
+	defer func() { _ = f.Close() }()
+	if _, err := io.Copy(f, resp.Body); err != nil {
+		t.Logf("CPU profile: %v", err)
 	}
 }

@@ -156,8 +156,20 @@ func TestLoad(t *testing.T) {
 	}
 	tokensBefore := tokens.n.Load()
 	before := snapshot(t, col.pid(), kc.pgid)
+	profiled := make(chan struct{})
+	if path := os.Getenv("LOAD_CPU_PROFILE"); path != "" {
+		// The middle of the run, away from start-up and the tail.
+		go func() {
+			defer close(profiled)
+			time.Sleep(s.duration / 4)
+			col.profileCPU(t, path, s.duration/2)
+		}()
+	} else {
+		close(profiled)
+	}
 	res, err := loadgen.Run(context.Background(), cfg)
 	require.NoError(t, err)
+	<-profiled
 	after := snapshot(t, col.pid(), kc.pgid)
 	peak, err := loadgen.PeakRSS(col.pid())
 	require.NoError(t, err)
@@ -174,6 +186,12 @@ func TestLoad(t *testing.T) {
 		settings: s, summary: res.Summarize(), tally: tally, usage: before.until(after),
 		peakRSS: peak, tokenRequests: tokenRequests, loadavg: string(load1),
 		goVersion: runtime.Version(), stopErr: stopErr,
+	}
+	if path := os.Getenv("LOAD_CPU_PROFILE"); path != "" {
+		r.profile, err = cpuBreakdown(path)
+		if err != nil {
+			t.Logf("CPU profile %s unreadable: %v", path, err)
+		}
 	}
 	t.Log("\n" + r.markdown())
 	if path := os.Getenv("LOAD_REPORT"); path != "" {

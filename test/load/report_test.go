@@ -25,6 +25,7 @@ type report struct {
 	loadavg       string
 	goVersion     string
 	stopErr       error
+	profile       []cpuShare // where the collector's CPU went, if profiled
 }
 
 func ms(d time.Duration) string { return fmt.Sprintf("%.1f ms", float64(d)/float64(time.Millisecond)) }
@@ -110,7 +111,7 @@ queue; %s) and every span in its output is matched to its alert.
 | scheduled | %d requests (%d/s for %s), %d alerts |
 | sent | %d (skipped by the generator: %d) |
 | accepted (200) | %d requests, %d alerts |
-| rejected, by status | %s |
+| not accepted, by status | %s |
 | latency from scheduled time, p50 / p99 / p99.9 / max | %s / %s / %s / %s |
 | generator's worst lag behind schedule | %s |
 | achieved rate: sent / accepted | %.0f/s / %.0f/s |
@@ -138,6 +139,14 @@ queue; %s) and every span in its output is matched to its alert.
 	if t.OfUnanswered > 0 {
 		fmt.Fprintf(&b, "\n%d alerts of requests that got no response did reach the output (once each): the collector took them "+
 			"after the sender gave up; Alertmanager would retry them and the session record would suppress the repeat.\n", t.OfUnanswered)
+	}
+	if len(r.profile) > 0 {
+		b.WriteString("\n## Where the collector's CPU went\n\n" +
+			"CPU profile of the collector (pprof extension) over the middle half of the run (`LOAD_CPU_PROFILE`); each sample\n" +
+			"counted once, in the first row whose code is on its stack.\n\n| part | share |\n| --- | ---: |\n")
+		for _, sh := range r.profile {
+			fmt.Fprintf(&b, "| %s | %.1f%% |\n", sh.name, 100*sh.fraction)
+		}
 	}
 	return b.String()
 }
