@@ -23,6 +23,8 @@ type Summary struct {
 	// AcceptedRate accepted requests per second from the first scheduled
 	// time to the last response.
 	SendRate, AcceptedRate float64
+	// Elapsed is from the first scheduled time to the last response.
+	Elapsed time.Duration
 }
 
 // Summarize computes the Summary of a run.
@@ -51,7 +53,8 @@ func (r *Result) Summarize() Summary {
 	if d := r.LastSent.Sub(r.Start).Seconds(); d > 0 && s.Sent > 1 {
 		s.SendRate = float64(s.Sent-1) / d
 	}
-	if d := r.LastDone.Sub(r.Start).Seconds(); d > 0 {
+	s.Elapsed = r.LastDone.Sub(r.Start)
+	if d := s.Elapsed.Seconds(); d > 0 {
 		s.AcceptedRate = float64(s.Accepted) / d
 	}
 	return s

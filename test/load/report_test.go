@@ -115,6 +115,7 @@ queue; %s) and every span in its output is matched to its alert.
 | latency from scheduled time, p50 / p99 / p99.9 / max | %s / %s / %s / %s |
 | generator's worst lag behind schedule | %s |
 | achieved rate: sent / accepted | %.0f/s / %.0f/s |
+| collector's processing rate: this run's spans in the output / (last response - first scheduled) | %.0f alerts/s (%.0f requests/s) |
 | collector peak RSS (VmHWM) | %.0f MiB |
 | collector CPU during the run | %s |
 | generator CPU (test process) | %s |
@@ -132,6 +133,7 @@ queue; %s) and every span in its output is matched to its alert.
 		s.Sent, s.Skipped, s.Accepted, s.AcceptedAlerts, r.rejected(),
 		ms(s.P50), ms(s.P99), ms(s.P999), ms(s.Max), ms(s.MaxLag),
 		s.SendRate, s.AcceptedRate,
+		float64(t.Spans)/s.Elapsed.Seconds(), float64(t.Spans)/float64(r.settings.alerts)/s.Elapsed.Seconds(),
 		float64(r.peakRSS)/(1<<20),
 		cores(u.collector, u.wall), cores(u.generator, u.wall), cores(u.keycloak, u.wall), cores(u.others, u.wall),
 		100*u.machineBusy.Seconds()/u.machineTotal.Seconds(), runtime.NumCPU(),
