@@ -44,7 +44,7 @@ func statusKiB(pid int, field string) (int64, error) {
 
 // CPUTime is the user plus system CPU time a process has used.
 func CPUTime(pid int) (time.Duration, error) {
-	f, _, err := procStat(pid)
+	f, err := procStat(pid)
 	if err != nil {
 		return 0, err
 	}
@@ -64,7 +64,7 @@ func GroupCPUTime(pgid int) (time.Duration, error) {
 		if err != nil {
 			continue
 		}
-		f, _, err := procStat(pid)
+		f, err := procStat(pid)
 		if err != nil || f[2] != strconv.Itoa(pgid) {
 			continue // gone meanwhile, or another group
 		}
@@ -74,22 +74,22 @@ func GroupCPUTime(pgid int) (time.Duration, error) {
 }
 
 // procStat returns the fields of /proc/<pid>/stat after the command name
-// (field 3, the state, is index 0) and the name.
-func procStat(pid int) ([]string, string, error) {
+// (field 3, the state, is index 0).
+func procStat(pid int) ([]string, error) {
 	raw, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
 	if err != nil {
-		return nil, "", err
+		return nil, err
 	}
 	// The name is in parentheses and may itself hold spaces or parentheses.
 	open, end := bytes.IndexByte(raw, '('), bytes.LastIndexByte(raw, ')')
 	if open < 0 || end < open {
-		return nil, "", fmt.Errorf("%w: /proc/%d/stat", errProcFormat, pid)
+		return nil, fmt.Errorf("%w: /proc/%d/stat", errProcFormat, pid)
 	}
 	f := strings.Fields(string(raw[end+1:]))
 	if len(f) < 13 {
-		return nil, "", fmt.Errorf("%w: /proc/%d/stat has %d fields", errProcFormat, pid, len(f))
+		return nil, fmt.Errorf("%w: /proc/%d/stat has %d fields", errProcFormat, pid, len(f))
 	}
-	return f, string(raw[open+1 : end]), nil
+	return f, nil
 }
 
 func ticks(s string) time.Duration {

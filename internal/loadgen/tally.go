@@ -90,7 +90,7 @@ func (r *Result) Count(output io.Reader) (Tally, error) {
 		if n > 1 {
 			t.Duplicated++
 		}
-		status := r.Requests[uint64(seq)/per].Status //nolint:gosec // seq < total
+		status := r.Requests[uint64(seq)/per].Status
 		switch {
 		case status == http.StatusOK && n == 0:
 			t.Missing++

@@ -69,7 +69,7 @@ func startCollector(t *testing.T, keycloakURL, certFile, keyFile string) *collec
 	t.Cleanup(func() {
 		if c.cmd.ProcessState == nil {
 			_ = c.cmd.Process.Kill()
-			<-c.exited
+			t.Logf("collector killed (%v)", <-c.exited)
 		}
 		if t.Failed() {
 			t.Logf("collector log (end):\n%s", tail(c.logPath))

@@ -89,10 +89,11 @@ func startKeycloak(t *testing.T) *keycloak {
 	t.Cleanup(func() {
 		_ = syscall.Kill(-kc.pgid, syscall.SIGTERM)
 		select {
-		case <-exited:
+		case err := <-exited:
+			t.Logf("Keycloak stopped (%v)", err)
 		case <-time.After(30 * time.Second):
 			_ = syscall.Kill(-kc.pgid, syscall.SIGKILL)
-			<-exited
+			t.Logf("Keycloak killed after 30 s (%v)", <-exited)
 		}
 	})
 

@@ -195,7 +195,7 @@ func TestLoad(t *testing.T) {
 	}
 	t.Log("\n" + r.markdown())
 	if path := os.Getenv("LOAD_REPORT"); path != "" {
-		require.NoError(t, os.WriteFile(path, []byte(r.markdown()), 0o644)) //nolint:gosec // a document
+		require.NoError(t, os.WriteFile(path, []byte(r.markdown()), 0o644))
 		t.Logf("wrote %s", path)
 	}
 
