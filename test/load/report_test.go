@@ -81,8 +81,8 @@ func (r report) markdown() string {
 	fmt.Fprintf(&b, `# Load test: Alertmanager webhooks through the collector
 
 Produced by `+"`make load LOAD_RATE=%d LOAD_DURATION=%s LOAD_ALERTS=%d`"+` (`+"`test/load`"+`, generator in
-`+"`internal/loadgen`"+`) on %s, %s, %s, %d cores. The machine is shared: other work ran during the
-measurement (see "other processes" below; load average before the run: %s).
+`+"`internal/loadgen`"+`) on %s, %s, %s, %d cores. What other processes on the machine used during the
+run is the "other processes" row below (load average before the run: %s).
 
 ## What runs
 
