@@ -9,6 +9,7 @@ import (
 	"net/http/httptest"
 	"os"
 	"sync/atomic"
+	"syscall"
 	"testing"
 	"time"
 
@@ -235,7 +236,7 @@ func TestProcStats(t *testing.T) {
 		require.NoError(t, err)
 	}
 	assert.Greater(t, after, before)
-	group, err := GroupCPUTime(syscallGetpgrp())
+	group, err := GroupCPUTime(syscall.Getpgrp())
 	require.NoError(t, err)
 	assert.GreaterOrEqual(t, group, after, "the group includes this process")
 	busy, total, err := MachineCPU()

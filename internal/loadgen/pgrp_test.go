@@ -1,5 +1,0 @@
-package loadgen
-
-import "syscall"
-
-func syscallGetpgrp() int { return syscall.Getpgrp() }
