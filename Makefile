@@ -135,6 +135,20 @@ validate: $(DIST) ## Check every file in configs/ with the built binary
 smoke: $(DIST) ## Start the built binary on configs/local.yaml and check scraped GPU metrics reach the files
 	OTELCOL_BINARY=$(CURDIR)/$(DIST) $(GO) test -tags smoke -count=1 -v ./test/smoke/
 
+# Open-loop load through the built collector with TLS and a real Keycloak; not
+# in `make test` (it takes about 3 minutes, most of it Keycloak's start).
+LOAD_RATE     ?= 1000
+LOAD_DURATION ?= 60s
+LOAD_ALERTS   ?= 10
+# The collector's CPU profile over the middle half of the run (summarized in docs/load.md); empty: none.
+LOAD_CPU_PROFILE ?= $(CURDIR)/_build/load-cpu.pprof
+
+.PHONY: load
+load: deps keycloak $(DIST) ## LOAD_RATE webhooks/s (LOAD_ALERTS alerts each) for LOAD_DURATION through the collector with auth; writes docs/load.md
+	KEYCLOAK_HOME="$$(./scripts/keycloak.sh home)" KEYCLOAK_JAVA_HOME="$$(./scripts/keycloak.sh java-home)" \
+		OTELCOL_BINARY=$(CURDIR)/$(DIST) LOAD_RATE=$(LOAD_RATE) LOAD_DURATION=$(LOAD_DURATION) LOAD_ALERTS=$(LOAD_ALERTS) \
+		LOAD_REPORT=$(CURDIR)/docs/load.md LOAD_CPU_PROFILE=$(LOAD_CPU_PROFILE) $(GO) test -tags load -count=1 -v -timeout 30m ./test/load/
+
 # The container image. No engine runs in the test environment: deploy-test
 # checks the Containerfile against the build's paths instead of building it.
 CONTAINER_ENGINE ?= podman

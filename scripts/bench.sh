@@ -103,6 +103,15 @@ UMA decisions): the floor is 1,002 (one discovery, one key set, one decision per
 decision cache it would be 10,002. \`make integration\` repeats this count against a real Keycloak (26.7.3, realm
 \`extension/keycloakauth/testdata/realm-nerc.json\`, 100 client-credentials tokens) and asserts the same 1,002.
 
+## Load test
+
+Not part of \`make bench\`: \`make load\` drives the built collector, not a function, with open-loop Alertmanager
+webhooks (by default 1,000 requests/s for 60 s, 10 alerts each, \`LOAD_RATE\`, \`LOAD_DURATION\`, \`LOAD_ALERTS\`)
+over TLS, authenticated with tokens of a real Keycloak, and checks that every accepted alert reaches the output
+exactly once. It writes its own page, [load.md](load.md) (accepted and refused requests, latency percentiles
+from the scheduled send time, achieved rate, the collector's peak RSS and CPU, and where that CPU went), which
+\`make bench\` never rewrites; this section is part of \`scripts/bench.sh\`, so the link survives regeneration.
+
 ## Raw output
 
 \`\`\`
