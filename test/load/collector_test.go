@@ -5,7 +5,6 @@ package load
 import (
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"os"
 	"os/exec"
@@ -15,15 +14,9 @@ import (
 	"time"
 
 	"github.com/stretchr/testify/require"
-)
 
-func freePort(t *testing.T) string {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	require.NoError(t, err)
-	defer func() { _ = l.Close() }()
-	return fmt.Sprint(l.Addr().(*net.TCPAddr).Port)
-}
+	"github.com/nerc-project/ai-telemetry-collector/internal/testpeers"
+)
 
 // collector is the built distribution running testdata/collector.yaml.
 type collector struct {
@@ -41,13 +34,13 @@ func startCollector(t *testing.T, keycloakURL, certFile, keyFile string) *collec
 	require.NotEmpty(t, bin, "OTELCOL_BINARY must name the built collector (make load sets it)")
 	dir := t.TempDir()
 	c := &collector{
-		endpoint: "127.0.0.1:" + freePort(t),
+		endpoint: "127.0.0.1:" + testpeers.FreePort(t),
 		output:   filepath.Join(dir, "traces.jsonl"),
 		logPath:  filepath.Join(dir, "collector.log"),
 		exited:   make(chan error, 1),
-		pprof:    "127.0.0.1:" + freePort(t),
+		pprof:    "127.0.0.1:" + testpeers.FreePort(t),
 	}
-	health := "127.0.0.1:" + freePort(t)
+	health := "127.0.0.1:" + testpeers.FreePort(t)
 	logFile, err := os.Create(c.logPath)
 	require.NoError(t, err)
 	defer func() { _ = logFile.Close() }()
@@ -60,7 +53,7 @@ func startCollector(t *testing.T, keycloakURL, certFile, keyFile string) *collec
 		"OUTPUT_DIR="+dir,
 		"STORAGE_DIR="+filepath.Join(dir, "storage"),
 		"HEALTH_CHECK_ENDPOINT="+health,
-		"SELF_METRICS_PORT="+freePort(t),
+		"SELF_METRICS_PORT="+testpeers.FreePort(t),
 		"PPROF_ENDPOINT="+c.pprof,
 	)
 	c.cmd.Stdout, c.cmd.Stderr = logFile, logFile
@@ -72,14 +65,14 @@ func startCollector(t *testing.T, keycloakURL, certFile, keyFile string) *collec
 			t.Logf("collector killed (%v)", <-c.exited)
 		}
 		if t.Failed() {
-			t.Logf("collector log (end):\n%s", tail(c.logPath))
+			t.Logf("collector log (end):\n%s", testpeers.Tail(c.logPath, 40))
 		}
 	})
 
 	for deadline := time.Now().Add(time.Minute); ; {
 		select {
 		case err := <-c.exited:
-			t.Fatalf("the collector exited before becoming healthy (%v); log:\n%s", err, tail(c.logPath))
+			t.Fatalf("the collector exited before becoming healthy (%v); log:\n%s", err, testpeers.Tail(c.logPath, 40))
 		default:
 		}
 		if resp, err := http.Get("http://" + health + "/"); err == nil { //nolint:noctx // loopback
@@ -89,7 +82,7 @@ func startCollector(t *testing.T, keycloakURL, certFile, keyFile string) *collec
 			}
 		}
 		if time.Now().After(deadline) {
-			t.Fatalf("the collector was not healthy within a minute; log:\n%s", tail(c.logPath))
+			t.Fatalf("the collector was not healthy within a minute; log:\n%s", testpeers.Tail(c.logPath, 40))
 		}
 		time.Sleep(200 * time.Millisecond)
 	}

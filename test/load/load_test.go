@@ -23,6 +23,8 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+
+	"github.com/nerc-project/ai-telemetry-collector/internal/testpeers"
 	"golang.org/x/oauth2"
 	"golang.org/x/oauth2/clientcredentials"
 
@@ -70,13 +72,13 @@ func (c *countingTransport) RoundTrip(r *http.Request) (*http.Response, error) {
 // gateway's CA, and an oauth2 client-credentials token from Keycloak, reused
 // until shortly before it expires (prometheus/common's oauth2 config is this
 // same x/oauth2 token source).
-func sender(t *testing.T, kc *keycloak, roots *x509.CertPool, s settings) (*http.Client, *countingTransport) {
+func sender(t *testing.T, kc *testpeers.Keycloak, roots *x509.CertPool, s settings) (*http.Client, *countingTransport) {
 	t.Helper()
 	tokenHTTP := &countingTransport{base: http.DefaultTransport}
 	ctx := context.WithValue(context.Background(), oauth2.HTTPClient, &http.Client{Transport: tokenHTTP, Timeout: 10 * time.Second})
 	cc := clientcredentials.Config{
-		ClientID: "hub-writer", ClientSecret: kc.clientSecret,
-		TokenURL: kc.url + "/realms/NERC/protocol/openid-connect/token",
+		ClientID: "hub-writer", ClientSecret: kc.Secret("hub-writer"),
+		TokenURL: kc.TokenURL(),
 	}
 	source := cc.TokenSource(ctx)
 	_, err := source.Token() // Alertmanager holds a token before its first notification
@@ -137,7 +139,7 @@ func TestLoad(t *testing.T) {
 	s := loadSettings(t)
 	kc := startKeycloak(t)
 	certFile, keyFile, roots := serverTLS(t)
-	col := startCollector(t, kc.url, certFile, keyFile)
+	col := startCollector(t, kc.URL(), certFile, keyFile)
 	client, tokens := sender(t, kc, roots, s)
 	load1, _ := os.ReadFile("/proc/loadavg")
 
@@ -155,7 +157,7 @@ func TestLoad(t *testing.T) {
 		MaxInFlight: 15 * s.rate,
 	}
 	tokensBefore := tokens.n.Load()
-	before := snapshot(t, col.pid(), kc.pgid)
+	before := snapshot(t, col.pid(), kc.PGID())
 	profiled := make(chan struct{})
 	if path := os.Getenv("LOAD_CPU_PROFILE"); path != "" {
 		// The middle of the run, away from start-up and the tail.
@@ -170,7 +172,7 @@ func TestLoad(t *testing.T) {
 	res, err := loadgen.Run(context.Background(), cfg)
 	require.NoError(t, err)
 	<-profiled
-	after := snapshot(t, col.pid(), kc.pgid)
+	after := snapshot(t, col.pid(), kc.PGID())
 	peak, err := loadgen.PeakRSS(col.pid())
 	require.NoError(t, err)
 	tokenRequests := tokens.n.Load() - tokensBefore

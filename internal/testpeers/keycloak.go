@@ -1,0 +1,210 @@
+package testpeers
+
+import (
+	"encoding/json"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+)
+
+// Environment variables naming the Keycloak installation and the Java it runs
+// on; the Makefile sets them from scripts/keycloak.sh.
+const (
+	EnvKeycloakHome     = "KEYCLOAK_HOME"
+	EnvKeycloakJavaHome = "KEYCLOAK_JAVA_HOME"
+)
+
+// startupTimeout bounds a start; a cold start on two busy cores takes about a minute.
+const startupTimeout = 4 * time.Minute
+
+var placeholder = regexp.MustCompile(`SECRET_OF_[A-Za-z0-9_-]+`)
+
+// KeycloakOptions configure a Keycloak.
+type KeycloakOptions struct {
+	// RealmFile is the realm to import, with SECRET_OF_{client} placeholders.
+	RealmFile string
+	// AccessTokenLifespan overrides the realm's token lifespan when not zero.
+	AccessTokenLifespan time.Duration
+}
+
+// Keycloak is Keycloak in dev mode (in-memory database, so every start
+// imports the realm afresh, with new signing keys) on a loopback port.
+type Keycloak struct {
+	t              testing.TB
+	home, javaHome string
+	realm          string            // the realm's name
+	realmJSON      []byte            // with this run's secrets
+	secrets        map[string]string // client id -> secret
+	port           string
+	logPath        string
+	pgid           int
+	exited         chan error // nil while stopped
+}
+
+// StartKeycloak imports the realm into a new Keycloak and waits until it serves the
+// realm. Keycloak stops when the test ends.
+func StartKeycloak(t testing.TB, opts KeycloakOptions) *Keycloak {
+	t.Helper()
+	home, javaHome := keycloakInstallation(t)
+	raw, err := os.ReadFile(opts.RealmFile)
+	require.NoError(t, err)
+	kc := &Keycloak{
+		t: t, home: home, javaHome: javaHome, secrets: map[string]string{},
+		port: FreePort(t), logPath: filepath.Join(t.TempDir(), "keycloak.log"),
+	}
+	raw = placeholder.ReplaceAllFunc(raw, func(p []byte) []byte {
+		client := strings.TrimPrefix(string(p), "SECRET_OF_")
+		if kc.secrets[client] == "" {
+			kc.secrets[client] = randomSecret(t)
+		}
+		return []byte(kc.secrets[client])
+	})
+	var realm map[string]any
+	require.NoError(t, json.Unmarshal(raw, &realm), "realm %s", opts.RealmFile)
+	kc.realm, _ = realm["realm"].(string)
+	require.NotEmpty(t, kc.realm, "realm %s has no name", opts.RealmFile)
+	if opts.AccessTokenLifespan > 0 {
+		realm["accessTokenLifespan"] = int(opts.AccessTokenLifespan.Seconds())
+	}
+	kc.realmJSON, err = json.Marshal(realm)
+	require.NoError(t, err)
+	t.Cleanup(kc.Stop)
+	kc.Start()
+	return kc
+}
+
+func keycloakInstallation(t testing.TB) (home, javaHome string) {
+	t.Helper()
+	home, javaHome = os.Getenv(EnvKeycloakHome), os.Getenv(EnvKeycloakJavaHome)
+	if home == "" || javaHome == "" {
+		t.Fatalf("%s and %s must be set: run the tests through make "+
+			"(scripts/keycloak.sh fetch downloads Keycloak; it needs Java 17+, 21+ preferred)", EnvKeycloakHome, EnvKeycloakJavaHome)
+	}
+	if _, err := os.Stat(filepath.Join(home, "bin", "kc.sh")); err != nil {
+		t.Fatalf("Keycloak not found in %s=%s: run `scripts/keycloak.sh fetch` (%v)", EnvKeycloakHome, home, err)
+	}
+	if _, err := os.Stat(filepath.Join(javaHome, "bin", "java")); err != nil {
+		t.Fatalf("no java in %s=%s (%v)", EnvKeycloakJavaHome, javaHome, err)
+	}
+	return home, javaHome
+}
+
+// URL is Keycloak's base URL.
+func (kc *Keycloak) URL() string { return "http://127.0.0.1:" + kc.port }
+
+// Realm is the imported realm's name.
+func (kc *Keycloak) Realm() string { return kc.realm }
+
+// TokenURL is the realm's token endpoint.
+func (kc *Keycloak) TokenURL() string {
+	return kc.URL() + "/realms/" + kc.realm + "/protocol/openid-connect/token"
+}
+
+// Secret is this run's secret of a client (its SECRET_OF_{client} placeholder).
+func (kc *Keycloak) Secret(client string) string {
+	s, ok := kc.secrets[client]
+	if !ok {
+		kc.t.Fatalf("the realm has no SECRET_OF_%s placeholder", client)
+	}
+	return s
+}
+
+// PGID is the process group of the running Keycloak (kc.sh and its java).
+func (kc *Keycloak) PGID() int { return kc.pgid }
+
+// Start starts a stopped Keycloak again on the same port, with a fresh realm:
+// new signing keys, as after a key rotation.
+func (kc *Keycloak) Start() {
+	t := kc.t
+	t.Helper()
+	// Keycloak imports from {home}/data/import only; several test processes
+	// may share one installation, so the import file is held under a lock
+	// until this Keycloak has read it (it serves the realm).
+	unlock := lockImportDir(t, kc.home)
+	defer unlock()
+	importDir := filepath.Join(kc.home, "data", "import")
+	stale, _ := filepath.Glob(filepath.Join(importDir, "*.json")) // Keycloak would import every file there
+	for _, f := range stale {
+		require.NoError(t, os.Remove(f))
+	}
+	require.NoError(t, os.WriteFile(filepath.Join(importDir, "realm.json"), kc.realmJSON, 0o600))
+	defer func() { _ = os.Remove(filepath.Join(importDir, "realm.json")) }()
+
+	logFile, err := os.OpenFile(kc.logPath, os.O_CREATE|os.O_APPEND|os.O_WRONLY, 0o600)
+	require.NoError(t, err)
+	defer func() { _ = logFile.Close() }()
+	cmd := exec.Command(filepath.Join(kc.home, "bin", "kc.sh"), "start-dev",
+		"--http-host=127.0.0.1", "--http-port="+kc.port, "--http-management-port="+FreePort(t),
+		"--db=dev-mem", "--import-realm")
+	cmd.Env = append(os.Environ(), "JAVA_HOME="+kc.javaHome)
+	cmd.Stdout, cmd.Stderr = logFile, logFile
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true} // kc.sh forks java: stop the whole group
+	require.NoError(t, cmd.Start())
+	kc.pgid = cmd.Process.Pid
+	kc.exited = make(chan error, 1)
+	go func(done chan<- error) { done <- cmd.Wait() }(kc.exited)
+
+	ready := kc.URL() + "/realms/" + kc.realm + "/.well-known/openid-configuration"
+	deadline := time.Now().Add(startupTimeout)
+	for {
+		select {
+		case err := <-kc.exited:
+			kc.exited = nil
+			t.Fatalf("Keycloak exited during startup (%v); log:\n%s", err, kc.LogTail())
+		default:
+		}
+		if resp, err := http.Get(ready); err == nil { //nolint:noctx // loopback test URL
+			_ = resp.Body.Close()
+			if resp.StatusCode == http.StatusOK {
+				return
+			}
+		}
+		if time.Now().After(deadline) {
+			kc.Stop()
+			t.Fatalf("Keycloak not ready at %s within %s; log:\n%s", ready, startupTimeout, kc.LogTail())
+		}
+		time.Sleep(500 * time.Millisecond)
+	}
+}
+
+// Stop ends Keycloak (TERM, then KILL after 30 s) and waits until it is gone.
+func (kc *Keycloak) Stop() {
+	if kc.exited == nil {
+		return
+	}
+	_ = syscall.Kill(-kc.pgid, syscall.SIGTERM)
+	select {
+	case err := <-kc.exited:
+		kc.t.Logf("Keycloak stopped (%v)", err)
+	case <-time.After(30 * time.Second):
+		_ = syscall.Kill(-kc.pgid, syscall.SIGKILL)
+		kc.t.Logf("Keycloak killed after 30 s (%v)", <-kc.exited)
+	}
+	kc.exited = nil
+}
+
+// LogTail is the end of Keycloak's log, for failure messages.
+func (kc *Keycloak) LogTail() string { return Tail(kc.logPath, 40) }
+
+// lockImportDir takes an exclusive lock on the installation's import
+// directory, across processes.
+func lockImportDir(t testing.TB, home string) (unlock func()) {
+	t.Helper()
+	dir := filepath.Join(home, "data", "import")
+	require.NoError(t, os.MkdirAll(dir, 0o755))
+	f, err := os.OpenFile(filepath.Join(dir, ".lock"), os.O_CREATE|os.O_RDWR, 0o600)
+	require.NoError(t, err)
+	require.NoError(t, syscall.Flock(int(f.Fd()), syscall.LOCK_EX))
+	return func() {
+		_ = syscall.Flock(int(f.Fd()), syscall.LOCK_UN)
+		_ = f.Close()
+	}
+}
