@@ -94,6 +94,11 @@ func sameLines(t *testing.T, name string, committed, got []byte) {
 	c, g := strings.Split(string(committed), "\n"), strings.Split(string(got), "\n")
 	for i := 0; i < len(c) && i < len(g); i++ {
 		if c[i] != g[i] {
+			at := 0
+			for at < len(c[i]) && at < len(g[i]) && c[i][at] == g[i][at] {
+				at++
+			}
+			c[i], g[i] = c[i][max(0, at-150):], g[i][max(0, at-150):]
 			t.Fatalf("%s is stale or the recording is not deterministic: line %d differs (rerun with -update if the change is intended)\ncommitted: %.300s\nthis run:  %.300s", name, i+1, c[i], g[i])
 		}
 	}
@@ -142,26 +147,27 @@ func recordMetrics(t *testing.T, s *Schedule, path string) []byte {
 	require.NoError(t, err)
 	require.NoError(t, proc.Start(ctx, componenttest.NewNopHost()))
 
-	rf := prometheusreceiver.NewFactory()
-	rcfg := rf.CreateDefaultConfig()
-	require.NoError(t, confmap.NewFromStringMap(map[string]any{
-		"config": map[string]any{"scrape_configs": scrapeConfigs},
-	}).Unmarshal(rcfg))
-	rset := receivertest.NewNopSettings(rf.Type())
-	rset.ID = component.NewIDWithName(rf.Type(), "dcgm")
-	rcv, err := rf.CreateMetrics(ctx, rset, rcfg, proc)
-	require.NoError(t, err)
-	require.NoError(t, rcv.Start(ctx, componenttest.NewNopHost()))
-
-	deadline := time.After(5 * time.Minute)
-	for name, sched := range keeper.schedules {
+	// One source after the other: scraped together, their requests would
+	// interleave in the file in no fixed order.
+	for i, src := range s.Sources {
+		rf := prometheusreceiver.NewFactory()
+		rcfg := rf.CreateDefaultConfig()
+		require.NoError(t, confmap.NewFromStringMap(map[string]any{
+			"config": map[string]any{"scrape_configs": []any{scrapeConfigs[i]}},
+		}).Unmarshal(rcfg))
+		rset := receivertest.NewNopSettings(rf.Type())
+		rset.ID = component.NewIDWithName(rf.Type(), src.Name)
+		rcv, err := rf.CreateMetrics(ctx, rset, rcfg, proc)
+		require.NoError(t, err)
+		require.NoError(t, rcv.Start(ctx, componenttest.NewNopHost()))
+		sched := keeper.schedules[src.Name]
 		select {
 		case <-sched.Done():
-		case <-deadline:
-			t.Fatalf("source %s: %d of %d steps recorded in 5 minutes", name, sched.Current(), sched.Len())
+		case <-time.After(5 * time.Minute):
+			t.Fatalf("source %s: %d of %d steps recorded in 5 minutes", src.Name, sched.Current(), sched.Len())
 		}
+		require.NoError(t, rcv.Shutdown(ctx))
 	}
-	require.NoError(t, rcv.Shutdown(ctx))
 	require.NoError(t, proc.Shutdown(ctx))
 	require.NoError(t, exp.Shutdown(ctx))
 	require.NoError(t, keeper.err)
