@@ -399,7 +399,8 @@ DASHBOARDS = dashboards()
 def test_exporter_ddl_from_pinned_module(db):
     names, rows = query(db, "SELECT name FROM system.tables WHERE database = 'default' ORDER BY name")
     tables = {r["name"] for r in rows}
-    assert {"otel_metrics_gauge", "otel_metrics_sum", "otel_traces", "otel_traces_trace_id_ts", "gpu_samples"} <= tables
+    assert {"otel_metrics_gauge", "otel_metrics_sum", "otel_traces", "otel_traces_trace_id_ts", "gpu_samples",
+            "gpu_hours_hourly", "gpu_hours_hourly_mv", "gpu_topology", "gpu_topology_mv"} <= tables
     _, rows = query(db, "SELECT count() AS n, uniqExact(TraceId) AS traces FROM otel_traces_trace_id_ts")
     # the exporter's materialized view works on our rows: one trace per session (its span and start marker)
     assert int(rows[0]["traces"]) == len(sessions())
@@ -547,6 +548,83 @@ def test_cluster_manager_numbers(db):
     _, rows = run(db, CM, "Power per node", hub=SCHEDULE["hub"], cluster=SCHEDULE["cluster"],
                   node=sorted(NODE_OF.values()))
     assert {r["node"] for r in rows} == set(want)
+
+
+# --- deploy/clickhouse/002: hourly rollup and topology -------------------------------
+
+HOURLY = "GPU-hours per project, hourly rollup (long ranges)"
+
+
+def test_hourly_rollup_matches_raw_and_schedule(db):
+    _, raw = run(db, CM, "Allocation versus use per project and PI", **SCOPE)
+    _, hourly = run(db, CM, HOURLY, **SCOPE)
+    raw, hourly = {r["namespace"]: r for r in raw}, {r["namespace"]: r for r in hourly}
+    assert sorted(hourly) == sorted(raw) == sorted(EXPECTED)
+    for ns_, e in EXPECTED.items():
+        for col, key in [("gpu_hours_allocated", "allocated"), ("gpu_hours_used", "used"), ("gpu_hours_idle", "idle")]:
+            assert approx(hourly[ns_][col], float(raw[ns_][col])), (ns_, col, hourly[ns_], raw[ns_])
+            assert approx(hourly[ns_][col], e[key]), (ns_, col, hourly[ns_], e)
+        assert hourly[ns_]["pi"] == PI[ns_]
+        print("%s hourly rollup: allocated %.4f used %.4f (raw %.4f / %.4f)" % (
+            ns_, float(hourly[ns_]["gpu_hours_allocated"]), float(hourly[ns_]["gpu_hours_used"]),
+            float(raw[ns_]["gpu_hours_allocated"]), float(raw[ns_]["gpu_hours_used"])))
+    # a node selected: the rollup honours the node variable like the raw panel
+    node2 = SCHEDULE["sources"][1]["node"]
+    _, rows = run(db, CM, HOURLY, hub=SCHEDULE["hub"], cluster=SCHEDULE["cluster"], node=[node2])
+    want = {a["namespace"] for a in SCHEDULE["allocations"] if NODE_OF[DEVICES[a["device"]]["source"]] == node2}
+    assert {r["namespace"] for r in rows} == want
+
+
+def view_select(name):
+    """The SELECT of a materialized view in deploy/clickhouse/002, as the documented backfill runs it."""
+    text = open(os.path.join(ROOT, "deploy", "clickhouse", "002-gpu-hours-hourly.sql")).read()
+    (stmt,) = [x for x in split_sql(text) if x.startswith("CREATE MATERIALIZED VIEW IF NOT EXISTS default.%s " % name)]
+    return stmt[stmt.index(" AS\nSELECT") + 4:]
+
+
+def test_hourly_backfill_equals_view(db):
+    """Backfill as docs/dashboards.md says: the view's SELECT, bounded by the view's creation time, into
+    the table. Here into a copy, over every row: the copy must equal what the view built on insert."""
+    db.query("CREATE TABLE default.gpu_hours_hourly_backfill AS default.gpu_hours_hourly")
+    bound = "toDateTime64(%d, 9)" % int(TO.timestamp() + 3600)
+    sel = view_select("gpu_hours_hourly_mv").replace("\nGROUP BY", "\n  AND TimeUnix < %s\nGROUP BY" % bound)
+    db.query("INSERT INTO default.gpu_hours_hourly_backfill " + sel)
+    agg = ("SELECT namespace, sum(samples) AS s, round(sum(prof_sum), 6) AS p, min(first_seen) AS f, max(last_seen) AS l "
+           "FROM default.%s GROUP BY namespace ORDER BY namespace")
+    _, by_view = query(db, agg % "gpu_hours_hourly")
+    _, by_backfill = query(db, agg % "gpu_hours_hourly_backfill")
+    assert by_view == by_backfill and len(by_view) == len(EXPECTED) + 1  # the projects and the unallocated ''
+
+
+def test_topology(db):
+    _, rows = query(db, "SELECT hub, cluster, node, hw_id, namespace, pod, any(gpu_uuid) AS gpu_uuid, "
+                        "any(mig_profile) AS mig_profile, round(max(fraction), 6) AS fraction, "
+                        "toUnixTimestamp(min(first_seen)) AS f, toUnixTimestamp(max(last_seen)) AS l "
+                        "FROM gpu_topology GROUP BY hub, cluster, node, hw_id, namespace, pod")
+    got = {(r["node"], r["hw_id"], r["namespace"], r["pod"]): r for r in rows}
+    want = set()
+    for hw, d in DEVICES.items():
+        want.add((NODE_OF[d["source"]], hw, "", ""))  # every device is also seen with no pod
+    for a in SCHEDULE["allocations"]:
+        want.add((NODE_OF[DEVICES[a["device"]]["source"]], a["device"], a["namespace"], a["pod"]))
+    assert set(got) == want
+    for (node, hw, ns_, pod), r in got.items():
+        d = DEVICES[hw]
+        assert (r["hub"], r["cluster"], r["gpu_uuid"], r["mig_profile"]) == (
+            SCHEDULE["hub"], SCHEDULE["cluster"], d["uuid"], d.get("mig_profile", ""))
+        assert approx(r["fraction"], fraction(hw))
+        for a in SCHEDULE["allocations"]:
+            if (a["device"], a["namespace"], a["pod"]) == (hw, ns_, pod):
+                interval = [s["interval_s"] for s in SCHEDULE["sources"] if s["name"] == d["source"]][0]
+                start = int(FROM.timestamp() + a["start_h"] * 3600)
+                assert (int(r["f"]), int(r["l"])) == (start, start + int(a["hours"] * 3600) - interval)
+    print("topology rows: %d" % len(rows))
+
+
+def test_project_variable_lists_the_projects(db):
+    (v,) = [v for v in RP["templating"]["list"] if v["name"] == "project"]
+    names, rows = query(db, expand(v["query"], {}))
+    assert [r[names[0]] for r in rows] == sorted(EXPECTED)
 
 
 # --- structural checks ------------------------------------------------------------
