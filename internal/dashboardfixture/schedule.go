@@ -16,7 +16,6 @@ import (
 	"os"
 	"sort"
 	"strconv"
-
 	"time"
 
 	"github.com/prometheus/common/model"
@@ -222,8 +221,10 @@ func (s *Schedule) Exposition(src Source, t time.Time) []byte {
 		if d.Source != src.Name {
 			continue
 		}
-		labels := []string{"gpu", strconv.Itoa(d.GPU), "UUID", d.UUID, "device", "nvidia" + strconv.Itoa(d.GPU),
-			"modelName", d.Model}
+		labels := []string{
+			"gpu", strconv.Itoa(d.GPU), "UUID", d.UUID, "device", "nvidia" + strconv.Itoa(d.GPU),
+			"modelName", d.Model,
+		}
 		if d.MIGProfile != "" {
 			labels = append(labels, "GPU_I_PROFILE", d.MIGProfile, "GPU_I_ID", strconv.Itoa(d.MIGID))
 		}
@@ -335,9 +336,11 @@ func (s *Schedule) Webhooks() ([]Webhook, error) {
 		if a.Busy < s.Alerts.BusyThreshold {
 			rule = s.Alerts.Idle
 		}
-		labels := map[string]string{"alertname": rule.AlertName, "severity": "info", "cluster": s.Cluster,
+		labels := map[string]string{
+			"alertname": rule.AlertName, "severity": "info", "cluster": s.Cluster,
 			"node": src.Node, "UUID": d.UUID, "gpu": strconv.Itoa(d.GPU), "modelName": d.Model,
-			"namespace": a.Namespace, "pod": a.Pod, "container": a.Container}
+			"namespace": a.Namespace, "pod": a.Pod, "container": a.Container,
+		}
 		if d.MIGProfile != "" {
 			labels["GPU_I_PROFILE"], labels["GPU_I_ID"] = d.MIGProfile, strconv.Itoa(d.MIGID)
 		}
@@ -350,10 +353,12 @@ func (s *Schedule) Webhooks() ([]Webhook, error) {
 		if !fired.Before(end) {
 			continue // never fired: shorter than the rule's for:
 		}
-		al := alert{Labels: labels, StartsAt: fired,
+		al := alert{
+			Labels: labels, StartsAt: fired,
 			Annotations:  map[string]string{"active_at": strconv.FormatInt(start.Unix(), 10)},
 			GeneratorURL: "https://thanos-querier.example.org/graph?g0.expr=ALERTS",
-			Fingerprint:  ls.Fingerprint().String()}
+			Fingerprint:  ls.Fingerprint().String(),
+		}
 		for _, ev := range []struct {
 			status string
 			at     time.Time
@@ -363,11 +368,13 @@ func (s *Schedule) Webhooks() ([]Webhook, error) {
 			if al.EndsAt.IsZero() {
 				al.EndsAt = time.Date(1, 1, 1, 0, 0, 0, 0, time.UTC)
 			}
-			body, err := json.Marshal(notification{Version: "4", Status: ev.status, Receiver: "ai-telemetry",
+			body, err := json.Marshal(notification{
+				Version: "4", Status: ev.status, Receiver: "ai-telemetry",
 				GroupKey:     fmt.Sprintf("{}:{alertname=%q, namespace=%q}", rule.AlertName, a.Namespace),
 				GroupLabels:  map[string]string{"alertname": rule.AlertName, "namespace": a.Namespace},
 				CommonLabels: labels, CommonAnnotations: al.Annotations,
-				ExternalURL: "https://alertmanager.example.org", Alerts: []alert{al}})
+				ExternalURL: "https://alertmanager.example.org", Alerts: []alert{al},
+			})
 			if err != nil {
 				return nil, err
 			}
