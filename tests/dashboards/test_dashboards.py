@@ -458,6 +458,11 @@ def test_research_project_numbers(db, project):
     _, rows = run(db, RP, "Per GPU and slice", project)
     assert len(rows) == e["held"]
     assert approx(sum(float(r["gpu_hours_allocated"]) for r in rows), e["allocated"])
+    # the same from the hourly rollup, per day
+    _, rows = run(db, RP, "GPU-hours per day (hourly rollup, long ranges)", project)
+    assert len(rows) == len({(FROM + dt.timedelta(hours=h)).date() for h in range(int(SCHEDULE["hours"]))})
+    assert approx(sum(float(r["gpu_hours_allocated"]) for r in rows), e["allocated"])
+    assert approx(sum(float(r["gpu_hours_used"]) for r in rows), e["used"])
     _, rows = run(db, RP, "GPU memory used", project)
     assert rows and all(float(r["fb_used_mib"]) > 0 for r in rows)
     print("%s: %s" % (project, got))
