@@ -52,7 +52,8 @@ func main() {
 	projects := flag.String("projects", "", "projects file (the gpumodel processor's metadata.file format)")
 	database := flag.String("database", "default", "database of the clickhouse exporter's tables")
 	managers := flag.String("managers-role", "grafana_managers", "role that sees every project (the cluster manager data source)")
-	writers := flag.String("all-rows", "otel_exporter", "comma-separated users or roles that must keep seeing every row: the exporter's user, whose inserts feed the materialized views")
+	writers := flag.String("all-rows", "otel_exporter", "comma-separated users or roles that must keep seeing every row: "+
+		"the exporter's user and the definer of the materialized views, which select the exporter's inserts")
 	flag.Parse()
 	if err := run(os.Stdout, *projects, *database, *managers, *writers); err != nil {
 		fmt.Fprintln(os.Stderr, "gen-row-policies:", err)
@@ -96,8 +97,8 @@ func write(w io.Writer, db, managers string, writers, namespaces []string) error
 	p("--   CREATE USER grafana_team_a IDENTIFIED WITH sha256_hash BY '<hex>' DEFAULT ROLE `project_team-a`;\n")
 	p("--   GRANT `project_team-a` TO grafana_team_a;\n")
 	p("-- Policies are permissive and FOR SELECT only: inserts are not filtered. Once a table has a\n")
-	p("-- policy, users and roles it names none of see none of its rows, so the exporter's user (the\n")
-	p("-- materialized views read its inserts) and the managers get an all-rows policy.\n\n")
+	p("-- policy, users and roles it names none of see none of its rows, so the managers, the exporter's\n")
+	p("-- user and the materialized views' definer (they select the exporter's inserts) get an all-rows policy.\n\n")
 	all := append([]string{managers}, writers...)
 	quoted := make([]string, len(all))
 	for i, r := range all {

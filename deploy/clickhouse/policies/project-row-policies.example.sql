@@ -5,8 +5,8 @@
 --   CREATE USER grafana_team_a IDENTIFIED WITH sha256_hash BY '<hex>' DEFAULT ROLE `project_team-a`;
 --   GRANT `project_team-a` TO grafana_team_a;
 -- Policies are permissive and FOR SELECT only: inserts are not filtered. Once a table has a
--- policy, users and roles it names none of see none of its rows, so the exporter's user (the
--- materialized views read its inserts) and the managers get an all-rows policy.
+-- policy, users and roles it names none of see none of its rows, so the managers, the exporter's
+-- user and the materialized views' definer (they select the exporter's inserts) get an all-rows policy.
 
 CREATE ROLE IF NOT EXISTS `grafana_managers`;
 CREATE ROW POLICY IF NOT EXISTS all_rows ON `default`.`otel_metrics_gauge` FOR SELECT USING 1 TO `grafana_managers`, `otel_exporter`;
