@@ -90,6 +90,11 @@ $(VENV)/.installed: tests/dashboards/requirements.txt
 dashboards-test: $(VENV)/.installed ## Run every Grafana dashboard query in chDB on the exporter's own tables; check GPU-hours
 	GO=$(GO) $(VENV)/bin/python -m pytest -q -p no:cacheprovider tests/dashboards
 
+.PHONY: dashboards-fixtures
+dashboards-fixtures: ## Re-record the dashboards' fixtures through the real pipeline (after changing schedule.json or a component)
+	$(GO) test -count=1 ./internal/dashboardfixture/ -update
+	$(GO) test -count=1 ./cmd/gen-row-policies/ -update
+
 RULES := configs/prometheus/gpu-usage-rules.yaml configs/prometheus/gpu-usage-rules.e2e.yaml
 
 .PHONY: rules-test
