@@ -65,6 +65,21 @@ func newReceiver(set receiver.Settings, cfg *Config, next consumer.Metrics) (*pr
 // schedule per generated query. Queries run independently: one failing or
 // slow query delays no other.
 func (r *promqlReceiver) Start(ctx context.Context, host component.Host) error {
+	if err := r.setup(ctx, host); err != nil {
+		return err
+	}
+	runCtx, cancel := context.WithCancel(context.Background())
+	r.cancel = cancel
+	for _, q := range r.queries {
+		r.running.Add(1)
+		go r.loop(runCtx, q)
+	}
+	r.set.Logger.Info("Running PromQL queries", zap.Int("queries", len(r.queries)), zap.String("endpoint", r.cfg.Endpoint))
+	return nil
+}
+
+// setup builds the HTTP client and opens the cursors.
+func (r *promqlReceiver) setup(ctx context.Context, host component.Host) error {
 	httpClient, err := r.cfg.ToClient(ctx, host.GetExtensions(), r.set.TelemetrySettings)
 	if err != nil {
 		return err
@@ -84,13 +99,6 @@ func (r *promqlReceiver) Start(ctx context.Context, host component.Host) error {
 		}
 	}
 	r.cursors = newCursors(r.client)
-	runCtx, cancel := context.WithCancel(context.Background())
-	r.cancel = cancel
-	for _, q := range r.queries {
-		r.running.Add(1)
-		go r.loop(runCtx, q)
-	}
-	r.set.Logger.Info("Running PromQL queries", zap.Int("queries", len(r.queries)), zap.String("endpoint", r.cfg.Endpoint))
 	return nil
 }
 
