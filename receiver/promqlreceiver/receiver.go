@@ -216,6 +216,10 @@ func (r *promqlReceiver) run(ctx context.Context, q query, st *queryState) {
 // (query_range, steps aligned to end at now).
 func (r *promqlReceiver) fetch(ctx context.Context, q query, now time.Time, cursor model.Time) (*result, string, error) {
 	since := now.Sub(cursor.Time())
+	if cursor > 0 && q.maxCatchUp > 0 && since > max(q.maxCatchUp, q.interval) {
+		r.set.Logger.Warn("Gap since the last emitted sample exceeds max_catch_up; older samples are not fetched",
+			zap.String("query", q.id), zap.Time("last_emitted", cursor.Time()), zap.Duration("max_catch_up", q.maxCatchUp))
+	}
 	if q.raw {
 		window := q.interval
 		if cursor > 0 {
