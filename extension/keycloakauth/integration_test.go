@@ -3,22 +3,14 @@
 package keycloakauth
 
 import (
-	"bufio"
 	"bytes"
 	"context"
 	"crypto/rand"
 	"crypto/rsa"
-	"encoding/hex"
 	"encoding/json"
 	"fmt"
-	"net"
 	"net/http"
 	"net/http/httptest"
-	"os"
-	"os/exec"
-	"path/filepath"
-	"strings"
-	"syscall"
 	"testing"
 	"time"
 
@@ -36,167 +28,15 @@ import (
 	"golang.org/x/oauth2/clientcredentials"
 
 	"github.com/nerc-project/ai-telemetry-collector/internal/authz"
+	"github.com/nerc-project/ai-telemetry-collector/internal/keycloaktest"
 	"github.com/nerc-project/ai-telemetry-collector/internal/topology"
 	"github.com/nerc-project/ai-telemetry-collector/receiver/alertmanagerreceiver"
 )
 
-// realmClients holds the secrets of the test realm's client-credentials
-// clients, drawn afresh for each run: testdata/realm-nerc.json carries only
-// SECRET_OF_{client} placeholders, so no secret is ever committed.
-var realmClients = map[string]string{
-	"hub-writer":     randomSecret(),
-	"team-a-writer":  randomSecret(),
-	"no-access":      randomSecret(),
-	"other-audience": randomSecret(),
-}
-
-// resourceServerSecret is the secret of the realm's resource server client
-// (ai-telemetry-gateway), which no test logs in as.
-var resourceServerSecret = randomSecret()
-
-func randomSecret() string {
-	b := make([]byte, 24)
-	if _, err := rand.Read(b); err != nil {
-		panic(err)
-	}
-	return hex.EncodeToString(b)
-}
-
-// withSecrets fills the realm's secret placeholders.
-func withSecrets(realm []byte) []byte {
-	realm = bytes.ReplaceAll(realm, []byte("SECRET_OF_gateway"), []byte(resourceServerSecret))
-	for client, secret := range realmClients {
-		realm = bytes.ReplaceAll(realm, []byte("SECRET_OF_"+client), []byte(secret))
-	}
-	return realm
-}
-
-// realKeycloak is Keycloak in dev mode (in-memory database, so each start
-// imports the realm afresh, with new signing keys), from `make keycloak`.
-type realKeycloak struct {
-	t              *testing.T
-	home, javaHome string
-	port           string
-	logPath        string
-	pgid           int
-	exited         chan error // nil while stopped
-}
-
-func keycloakEnv(t *testing.T) (home, javaHome string) {
-	t.Helper()
-	home, javaHome = os.Getenv("KEYCLOAK_HOME"), os.Getenv("KEYCLOAK_JAVA_HOME")
-	if home == "" || javaHome == "" {
-		t.Fatal("KEYCLOAK_HOME and KEYCLOAK_JAVA_HOME must be set: run `make integration` " +
-			"(scripts/keycloak.sh fetch downloads Keycloak; it needs Java 17+, 21+ preferred)")
-	}
-	if _, err := os.Stat(filepath.Join(home, "bin", "kc.sh")); err != nil {
-		t.Fatalf("Keycloak not found in KEYCLOAK_HOME=%s: run `scripts/keycloak.sh fetch` (%v)", home, err)
-	}
-	if _, err := os.Stat(filepath.Join(javaHome, "bin", "java")); err != nil {
-		t.Fatalf("no java in KEYCLOAK_JAVA_HOME=%s (%v)", javaHome, err)
-	}
-	return home, javaHome
-}
-
-func freePort(t *testing.T) string {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	require.NoError(t, err)
-	defer func() { _ = l.Close() }()
-	return fmt.Sprint(l.Addr().(*net.TCPAddr).Port)
-}
-
-func startRealKeycloak(t *testing.T) *realKeycloak {
-	t.Helper()
-	home, javaHome := keycloakEnv(t)
-	realm, err := os.ReadFile(filepath.Join("testdata", "realm-nerc.json"))
-	require.NoError(t, err)
-	importDir := filepath.Join(home, "data", "import")
-	require.NoError(t, os.MkdirAll(importDir, 0o755))
-	require.NoError(t, os.WriteFile(filepath.Join(importDir, "realm-nerc.json"), withSecrets(realm), 0o600))
-	kc := &realKeycloak{t: t, home: home, javaHome: javaHome, port: freePort(t), logPath: filepath.Join(t.TempDir(), "keycloak.log")}
-	t.Cleanup(kc.stop)
-	kc.start()
-	return kc
-}
-
-func (kc *realKeycloak) url() string { return "http://127.0.0.1:" + kc.port }
-
-func (kc *realKeycloak) start() {
-	t := kc.t
-	t.Helper()
-	logFile, err := os.OpenFile(kc.logPath, os.O_CREATE|os.O_APPEND|os.O_WRONLY, 0o600)
-	require.NoError(t, err)
-	defer func() { _ = logFile.Close() }()
-	cmd := exec.Command(filepath.Join(kc.home, "bin", "kc.sh"), "start-dev",
-		"--http-host=127.0.0.1", "--http-port="+kc.port, "--http-management-port="+freePort(t),
-		"--db=dev-mem", "--import-realm")
-	cmd.Env = append(os.Environ(), "JAVA_HOME="+kc.javaHome)
-	cmd.Stdout, cmd.Stderr = logFile, logFile
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true} // kc.sh forks java: stop the whole group
-	require.NoError(t, cmd.Start())
-	kc.pgid = cmd.Process.Pid
-	kc.exited = make(chan error, 1)
-	go func(done chan<- error) { done <- cmd.Wait() }(kc.exited)
-
-	ready := kc.url() + "/realms/NERC/.well-known/openid-configuration"
-	deadline := time.Now().Add(4 * time.Minute)
-	for {
-		select {
-		case err := <-kc.exited:
-			kc.exited = nil
-			t.Fatalf("Keycloak exited during startup (%v); log:\n%s", err, kc.logTail())
-		default:
-		}
-		if resp, err := http.Get(ready); err == nil { //nolint:noctx // loopback test URL
-			_ = resp.Body.Close()
-			if resp.StatusCode == http.StatusOK {
-				return
-			}
-		}
-		if time.Now().After(deadline) {
-			kc.stop()
-			t.Fatalf("Keycloak not ready at %s within 4 minutes; log:\n%s", ready, kc.logTail())
-		}
-		time.Sleep(500 * time.Millisecond)
-	}
-}
-
-// stop ends Keycloak (TERM, then KILL after 30 s) and waits until it is gone.
-func (kc *realKeycloak) stop() {
-	if kc.exited == nil {
-		return
-	}
-	_ = syscall.Kill(-kc.pgid, syscall.SIGTERM)
-	select {
-	case err := <-kc.exited:
-		kc.t.Logf("Keycloak stopped (%v)", err)
-	case <-time.After(30 * time.Second):
-		_ = syscall.Kill(-kc.pgid, syscall.SIGKILL)
-		kc.t.Logf("Keycloak killed after 30 s (%v)", <-kc.exited)
-	}
-	kc.exited = nil
-}
-
-func (kc *realKeycloak) logTail() string {
-	f, err := os.Open(kc.logPath)
-	if err != nil {
-		return err.Error()
-	}
-	defer func() { _ = f.Close() }()
-	var lines []string
-	sc := bufio.NewScanner(f)
-	sc.Buffer(make([]byte, 64*1024), 1024*1024)
-	for sc.Scan() {
-		lines = append(lines, sc.Text())
-	}
-	return strings.Join(lines[max(0, len(lines)-40):], "\n")
-}
-
 // gatewayConfig validates tokens for ai-telemetry-gateway and decides per resource.
-func gatewayConfig(kc *realKeycloak) *Config {
+func gatewayConfig(kc *keycloaktest.Keycloak) *Config {
 	cfg := createDefaultConfig().(*Config)
-	cfg.ServerURL = kc.url()
+	cfg.ServerURL = kc.URL()
 	cfg.Server.Audiences = []string{"ai-telemetry-gateway"}
 	cfg.Server.JWKSMinRefetchInterval = time.Second
 	cfg.Authorization = AuthorizationConfig{
@@ -207,11 +47,11 @@ func gatewayConfig(kc *realKeycloak) *Config {
 }
 
 // clientConfig obtains tokens as one of the realm's clients.
-func clientConfig(kc *realKeycloak, clientID string) *Config {
+func clientConfig(kc *keycloaktest.Keycloak, clientID string) *Config {
 	cfg := createDefaultConfig().(*Config)
-	cfg.ServerURL = kc.url()
+	cfg.ServerURL = kc.URL()
 	cfg.Client = configoptional.Some(ClientConfig{
-		ClientID: clientID, ClientSecret: configopaque.String(realmClients[clientID]),
+		ClientID: clientID, ClientSecret: configopaque.String(kc.Secret(clientID)),
 		ExpiryMargin: defaultExpiryMargin, MaxBackoff: time.Second,
 	})
 	return cfg
@@ -234,11 +74,11 @@ func authenticate(e *keycloakAuth, header string) (context.Context, error) {
 }
 
 func TestRealKeycloak(t *testing.T) {
-	kc := startRealKeycloak(t)
+	kc := keycloaktest.Start(t)
 	gateway, _ := start(t, gatewayConfig(kc))
 	clients := map[string]*keycloakAuth{}
 	headers := map[string]string{}
-	for id := range realmClients {
+	for _, id := range keycloaktest.Clients {
 		clients[id], _ = start(t, clientConfig(kc, id))
 		h, err := tokenOf(t, clients[id])
 		require.NoError(t, err, id)
@@ -315,8 +155,8 @@ func TestRealKeycloak(t *testing.T) {
 	t.Run("Keycloak requests for 10,000 requests from 100 tokens over 10 projects", func(t *testing.T) {
 		// 100 distinct client-credentials tokens of hub-writer, fetched directly.
 		cc := clientcredentials.Config{
-			ClientID: "hub-writer", ClientSecret: realmClients["hub-writer"],
-			TokenURL: kc.url() + "/realms/NERC/protocol/openid-connect/token",
+			ClientID: "hub-writer", ClientSecret: kc.Secret("hub-writer"),
+			TokenURL: kc.TokenURL(),
 		}
 		tokens := make([]map[string][]string, 100)
 		for i := range tokens {
@@ -351,7 +191,7 @@ func TestRealKeycloak(t *testing.T) {
 		gatewayID := component.MustNewIDWithName("keycloakauth", "gateway")
 		factory := alertmanagerreceiver.NewFactory()
 		cfg := factory.CreateDefaultConfig()
-		endpoint := "127.0.0.1:" + freePort(t)
+		endpoint := "127.0.0.1:" + keycloaktest.FreePort(t)
 		require.NoError(t, confmap.NewFromStringMap(map[string]any{
 			"endpoint": endpoint, "hub": "moc", "authorizer": gatewayID.String(),
 			"auth": map[string]any{"authenticator": gatewayID.String()},
@@ -402,7 +242,7 @@ func TestRealKeycloak(t *testing.T) {
 	require.NoError(t, err)
 
 	t.Run("Keycloak down", func(t *testing.T) {
-		kc.stop()
+		kc.Stop()
 		_, err := authenticate(gateway, headers["team-a-writer"])
 		require.NoError(t, err, "a cached token still passes")
 		require.NoError(t, gateway.Authorize(contexts["team-a-writer"], teamA), "a cached decision still holds")
@@ -425,7 +265,7 @@ func TestRealKeycloak(t *testing.T) {
 	})
 
 	t.Run("recovery after restart", func(t *testing.T) {
-		kc.start() // a fresh realm: new signing keys, as after a key rotation
+		kc.Restart() // a fresh realm: new signing keys, as after a key rotation
 		fresh, err := tokenOf(t, mustStart(t, clientConfig(kc, "team-a-writer")))
 		require.NoError(t, err)
 		ctx, err := authenticate(gateway, fresh)
