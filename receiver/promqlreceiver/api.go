@@ -88,10 +88,10 @@ func (c *apiClient) get(ctx context.Context, path string, params url.Values) (*r
 		_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 1<<20))
 		_ = resp.Body.Close()
 	}()
-	switch {
-	case resp.StatusCode == http.StatusUnauthorized:
+	switch resp.StatusCode {
+	case http.StatusUnauthorized:
 		return nil, fmt.Errorf("%w: HTTP 401: %s", errUnauthorized, snippet(resp.Body))
-	case resp.StatusCode == http.StatusForbidden:
+	case http.StatusForbidden:
 		return nil, fmt.Errorf("%w: HTTP 403: %s", errDenied, snippet(resp.Body))
 	}
 	res, err := decodeResponse(resp.Body)

@@ -35,6 +35,7 @@ func convert(q query, res *result, cursor model.Time, version string) converted 
 	byName := map[model.LabelValue]pmetric.NumberDataPointSlice{}
 	for _, s := range res.streams {
 		var dps pmetric.NumberDataPointSlice
+		var attrs pcommon.Map // the series' first point's, copied to the others
 		first := true
 		for _, v := range s.Values {
 			if v.Timestamp <= cursor {
@@ -43,12 +44,17 @@ func convert(q query, res *result, cursor model.Time, version string) converted 
 			}
 			if first {
 				dps = pointsFor(sm, byName, s.Metric, q.name)
-				first = false
 			}
 			dp := dps.AppendEmpty()
-			dp.SetTimestamp(pcommon.Timestamp(int64(v.Timestamp) * 1e6))
+			dp.SetTimestamp(pcommon.Timestamp(int64(v.Timestamp) * 1e6)) //nolint:gosec // v.Timestamp > cursor >= 0
 			dp.SetDoubleValue(float64(v.Value))
-			putLabels(dp.Attributes(), s.Metric)
+			if first {
+				putLabels(dp.Attributes(), s.Metric)
+				attrs = dp.Attributes()
+				first = false
+			} else {
+				attrs.CopyTo(dp.Attributes())
+			}
 			out.points++
 			out.newest = max(out.newest, v.Timestamp)
 		}

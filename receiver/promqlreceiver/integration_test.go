@@ -17,7 +17,10 @@ import (
 	"github.com/stretchr/testify/require"
 	"go.opentelemetry.io/collector/component/componenttest"
 	"go.opentelemetry.io/collector/consumer/consumertest"
+	"go.opentelemetry.io/collector/processor/processortest"
 	"go.opentelemetry.io/otel/attribute"
+
+	"github.com/nerc-project/ai-telemetry-collector/processor/gpumodelprocessor"
 )
 
 // historyStart is where the backfilled history begins: far enough back that
@@ -138,6 +141,56 @@ func TestRealPrometheus(t *testing.T) {
 		}
 		assert.Equal(t, int64(1), h.count("queries", attribute.String("api", "query")))
 		assert.Equal(t, int64(1), h.count("queries", attribute.String("api", "query_range")))
+	})
+
+	t.Run("the gpumodel processor reads the pulled points as a scrape's", func(t *testing.T) {
+		f := gpumodelprocessor.NewFactory()
+		pcfg := f.CreateDefaultConfig().(*gpumodelprocessor.Config)
+		pcfg.Hub = "moc"
+		sink := new(consumertest.MetricsSink)
+		proc, err := f.CreateMetrics(context.Background(), processortest.NewNopSettings(f.Type()), pcfg, sink)
+		require.NoError(t, err)
+		require.NoError(t, proc.Start(context.Background(), componenttest.NewNopHost()))
+		defer func() { require.NoError(t, proc.Shutdown(context.Background())) }()
+
+		cfg := testConfig(prom.url, QueryConfig{Name: "dcgm", Query: `{__name__=~"DCGM_FI_.*",cluster="{{.Cluster}}"}`, RawSamples: true})
+		cfg.Clusters = []string{"nerc-ocp-prod"}
+		cfg.Interval = 5 * time.Minute
+		h := newHarness(t, cfg, proc, componenttest.NewNopHost())
+		defer h.shutdown()
+		h.runAll(at(30))
+
+		require.Equal(t, len(prod), sink.DataPointCount(), "every point passes")
+		type workload struct{ node, namespace, pod, resource string }
+		slices := map[string]workload{} // hw.id of a MIG slice -> its resource's workload
+		for _, md := range sink.AllMetrics() {
+			for i := 0; i < md.ResourceMetrics().Len(); i++ {
+				rm := md.ResourceMetrics().At(i)
+				res := rm.Resource().Attributes().AsRaw()
+				assert.Equal(t, "nerc-ocp-prod", res["k8s.cluster.name"])
+				ms := rm.ScopeMetrics().At(0).Metrics()
+				for j := 0; j < ms.Len(); j++ {
+					if ms.At(j).Name() != "DCGM_FI_PROF_GR_ENGINE_ACTIVE" {
+						continue
+					}
+					dps := ms.At(j).Gauge().DataPoints()
+					for k := 0; k < dps.Len(); k++ {
+						a := dps.At(k).Attributes().AsRaw()
+						if a["nvidia.mig.profile"] != nil {
+							slices[fmt.Sprint(a["hw.id"])] = workload{
+								fmt.Sprint(res["k8s.node.name"]), fmt.Sprint(res["k8s.namespace.name"]),
+								fmt.Sprint(res["k8s.pod.name"]), fmt.Sprint(res["aitelemetry.keycloak.resource"]),
+							}
+						}
+					}
+				}
+			}
+		}
+		assert.Equal(t, map[string]workload{
+			"GPU-6b0d4e93-2f8a-4c17-b3e5-91a7c2d8f604/1": {"gpu-a100-node-1.nerc.mghpcc.org", "team-b", "jupyter-alice-0", "HUB-moc-CLUSTER-nerc-ocp-prod-PROJECT-team-b"},
+			// The free slice carries only the exporter pod's own labels: no workload.
+			"GPU-6b0d4e93-2f8a-4c17-b3e5-91a7c2d8f604/2": {"gpu-a100-node-1.nerc.mghpcc.org", "<nil>", "<nil>", "HUB-moc-CLUSTER-nerc-ocp-prod"},
+		}, slices)
 	})
 
 	t.Run("API errors are counted, other queries flow", func(t *testing.T) {

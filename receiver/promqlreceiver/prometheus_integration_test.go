@@ -112,7 +112,7 @@ func writeOpenMetrics(t *testing.T, path string, all []series, t0 time.Time, n i
 	}
 	sort.Strings(names)
 	for _, name := range names {
-		fmt.Fprintf(w, "# TYPE %s gauge\n", name)
+		_, _ = fmt.Fprintf(w, "# TYPE %s gauge\n", name) // write errors surface at Flush
 		for _, s := range byName[name] {
 			var parts []string
 			for k, v := range s.labels {
@@ -121,11 +121,11 @@ func writeOpenMetrics(t *testing.T, path string, all []series, t0 time.Time, n i
 			sort.Strings(parts)
 			for k := range n {
 				ts := t0.Add(time.Duration(k) * 5 * time.Minute)
-				fmt.Fprintf(w, "%s{%s} %g %d\n", name, strings.Join(parts, ","), s.base+float64(k), ts.Unix())
+				_, _ = fmt.Fprintf(w, "%s{%s} %g %d\n", name, strings.Join(parts, ","), s.base+float64(k), ts.Unix())
 			}
 		}
 	}
-	fmt.Fprintln(w, "# EOF")
+	_, _ = fmt.Fprintln(w, "# EOF")
 	require.NoError(t, w.Flush())
 	require.NoError(t, f.Close())
 }
@@ -187,10 +187,11 @@ func startPrometheus(t *testing.T, history []series, t0 time.Time, n int, scrape
 	t.Cleanup(func() {
 		_ = syscall.Kill(-cmd.Process.Pid, syscall.SIGTERM)
 		select {
-		case <-p.done:
+		case err := <-p.done:
+			t.Logf("prometheus stopped (%v)", err)
 		case <-time.After(20 * time.Second):
 			_ = syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
-			<-p.done
+			t.Logf("prometheus killed after 20 s (%v)", <-p.done)
 		}
 	})
 	deadline := time.Now().Add(time.Minute)

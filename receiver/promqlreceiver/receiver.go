@@ -240,7 +240,7 @@ func (r *promqlReceiver) fetch(ctx context.Context, q query, now time.Time, curs
 	}
 	steps := (since + q.step - 1) / q.step // evaluations after the cursor, up to now
 	steps = min(steps, q.maxCatchUp/q.step+1)
-	start := now.Add(-time.Duration(steps-1) * q.step)
+	start := now.Add(-(steps - 1) * q.step)
 	res, err := r.api.rangeQuery(ctx, q.promql, start, now, q.step)
 	return res, "query_range", err
 }

@@ -43,8 +43,10 @@ func newFakeAPI(t *testing.T, answer func(req apiRequest) (int, string)) *fakeAP
 	f := &fakeAPI{answer: answer}
 	f.Server = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		q := r.URL.Query()
-		req := apiRequest{path: r.URL.Path, query: q.Get("query"), time: parseTime(q.Get("time")),
-			start: parseTime(q.Get("start")), end: parseTime(q.Get("end"))}
+		req := apiRequest{
+			path: r.URL.Path, query: q.Get("query"), time: parseTime(q.Get("time")),
+			start: parseTime(q.Get("start")), end: parseTime(q.Get("end")),
+		}
 		if s := q.Get("step"); s != "" {
 			f, _ := strconv.ParseFloat(s, 64)
 			req.step = time.Duration(f * float64(time.Second))
@@ -59,12 +61,6 @@ func newFakeAPI(t *testing.T, answer func(req apiRequest) (int, string)) *fakeAP
 	}))
 	t.Cleanup(f.Close)
 	return f
-}
-
-func (f *fakeAPI) setAnswer(a func(req apiRequest) (int, string)) {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	f.answer = a
 }
 
 func (f *fakeAPI) last() apiRequest {
@@ -128,14 +124,29 @@ func TestRawSamplesWindowFollowsTheCursor(t *testing.T) {
 		wantQuery  string
 		wantPoints []time.Time
 	}{
-		{"no cursor: one interval back", t0, []time.Time{t0.Add(-50 * time.Second), t0.Add(-20 * time.Second)},
-			"DCGM_FI_DEV_GPU_UTIL[60s]", []time.Time{t0.Add(-50 * time.Second), t0.Add(-20 * time.Second)}},
-		{"back to the cursor, emitted ones skipped", t0.Add(time.Minute), []time.Time{t0.Add(-20 * time.Second), t0.Add(40 * time.Second)},
-			"DCGM_FI_DEV_GPU_UTIL[80s]", []time.Time{t0.Add(40 * time.Second)}},
-		{"nothing new", t0.Add(2 * time.Minute), []time.Time{t0.Add(40 * time.Second)},
-			"DCGM_FI_DEV_GPU_UTIL[80s]", nil},
-		{"after an outage: bounded by max_catch_up", t0.Add(3 * time.Hour), []time.Time{t0.Add(2*time.Hour + 30*time.Minute)},
-			"DCGM_FI_DEV_GPU_UTIL[3600s]", []time.Time{t0.Add(2*time.Hour + 30*time.Minute)}},
+		{
+			"no cursor: one interval back", t0,
+			[]time.Time{t0.Add(-50 * time.Second), t0.Add(-20 * time.Second)},
+			"DCGM_FI_DEV_GPU_UTIL[60s]",
+			[]time.Time{t0.Add(-50 * time.Second), t0.Add(-20 * time.Second)},
+		},
+		{
+			"back to the cursor, emitted ones skipped", t0.Add(time.Minute),
+			[]time.Time{t0.Add(-20 * time.Second), t0.Add(40 * time.Second)},
+			"DCGM_FI_DEV_GPU_UTIL[80s]",
+			[]time.Time{t0.Add(40 * time.Second)},
+		},
+		{
+			"nothing new", t0.Add(2 * time.Minute),
+			[]time.Time{t0.Add(40 * time.Second)},
+			"DCGM_FI_DEV_GPU_UTIL[80s]", nil,
+		},
+		{
+			"after an outage: bounded by max_catch_up", t0.Add(3 * time.Hour),
+			[]time.Time{t0.Add(2*time.Hour + 30*time.Minute)},
+			"DCGM_FI_DEV_GPU_UTIL[3600s]",
+			[]time.Time{t0.Add(2*time.Hour + 30*time.Minute)},
+		},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -174,14 +185,21 @@ func TestEvaluatedQueryCatchesUpWithQueryRange(t *testing.T) {
 		wantPoints []time.Time
 	}{
 		{"first run: instant", t0, apiRequest{path: "/api/v1/query", query: "sum(busy)", time: t0}, []time.Time{t0}},
-		{"on time: instant", t0.Add(65 * time.Second), apiRequest{path: "/api/v1/query", query: "sum(busy)", time: t0.Add(65 * time.Second)},
-			[]time.Time{t0.Add(65 * time.Second)}},
-		{"two runs missed: every step since the cursor, ending now", t0.Add(245 * time.Second),
+		{
+			"on time: instant", t0.Add(65 * time.Second),
+			apiRequest{path: "/api/v1/query", query: "sum(busy)", time: t0.Add(65 * time.Second)},
+			[]time.Time{t0.Add(65 * time.Second)},
+		},
+		{
+			"two runs missed: every step since the cursor, ending now", t0.Add(245 * time.Second),
 			apiRequest{path: "/api/v1/query_range", query: "sum(busy)", start: t0.Add(125 * time.Second), end: t0.Add(245 * time.Second), step: time.Minute},
-			[]time.Time{t0.Add(125 * time.Second), t0.Add(185 * time.Second), t0.Add(245 * time.Second)}},
-		{"long outage: max_catch_up back", t0.Add(time.Hour),
+			[]time.Time{t0.Add(125 * time.Second), t0.Add(185 * time.Second), t0.Add(245 * time.Second)},
+		},
+		{
+			"long outage: max_catch_up back", t0.Add(time.Hour),
 			apiRequest{path: "/api/v1/query_range", query: "sum(busy)", start: t0.Add(57 * time.Minute), end: t0.Add(time.Hour), step: time.Minute},
-			[]time.Time{t0.Add(57 * time.Minute), t0.Add(58 * time.Minute), t0.Add(59 * time.Minute), t0.Add(time.Hour)}},
+			[]time.Time{t0.Add(57 * time.Minute), t0.Add(58 * time.Minute), t0.Add(59 * time.Minute), t0.Add(time.Hour)},
+		},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
