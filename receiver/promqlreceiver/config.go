@@ -30,6 +30,7 @@ var (
 	errInterval         = errors.New("interval must be at least 1s")
 	errStep             = errors.New("step must be at least 1s")
 	errMaxCatchUp       = errors.New("max_catch_up must not be negative")
+	errDelay            = errors.New("delay must not be negative")
 	errTooManySteps     = errors.New("max_catch_up / step exceeds Prometheus' 11000 points per series")
 )
 
@@ -46,6 +47,11 @@ type Config struct {
 	// MaxCatchUp bounds how far back a run reaches after an outage or a
 	// restart: samples older than this are never fetched.
 	MaxCatchUp time.Duration `mapstructure:"max_catch_up"`
+
+	// Delay makes each run look at the API as of this long ago: samples
+	// still being written when a run starts (ACM forwards a batch of series
+	// at once) are then complete before any of them is emitted.
+	Delay time.Duration `mapstructure:"delay"`
 
 	// Clusters generates one query per cluster from each query that uses
 	// {{.Cluster}}: prom-keycloak-proxy authorizes by the cluster matcher.
@@ -106,6 +112,9 @@ func (c *Config) Validate() error {
 	}
 	if c.MaxCatchUp < 0 {
 		errs = append(errs, fmt.Errorf("max_catch_up %s: %w", c.MaxCatchUp, errMaxCatchUp))
+	}
+	if c.Delay < 0 {
+		errs = append(errs, fmt.Errorf("delay %s: %w", c.Delay, errDelay))
 	}
 	seenCluster := map[string]bool{}
 	for _, cl := range c.Clusters {

@@ -31,6 +31,7 @@ func TestLoadConfig(t *testing.T) {
 	nerc.Auth = configoptional.Some(configauth.Config{AuthenticatorID: component.MustNewIDWithName("keycloakauth", "observability")})
 	nerc.Interval = 5 * time.Minute
 	nerc.MaxCatchUp = 2 * time.Hour
+	nerc.Delay = 2 * time.Minute
 	nerc.Storage = &storageID
 	nerc.Clusters = []string{"nerc-ocp-prod", "nerc-ocp-test"}
 	nerc.Queries = []QueryConfig{
@@ -63,6 +64,7 @@ func TestLoadConfig(t *testing.T) {
 		{name: "short_step", wantErr: errStep},
 		{name: "negative_catch_up", wantErr: errMaxCatchUp},
 		{name: "too_many_steps", wantErr: errTooManySteps},
+		{name: "negative_delay", wantErr: errDelay},
 	}
 	for _, tt := range tests {
 		id := component.NewIDWithName(metadata.Type, tt.name)

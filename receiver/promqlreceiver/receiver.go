@@ -154,7 +154,7 @@ func (r *promqlReceiver) transition(q query, st *queryState, reason string, err 
 // are fetched again by the next run (as a catch-up, bounded by max_catch_up).
 func (r *promqlReceiver) run(ctx context.Context, q query, st *queryState) {
 	withQuery := attribute.String("query", q.id)
-	now := r.now().Truncate(time.Millisecond)
+	now := r.now().Truncate(time.Millisecond).Add(-r.cfg.Delay) // the API as of delay ago
 	cursor, err := r.cursors.get(ctx, q.id)
 	if err != nil {
 		r.telemetry.ReceiverPromqlCursorErrors.Add(ctx, 1, metric.WithAttributes(withQuery))

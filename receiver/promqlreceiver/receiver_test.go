@@ -216,6 +216,28 @@ func TestEvaluatedQueryCatchesUpWithQueryRange(t *testing.T) {
 	assert.Equal(t, int64(2), h.count("queries", attribute.String("api", "query_range")))
 }
 
+func TestDelayLooksAtTheAPIAsOfDelayAgo(t *testing.T) {
+	api := newFakeAPI(t, evaluate)
+	cfg := testConfig(api.URL,
+		QueryConfig{Name: "busy", Query: `sum(busy)`},
+		QueryConfig{Name: "raw", Query: `busy`, RawSamples: true})
+	cfg.Interval, cfg.Delay = time.Minute, 2*time.Minute
+	sink := new(consumertest.MetricsSink)
+	h := newHarness(t, cfg, sink, componenttest.NewNopHost())
+	defer h.shutdown()
+
+	h.runAll(t0)
+	h.runAll(t0.Add(time.Minute))
+	api.mu.Lock()
+	defer api.mu.Unlock()
+	var got []time.Time
+	for _, req := range api.requests {
+		got = append(got, req.time)
+	}
+	assert.Equal(t, []time.Time{t0.Add(-2 * time.Minute), t0.Add(-2 * time.Minute), t0.Add(-time.Minute), t0.Add(-time.Minute)}, got)
+	assert.Equal(t, "busy[60s]", api.requests[3].query, "the raw window follows the delayed cursor")
+}
+
 func TestFailuresAreCountedPerQueryAndLoggedOncePerChange(t *testing.T) {
 	deny := true
 	var mu sync.Mutex
