@@ -143,6 +143,24 @@ func TestRealPrometheus(t *testing.T) {
 		assert.Equal(t, int64(1), h.count("queries", attribute.String("api", "query_range")))
 	})
 
+	t.Run("scalar result: one point named after the query", func(t *testing.T) {
+		cfg := testConfig(prom.url, QueryConfig{Name: "whole_gpus", Query: `scalar(count(DCGM_FI_DEV_GPU_UTIL{cluster="{{.Cluster}}"}))`})
+		cfg.Clusters = []string{"nerc-ocp-test"}
+		sink := new(consumertest.MetricsSink)
+		h := newHarness(t, cfg, sink, componenttest.NewNopHost())
+		defer h.shutdown()
+		h.runAll(at(5))
+		wholeGPUs := 0
+		for _, s := range test {
+			if s.name == "DCGM_FI_DEV_GPU_UTIL" {
+				wholeGPUs++
+			}
+		}
+		ps := pointsOf(sink.AllMetrics())
+		require.Len(t, ps, 1)
+		assert.Equal(t, point{metric: "whole_gpus", ts: at(5), value: float64(wholeGPUs), attrs: map[string]any{}}, ps[0])
+	})
+
 	t.Run("the gpumodel processor reads the pulled points as a scrape's", func(t *testing.T) {
 		f := gpumodelprocessor.NewFactory()
 		pcfg := f.CreateDefaultConfig().(*gpumodelprocessor.Config)
