@@ -25,6 +25,7 @@ var (
 	errUnreachable  = errors.New("request failed")
 	errDecode       = errors.New("undecodable response")
 	errUnsupported  = errors.New("unsupported result type")
+	errTooLarge     = errors.New("response exceeds max_response_size")
 )
 
 var failureReasons = []struct {
@@ -38,6 +39,7 @@ var failureReasons = []struct {
 	{errTimeout, "timeout"},
 	{errDecode, "decode_error"},
 	{errUnsupported, "unsupported_result"},
+	{errTooLarge, "too_large"},
 	{errUnreachable, "unreachable"},
 }
 
@@ -53,8 +55,9 @@ func reasonOf(err error) string {
 
 // apiClient calls a Prometheus-compatible HTTP API.
 type apiClient struct {
-	base   string // endpoint without a trailing slash
-	client *http.Client
+	base    string // endpoint without a trailing slash
+	client  *http.Client
+	maxSize int64 // bytes of an answer; 0: unbounded
 }
 
 // instant evaluates promql at one time (/api/v1/query).
@@ -94,8 +97,15 @@ func (c *apiClient) get(ctx context.Context, path string, params url.Values) (*r
 	case http.StatusForbidden:
 		return nil, fmt.Errorf("%w: HTTP 403: %s", errDenied, snippet(resp.Body))
 	}
-	res, err := decodeResponse(resp.Body)
+	body := resp.Body
+	if c.maxSize > 0 {
+		body = http.MaxBytesReader(nil, body, c.maxSize)
+	}
+	res, err := decodeResponse(body)
 	if err != nil {
+		if _, ok := errors.AsType[*http.MaxBytesError](err); ok {
+			return nil, fmt.Errorf("%w (%d bytes)", errTooLarge, c.maxSize)
+		}
 		if timeoutErr(ctx, err) {
 			return nil, fmt.Errorf("%w reading the response: %w", errTimeout, err)
 		}

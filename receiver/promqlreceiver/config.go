@@ -30,6 +30,7 @@ var (
 	errInterval         = errors.New("interval must be at least 1s")
 	errStep             = errors.New("step must be at least 1s")
 	errMaxCatchUp       = errors.New("max_catch_up must not be negative")
+	errMaxResponseSize  = errors.New("max_response_size must be at least 1 byte")
 	errDelay            = errors.New("delay must not be negative")
 	errTooManySteps     = errors.New("max_catch_up / step exceeds Prometheus' 11000 points per series")
 )
@@ -52,6 +53,10 @@ type Config struct {
 	// still being written when a run starts (ACM forwards a batch of series
 	// at once) are then complete before any of them is emitted.
 	Delay time.Duration `mapstructure:"delay"`
+
+	// MaxResponseSize bounds an answer's size in bytes: a query matching far
+	// more than intended fails (reason too_large) instead of filling memory.
+	MaxResponseSize int64 `mapstructure:"max_response_size"`
 
 	// Clusters generates one query per cluster from each query that uses
 	// {{.Cluster}}: prom-keycloak-proxy authorizes by the cluster matcher.
@@ -112,6 +117,9 @@ func (c *Config) Validate() error {
 	}
 	if c.MaxCatchUp < 0 {
 		errs = append(errs, fmt.Errorf("max_catch_up %s: %w", c.MaxCatchUp, errMaxCatchUp))
+	}
+	if c.MaxResponseSize < 1 {
+		errs = append(errs, fmt.Errorf("max_response_size %d: %w", c.MaxResponseSize, errMaxResponseSize))
 	}
 	if c.Delay < 0 {
 		errs = append(errs, fmt.Errorf("delay %s: %w", c.Delay, errDelay))

@@ -32,6 +32,7 @@ func TestLoadConfig(t *testing.T) {
 	nerc.Interval = 5 * time.Minute
 	nerc.MaxCatchUp = 2 * time.Hour
 	nerc.Delay = 2 * time.Minute
+	nerc.MaxResponseSize = 64 << 20
 	nerc.Storage = &storageID
 	nerc.Clusters = []string{"nerc-ocp-prod", "nerc-ocp-test"}
 	nerc.Queries = []QueryConfig{
@@ -65,6 +66,7 @@ func TestLoadConfig(t *testing.T) {
 		{name: "negative_catch_up", wantErr: errMaxCatchUp},
 		{name: "too_many_steps", wantErr: errTooManySteps},
 		{name: "negative_delay", wantErr: errDelay},
+		{name: "no_response_size", wantErr: errMaxResponseSize},
 	}
 	for _, tt := range tests {
 		id := component.NewIDWithName(metadata.Type, tt.name)

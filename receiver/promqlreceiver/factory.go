@@ -16,6 +16,9 @@ const (
 	defaultInterval   = time.Minute
 	defaultMaxCatchUp = time.Hour
 	defaultTimeout    = 30 * time.Second
+	// defaultMaxResponseSize holds an hour of raw samples of ~20 DCGM
+	// fields of a few thousand GPUs.
+	defaultMaxResponseSize = 256 << 20
 )
 
 // NewFactory creates a factory for the PromQL receiver.
@@ -34,6 +37,8 @@ func createDefaultConfig() component.Config {
 		ClientConfig: client,
 		Interval:     defaultInterval,
 		MaxCatchUp:   defaultMaxCatchUp,
+
+		MaxResponseSize: defaultMaxResponseSize,
 	}
 }
 

@@ -84,7 +84,7 @@ func (r *promqlReceiver) setup(ctx context.Context, host component.Host) error {
 	if err != nil {
 		return err
 	}
-	r.api = &apiClient{base: strings.TrimRight(r.cfg.Endpoint, "/"), client: httpClient}
+	r.api = &apiClient{base: strings.TrimRight(r.cfg.Endpoint, "/"), client: httpClient, maxSize: r.cfg.MaxResponseSize}
 	if r.cfg.Storage != nil {
 		ext, ok := host.GetExtensions()[*r.cfg.Storage]
 		if !ok {

@@ -301,23 +301,30 @@ func TestRequestFailureReasons(t *testing.T) {
 	tests := []struct {
 		name       string
 		endpoint   string
+		maxSize    int64
 		wantReason string
 	}{
-		{"403 from the proxy", answering(403, "no permission for cluster nerc-ocp-test"), "denied"},
-		{"401 without a valid token", answering(401, "unauthorized"), "unauthorized"},
-		{"400 with an error document", answering(400, errorDoc), "api_error"},
-		{"503 with an error document", answering(503, `{"status":"error","errorType":"unavailable","error":"store unavailable"}`), "api_error"},
-		{"200 with an error document", answering(200, errorDoc), "api_error"},
-		{"502 from a gateway", answering(502, "<html>Bad Gateway</html>"), "http_error"},
-		{"200 with garbage", answering(200, "{"), "decode_error"},
-		{"string result", answering(200, stringDoc), "unsupported_result"},
-		{"timeout", slow.URL, "timeout"},
-		{"connection refused", closed.URL, "unreachable"},
+		{"larger than max_response_size", answering(200, matrixDoc), 100, "too_large"},
+		{"as large as max_response_size", answering(200, matrixDoc), int64(len(matrixDoc)), ""},
+		{"403 from the proxy", answering(403, "no permission for cluster nerc-ocp-test"), 0, "denied"},
+		{"401 without a valid token", answering(401, "unauthorized"), 0, "unauthorized"},
+		{"400 with an error document", answering(400, errorDoc), 0, "api_error"},
+		{"503 with an error document", answering(503, `{"status":"error","errorType":"unavailable","error":"store unavailable"}`), 0, "api_error"},
+		{"200 with an error document", answering(200, errorDoc), 0, "api_error"},
+		{"502 from a gateway", answering(502, "<html>Bad Gateway</html>"), 0, "http_error"},
+		{"200 with garbage", answering(200, "{"), 0, "decode_error"},
+		{"string result", answering(200, stringDoc), 0, "unsupported_result"},
+		{"timeout", slow.URL, 0, "timeout"},
+		{"connection refused", closed.URL, 0, "unreachable"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			api := &apiClient{base: tt.endpoint, client: &http.Client{Timeout: 200 * time.Millisecond}}
+			api := &apiClient{base: tt.endpoint, client: &http.Client{Timeout: 200 * time.Millisecond}, maxSize: tt.maxSize}
 			_, err := api.instant(context.Background(), "up", t0)
+			if tt.wantReason == "" {
+				require.NoError(t, err)
+				return
+			}
 			require.Error(t, err)
 			assert.Equal(t, tt.wantReason, reasonOf(err), err.Error())
 		})
