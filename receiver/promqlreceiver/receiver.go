@@ -160,7 +160,7 @@ func (r *promqlReceiver) run(ctx context.Context, q query, st *queryState) {
 		r.telemetry.ReceiverPromqlCursorErrors.Add(ctx, 1, metric.WithAttributes(withQuery))
 		r.set.Logger.Warn("Cannot read the query's cursor; starting without one", zap.String("query", q.id), zap.Error(err))
 	}
-	res, api, err := r.fetch(ctx, q, now, cursor)
+	res, api, from, err := r.fetch(ctx, q, now, cursor)
 	if err != nil {
 		if ctx.Err() != nil { // shutting down
 			return
@@ -195,7 +195,12 @@ func (r *promqlReceiver) run(ctx context.Context, q query, st *queryState) {
 		r.telemetry.ReceiverPromqlPoints.Add(ctx, int64(conv.points), metric.WithAttributes(withQuery))
 	}
 	next := conv.newest
-	if !q.raw {
+	if q.raw {
+		// Samples before the window are never fetched again: after a gap
+		// longer than max_catch_up the cursor moves to the window's start
+		// even when the window held nothing.
+		next = max(next, from)
+	} else {
 		// An evaluated query is done up to the evaluation time, results or not.
 		next = max(next, model.TimeFromUnixNano(now.UnixNano()))
 	}
@@ -209,14 +214,15 @@ func (r *promqlReceiver) run(ctx context.Context, q query, st *queryState) {
 	r.transition(q, st, "", nil)
 }
 
-// fetch asks for what the query has after cursor, at most max_catch_up back.
-// Raw-sample queries read Query[window] at now, the window reaching back to
-// the cursor (one interval without a cursor). Evaluated queries are evaluated
-// at now; after a missed run, every step from the cursor up to now
-// (query_range, steps aligned to end at now).
-func (r *promqlReceiver) fetch(ctx context.Context, q query, now time.Time, cursor model.Time) (*result, string, error) {
+// fetch asks for what the query has after cursor, at most max_catch_up back,
+// and says how far back the answer reaches. Raw-sample queries read
+// Query[window] at now, the window reaching back to the cursor (one interval
+// without a cursor). Evaluated queries are evaluated at now; after a missed
+// run, every step from the cursor up to now (query_range, steps aligned to
+// end at now).
+func (r *promqlReceiver) fetch(ctx context.Context, q query, now time.Time, cursor model.Time) (*result, string, model.Time, error) {
 	since := now.Sub(cursor.Time())
-	if cursor > 0 && q.maxCatchUp > 0 && since > max(q.maxCatchUp, q.interval) {
+	if cursor > 0 && q.maxCatchUp > 0 && since > q.maxCatchUp+q.interval {
 		r.set.Logger.Warn("Gap since the last emitted sample exceeds max_catch_up; older samples are not fetched",
 			zap.String("query", q.id), zap.Time("last_emitted", cursor.Time()), zap.Duration("max_catch_up", q.maxCatchUp))
 	}
@@ -231,16 +237,18 @@ func (r *promqlReceiver) fetch(ctx context.Context, q query, now time.Time, curs
 			}
 		}
 		secs := max(int64((window+time.Second-1)/time.Second), 1)
+		from := model.TimeFromUnixNano(now.Add(-time.Duration(secs) * time.Second).UnixNano())
 		res, err := r.api.instant(ctx, fmt.Sprintf("%s[%ds]", q.promql, secs), now)
-		return res, "query", err
+		return res, "query", from, err
 	}
+	at := model.TimeFromUnixNano(now.UnixNano())
 	if cursor == 0 || q.maxCatchUp == 0 || since <= q.interval*3/2 {
 		res, err := r.api.instant(ctx, q.promql, now)
-		return res, "query", err
+		return res, "query", at, err
 	}
 	steps := (since + q.step - 1) / q.step // evaluations after the cursor, up to now
 	steps = min(steps, q.maxCatchUp/q.step+1)
 	start := now.Add(-(steps - 1) * q.step)
 	res, err := r.api.rangeQuery(ctx, q.promql, start, now, q.step)
-	return res, "query_range", err
+	return res, "query_range", model.TimeFromUnixNano(start.UnixNano()), err
 }

@@ -147,6 +147,20 @@ func TestRawSamplesWindowFollowsTheCursor(t *testing.T) {
 			"DCGM_FI_DEV_GPU_UTIL[3600s]",
 			[]time.Time{t0.Add(2*time.Hour + 30*time.Minute)},
 		},
+		{
+			"a longer outage with nothing since: the cursor moves to the window's start", t0.Add(6 * time.Hour), nil,
+			"DCGM_FI_DEV_GPU_UTIL[3600s]", nil,
+		},
+		{"still nothing", t0.Add(6*time.Hour + time.Minute), nil, "DCGM_FI_DEV_GPU_UTIL[3600s]", nil},
+		{
+			"a sample", t0.Add(6*time.Hour + 2*time.Minute), []time.Time{t0.Add(6*time.Hour + 90*time.Second)},
+			"DCGM_FI_DEV_GPU_UTIL[3600s]", []time.Time{t0.Add(6*time.Hour + 90*time.Second)},
+		},
+		{
+			"the window is back to one run", t0.Add(6*time.Hour + 3*time.Minute),
+			[]time.Time{t0.Add(6*time.Hour + 90*time.Second), t0.Add(6*time.Hour + 150*time.Second)},
+			"DCGM_FI_DEV_GPU_UTIL[90s]", []time.Time{t0.Add(6*time.Hour + 150*time.Second)},
+		},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -165,9 +179,11 @@ func TestRawSamplesWindowFollowsTheCursor(t *testing.T) {
 		})
 	}
 	withQuery := attribute.String("query", "dcgm")
-	assert.Equal(t, int64(4), h.count("points", withQuery))
-	assert.Equal(t, int64(2), h.count("points_skipped", withQuery, attribute.String("reason", "already_emitted")))
-	assert.Equal(t, int64(4), h.count("queries", withQuery, attribute.String("api", "query")))
+	assert.Equal(t, int64(6), h.count("points", withQuery))
+	assert.Equal(t, int64(3), h.count("points_skipped", withQuery, attribute.String("reason", "already_emitted")))
+	assert.Equal(t, int64(8), h.count("queries", withQuery, attribute.String("api", "query")))
+	assert.Len(t, h.logs.FilterMessage("Gap since the last emitted sample exceeds max_catch_up; older samples are not fetched").All(), 2,
+		"the two outages, once each")
 }
 
 func TestEvaluatedQueryCatchesUpWithQueryRange(t *testing.T) {
