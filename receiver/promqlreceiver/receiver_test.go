@@ -153,13 +153,16 @@ func TestRawSamplesWindowFollowsTheCursor(t *testing.T) {
 		},
 		{"still nothing", t0.Add(6*time.Hour + time.Minute), nil, "DCGM_FI_DEV_GPU_UTIL[3600s]", nil},
 		{
-			"a sample", t0.Add(6*time.Hour + 2*time.Minute), []time.Time{t0.Add(6*time.Hour + 90*time.Second)},
-			"DCGM_FI_DEV_GPU_UTIL[3600s]", []time.Time{t0.Add(6*time.Hour + 90*time.Second)},
+			"a sample", t0.Add(6*time.Hour + 2*time.Minute),
+			[]time.Time{t0.Add(6*time.Hour + 90*time.Second)},
+			"DCGM_FI_DEV_GPU_UTIL[3600s]",
+			[]time.Time{t0.Add(6*time.Hour + 90*time.Second)},
 		},
 		{
 			"the window is back to one run", t0.Add(6*time.Hour + 3*time.Minute),
 			[]time.Time{t0.Add(6*time.Hour + 90*time.Second), t0.Add(6*time.Hour + 150*time.Second)},
-			"DCGM_FI_DEV_GPU_UTIL[90s]", []time.Time{t0.Add(6*time.Hour + 150*time.Second)},
+			"DCGM_FI_DEV_GPU_UTIL[90s]",
+			[]time.Time{t0.Add(6*time.Hour + 150*time.Second)},
 		},
 	}
 	for _, tt := range tests {
