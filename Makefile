@@ -121,7 +121,7 @@ keycloak: ## Download Keycloak (Maven Central, once, into .tools/keycloak) and f
 	./scripts/keycloak.sh fetch
 
 .PHONY: integration
-integration: deps keycloak ## Integration tests against real peers (Alertmanager, Keycloak)
+integration: deps keycloak ## Integration tests against real peers (Alertmanager, Prometheus, Keycloak)
 	KEYCLOAK_HOME="$$(./scripts/keycloak.sh home)" KEYCLOAK_JAVA_HOME="$$(./scripts/keycloak.sh java-home)" \
 		$(GO) test -race -tags integration -count=1 -run 'Real' ./receiver/... ./extension/...
 
