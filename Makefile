@@ -20,7 +20,8 @@ GO_SOURCES   := $(shell find . -name '*.go' -not -path './_build/*' -not -path '
 # validate them; none of them is a secret.
 VALIDATE_ENV := CLUSTER_NAME=nerc-ocp-prod GATEWAY_OTLP_ENDPOINT=otel-gateway.example.org:4317 \
 	KEYCLOAK_URL=https://keycloak.example.org \
-	KEYCLOAK_CLIENT_ID=nerc-ocp-prod-agent KEYCLOAK_CLIENT_SECRET=placeholder TEMPO_ENDPOINT=tempo-distributor.example.org:4317 \
+	KEYCLOAK_CLIENT_ID=nerc-ocp-prod-agent KEYCLOAK_CLIENT_SECRET=placeholder \
+	PROM_PROXY_URL=https://prom-keycloak-proxy.example.org PROM_PROXY_CLIENT_SECRET=placeholder TEMPO_ENDPOINT=tempo-distributor.example.org:4317 \
 	CLICKHOUSE_ENDPOINT=tcp://clickhouse.example.org:9000 CLICKHOUSE_PASSWORD=placeholder \
 	STORAGE_DIR=$(CURDIR)/_build/validate/storage SERVICE_ACCOUNT_TOKEN_FILE=$(CURDIR)/_build/validate/token
 
@@ -118,13 +119,14 @@ FUZZTIME ?= 10s
 fuzz: ## Run each fuzz target briefly (FUZZTIME, default 10s)
 	$(GO) test -run '^$$' -fuzz '^FuzzNotification$$' -fuzztime $(FUZZTIME) ./receiver/alertmanagerreceiver/
 	$(GO) test -run '^$$' -fuzz '^FuzzAuthenticate$$' -fuzztime $(FUZZTIME) ./extension/keycloakauth/
+	$(GO) test -run '^$$' -fuzz '^FuzzDecodeResponse$$' -fuzztime $(FUZZTIME) ./receiver/promqlreceiver/
 
 .PHONY: keycloak
 keycloak: ## Download Keycloak (Maven Central, once, into .tools/keycloak) and find a Java for it
 	./scripts/keycloak.sh fetch
 
 .PHONY: integration
-integration: deps keycloak ## Integration tests against real peers (Alertmanager, Keycloak)
+integration: deps keycloak ## Integration tests against real peers (Alertmanager, Prometheus, Keycloak)
 	KEYCLOAK_HOME="$$(./scripts/keycloak.sh home)" KEYCLOAK_JAVA_HOME="$$(./scripts/keycloak.sh java-home)" \
 		$(GO) test -race -tags integration -count=1 -run 'Real' ./receiver/... ./extension/...
 

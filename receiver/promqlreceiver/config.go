@@ -1,0 +1,206 @@
+package promqlreceiver // import "github.com/nerc-project/ai-telemetry-collector/receiver/promqlreceiver"
+
+import (
+	"errors"
+	"fmt"
+	"net/url"
+	"regexp"
+	"time"
+
+	"go.opentelemetry.io/collector/component"
+	"go.opentelemetry.io/collector/config/confighttp"
+
+	"github.com/nerc-project/ai-telemetry-collector/internal/topology"
+)
+
+// maxRangePoints is Prometheus' limit of points per series in one query_range
+// answer; a catch-up longer than this many steps would be refused.
+const maxRangePoints = 11000
+
+var (
+	errNoEndpoint       = errors.New("endpoint must be an http or https URL")
+	errNoQueries        = errors.New("at least one query must be configured")
+	errQueryName        = errors.New("query name must be 1-64 characters of letters, digits, '_', '-', '.' or ':'")
+	errDuplicateName    = errors.New("query names must be unique")
+	errEmptyQuery       = errors.New("query must not be empty")
+	errQueryTemplate    = errors.New("query is not a valid template")
+	errNoClusters       = errors.New("query uses {{.Cluster}} but no clusters are configured")
+	errClusterName      = errors.New("cluster must be a Kubernetes-style name (letters, digits, '-', '.', '_')")
+	errDuplicateCluster = errors.New("clusters must be unique")
+	errInterval         = errors.New("interval must be at least 1s")
+	errStep             = errors.New("step must be at least 1s")
+	errMaxCatchUp       = errors.New("max_catch_up must not be negative")
+	errMaxResponseSize  = errors.New("max_response_size must be at least 1 byte")
+	errDelay            = errors.New("delay must not be negative")
+	errTooManySteps     = errors.New("max_catch_up / step exceeds Prometheus' 11000 points per series")
+)
+
+// Config defines the PromQL receiver.
+type Config struct {
+	// ClientConfig is the HTTP client of the Prometheus API: endpoint (base
+	// URL, the API paths are appended), tls, timeout, headers and
+	// auth.authenticator (keycloakauth client side for prom-keycloak-proxy).
+	confighttp.ClientConfig `mapstructure:",squash"`
+
+	// Interval is each query's default schedule.
+	Interval time.Duration `mapstructure:"interval"`
+
+	// MaxCatchUp bounds how far back a run reaches after an outage or a
+	// restart: samples older than this are never fetched.
+	MaxCatchUp time.Duration `mapstructure:"max_catch_up"`
+
+	// Delay makes each run look at the API as of this long ago: samples
+	// still being written when a run starts (ACM forwards a batch of series
+	// at once) are then complete before any of them is emitted.
+	Delay time.Duration `mapstructure:"delay"`
+
+	// MaxResponseSize bounds an answer's size in bytes: a query matching far
+	// more than intended fails (reason too_large) instead of filling memory.
+	MaxResponseSize int64 `mapstructure:"max_response_size"`
+
+	// Clusters generates one query per cluster from each query that uses
+	// {{.Cluster}}: prom-keycloak-proxy authorizes by the cluster matcher.
+	Clusters []string `mapstructure:"clusters"`
+
+	// Storage is a storage extension (file_storage) keeping each query's
+	// cursor, so a restart neither repeats nor skips samples. Without it the
+	// cursors live in memory.
+	Storage *component.ID `mapstructure:"storage"`
+
+	// Queries to run.
+	Queries []QueryConfig `mapstructure:"queries"`
+}
+
+// QueryConfig is one configured query.
+type QueryConfig struct {
+	// Name identifies the query in telemetry, logs and storage; per-cluster
+	// queries are identified as {name}/{cluster}. Scalar results are emitted
+	// as a metric of this name.
+	Name string `mapstructure:"name"`
+
+	// Query is PromQL, a Go template: {{.Cluster}} is replaced by each cluster.
+	Query string `mapstructure:"query"`
+
+	// Interval overrides the receiver's interval.
+	Interval time.Duration `mapstructure:"interval"`
+
+	// RawSamples makes Query a vector selector whose stored samples are
+	// fetched with their own timestamps: the receiver asks for
+	// Query[window] with the window reaching back to the cursor.
+	// Otherwise Query is evaluated at the run's time (an instant query), and
+	// after a missed run over the gap with query_range every Step.
+	RawSamples bool `mapstructure:"raw_samples"`
+
+	// Step of the query_range catch-up of evaluated queries (default: the
+	// query's interval).
+	Step time.Duration `mapstructure:"step"`
+
+	// MaxCatchUp overrides the receiver's max_catch_up.
+	MaxCatchUp time.Duration `mapstructure:"max_catch_up"`
+}
+
+var _ component.Config = (*Config)(nil)
+
+var (
+	queryNameRE   = regexp.MustCompile(`^[A-Za-z0-9_.:-]{1,64}$`)
+	clusterNameRE = regexp.MustCompile(`^[A-Za-z0-9]([A-Za-z0-9._-]*[A-Za-z0-9])?$`)
+)
+
+// Validate checks the configuration.
+func (c *Config) Validate() error {
+	var errs []error
+	if u, err := url.Parse(c.Endpoint); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		errs = append(errs, fmt.Errorf("endpoint %q: %w", c.Endpoint, errNoEndpoint))
+	}
+	if c.Interval < time.Second {
+		errs = append(errs, fmt.Errorf("interval %s: %w", c.Interval, errInterval))
+	}
+	if c.MaxCatchUp < 0 {
+		errs = append(errs, fmt.Errorf("max_catch_up %s: %w", c.MaxCatchUp, errMaxCatchUp))
+	}
+	if c.MaxResponseSize < 1 {
+		errs = append(errs, fmt.Errorf("max_response_size %d: %w", c.MaxResponseSize, errMaxResponseSize))
+	}
+	if c.Delay < 0 {
+		errs = append(errs, fmt.Errorf("delay %s: %w", c.Delay, errDelay))
+	}
+	seenCluster := map[string]bool{}
+	for _, cl := range c.Clusters {
+		if len(cl) > topology.MaxNameLength || !clusterNameRE.MatchString(cl) {
+			errs = append(errs, fmt.Errorf("clusters: %q: %w", cl, errClusterName))
+		}
+		if seenCluster[cl] {
+			errs = append(errs, fmt.Errorf("clusters: %q: %w", cl, errDuplicateCluster))
+		}
+		seenCluster[cl] = true
+	}
+	if len(c.Queries) == 0 {
+		errs = append(errs, errNoQueries)
+	}
+	seenName := map[string]bool{}
+	for i, q := range c.Queries {
+		errs = append(errs, c.validateQuery(i, q, seenName)...)
+	}
+	return errors.Join(errs...)
+}
+
+func (c *Config) validateQuery(i int, q QueryConfig, seen map[string]bool) []error {
+	var errs []error
+	at := fmt.Sprintf("queries[%d]", i)
+	if !queryNameRE.MatchString(q.Name) {
+		errs = append(errs, fmt.Errorf("%s: name %q: %w", at, q.Name, errQueryName))
+	} else {
+		at = fmt.Sprintf("queries[%d] (%s)", i, q.Name)
+	}
+	if seen[q.Name] {
+		errs = append(errs, fmt.Errorf("%s: %w", at, errDuplicateName))
+	}
+	seen[q.Name] = true
+	if q.Interval != 0 && q.Interval < time.Second {
+		errs = append(errs, fmt.Errorf("%s: interval %s: %w", at, q.Interval, errInterval))
+	}
+	if q.Step != 0 && q.Step < time.Second {
+		errs = append(errs, fmt.Errorf("%s: step %s: %w", at, q.Step, errStep))
+	}
+	if q.MaxCatchUp < 0 {
+		errs = append(errs, fmt.Errorf("%s: max_catch_up %s: %w", at, q.MaxCatchUp, errMaxCatchUp))
+	}
+	if s := c.effective(q); !q.RawSamples && s.step >= time.Second && s.maxCatchUp/s.step > maxRangePoints {
+		errs = append(errs, fmt.Errorf("%s: max_catch_up %s, step %s: %w", at, s.maxCatchUp, s.step, errTooManySteps))
+	}
+	if q.Query == "" {
+		return append(errs, fmt.Errorf("%s: %w", at, errEmptyQuery))
+	}
+	tmpl, err := parseQuery(q.Query)
+	if err != nil {
+		return append(errs, fmt.Errorf("%s: %w: %w", at, errQueryTemplate, err))
+	}
+	perCluster, err := usesCluster(tmpl)
+	if err != nil {
+		return append(errs, fmt.Errorf("%s: %w: %w", at, errQueryTemplate, err))
+	}
+	if perCluster && len(c.Clusters) == 0 {
+		errs = append(errs, fmt.Errorf("%s: %w", at, errNoClusters))
+	}
+	return errs
+}
+
+// schedule is a query's interval, step and catch-up bound after defaults.
+type schedule struct {
+	interval, step, maxCatchUp time.Duration
+}
+
+func (c *Config) effective(q QueryConfig) schedule {
+	s := schedule{interval: c.Interval, maxCatchUp: c.MaxCatchUp}
+	if q.Interval > 0 {
+		s.interval = q.Interval
+	}
+	s.step = s.interval
+	if q.Step > 0 {
+		s.step = q.Step
+	}
+	if q.MaxCatchUp > 0 {
+		s.maxCatchUp = q.MaxCatchUp
+	}
+	return s
+}

@@ -1,0 +1,112 @@
+package promqlreceiver
+
+import (
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+	"go.opentelemetry.io/collector/component"
+	"go.opentelemetry.io/collector/config/configauth"
+	"go.opentelemetry.io/collector/config/configoptional"
+	"go.opentelemetry.io/collector/confmap"
+	"go.opentelemetry.io/collector/confmap/confmaptest"
+
+	"github.com/nerc-project/ai-telemetry-collector/receiver/promqlreceiver/internal/metadata"
+)
+
+func TestLoadConfig(t *testing.T) {
+	cm, err := confmaptest.LoadConf(filepath.Join("testdata", "config.yaml"))
+	require.NoError(t, err)
+
+	minimal := createDefaultConfig().(*Config)
+	minimal.Endpoint = "http://127.0.0.1:9090"
+	minimal.Queries = []QueryConfig{{Name: "up", Query: "up"}}
+
+	storageID := component.MustNewIDWithName("file_storage", "promql")
+	nerc := createDefaultConfig().(*Config)
+	nerc.Endpoint = "https://prom-keycloak-proxy.example.org"
+	nerc.Timeout = 20 * time.Second
+	nerc.Auth = configoptional.Some(configauth.Config{AuthenticatorID: component.MustNewIDWithName("keycloakauth", "observability")})
+	nerc.Interval = 5 * time.Minute
+	nerc.MaxCatchUp = 2 * time.Hour
+	nerc.Delay = 2 * time.Minute
+	nerc.MaxResponseSize = 64 << 20
+	nerc.Storage = &storageID
+	nerc.Clusters = []string{"nerc-ocp-prod", "nerc-ocp-test"}
+	nerc.Queries = []QueryConfig{
+		{Name: "dcgm", Query: `{__name__=~"DCGM_FI_.*",cluster="{{.Cluster}}"}`, RawSamples: true},
+		{
+			Name: "gpu_busy", Query: `avg by (cluster) (DCGM_FI_PROF_GR_ENGINE_ACTIVE{cluster="{{.Cluster}}"})`,
+			Interval: time.Minute, Step: 30 * time.Second, MaxCatchUp: 30 * time.Minute,
+		},
+	}
+
+	tests := []struct {
+		name    string
+		want    *Config
+		wantErr error
+	}{
+		{name: "", want: minimal},
+		{name: "nerc", want: nerc},
+		{name: "no_endpoint", wantErr: errNoEndpoint},
+		{name: "ftp_endpoint", wantErr: errNoEndpoint},
+		{name: "no_queries", wantErr: errNoQueries},
+		{name: "bad_name", wantErr: errQueryName},
+		{name: "duplicate_name", wantErr: errDuplicateName},
+		{name: "empty_query", wantErr: errEmptyQuery},
+		{name: "bad_template", wantErr: errQueryTemplate},
+		{name: "misspelled_field", wantErr: errQueryTemplate},
+		{name: "no_clusters", wantErr: errNoClusters},
+		{name: "bad_cluster", wantErr: errClusterName},
+		{name: "duplicate_cluster", wantErr: errDuplicateCluster},
+		{name: "short_interval", wantErr: errInterval},
+		{name: "short_step", wantErr: errStep},
+		{name: "negative_catch_up", wantErr: errMaxCatchUp},
+		{name: "too_many_steps", wantErr: errTooManySteps},
+		{name: "negative_delay", wantErr: errDelay},
+		{name: "no_response_size", wantErr: errMaxResponseSize},
+	}
+	for _, tt := range tests {
+		id := component.NewIDWithName(metadata.Type, tt.name)
+		t.Run(id.String(), func(t *testing.T) {
+			cfg := createDefaultConfig()
+			sub, err := cm.Sub(id.String())
+			require.NoError(t, err)
+			require.NoError(t, sub.Unmarshal(cfg))
+			err = confmap.Validate(cfg)
+			if tt.wantErr != nil {
+				require.ErrorIs(t, err, tt.wantErr)
+				return
+			}
+			require.NoError(t, err)
+			assert.Equal(t, tt.want, cfg)
+		})
+	}
+}
+
+func TestDefaultConfigNeedsEndpointAndQueries(t *testing.T) {
+	err := createDefaultConfig().(*Config).Validate()
+	require.ErrorIs(t, err, errNoEndpoint)
+	require.ErrorIs(t, err, errNoQueries)
+	assert.Contains(t, err.Error(), `endpoint ""`, "the message names the field")
+}
+
+func TestEffectiveSchedule(t *testing.T) {
+	cfg := &Config{Interval: 5 * time.Minute, MaxCatchUp: time.Hour}
+	tests := []struct {
+		name string
+		q    QueryConfig
+		want schedule
+	}{
+		{"receiver defaults", QueryConfig{}, schedule{interval: 5 * time.Minute, step: 5 * time.Minute, maxCatchUp: time.Hour}},
+		{"own interval is the step", QueryConfig{Interval: time.Minute}, schedule{interval: time.Minute, step: time.Minute, maxCatchUp: time.Hour}},
+		{"own step and bound", QueryConfig{Step: 30 * time.Second, MaxCatchUp: 10 * time.Minute}, schedule{interval: 5 * time.Minute, step: 30 * time.Second, maxCatchUp: 10 * time.Minute}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			assert.Equal(t, tt.want, cfg.effective(tt.q))
+		})
+	}
+}

@@ -1,0 +1,254 @@
+package promqlreceiver // import "github.com/nerc-project/ai-telemetry-collector/receiver/promqlreceiver"
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/prometheus/common/model"
+	"go.opentelemetry.io/collector/component"
+	"go.opentelemetry.io/collector/consumer"
+	"go.opentelemetry.io/collector/extension/xextension/storage"
+	"go.opentelemetry.io/collector/receiver"
+	"go.opentelemetry.io/collector/receiver/receiverhelper"
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/metric"
+	"go.uber.org/zap"
+
+	"github.com/nerc-project/ai-telemetry-collector/receiver/promqlreceiver/internal/metadata"
+)
+
+var errNotStorage = errors.New("is not a storage extension")
+
+type promqlReceiver struct {
+	cfg       *Config
+	set       receiver.Settings
+	next      consumer.Metrics
+	telemetry *metadata.TelemetryBuilder
+	obsrecv   *receiverhelper.ObsReport
+	queries   []query
+	now       func() time.Time
+
+	api     *apiClient
+	cursors *cursors
+	client  storage.Client
+	cancel  context.CancelFunc
+	running sync.WaitGroup
+}
+
+var _ receiver.Metrics = (*promqlReceiver)(nil)
+
+func newReceiver(set receiver.Settings, cfg *Config, next consumer.Metrics) (*promqlReceiver, error) {
+	queries, err := generateQueries(cfg)
+	if err != nil {
+		return nil, err
+	}
+	tb, err := metadata.NewTelemetryBuilder(set.TelemetrySettings)
+	if err != nil {
+		return nil, err
+	}
+	obsrecv, err := receiverhelper.NewObsReport(receiverhelper.ObsReportSettings{
+		ReceiverID: set.ID, Transport: "http", ReceiverCreateSettings: set,
+	})
+	if err != nil {
+		return nil, err
+	}
+	return &promqlReceiver{
+		cfg: cfg, set: set, next: next, telemetry: tb, obsrecv: obsrecv, queries: queries, now: time.Now,
+	}, nil
+}
+
+// Start builds the HTTP client (TLS, auth), loads the cursors and starts one
+// schedule per generated query. Queries run independently: one failing or
+// slow query delays no other.
+func (r *promqlReceiver) Start(ctx context.Context, host component.Host) error {
+	if err := r.setup(ctx, host); err != nil {
+		return err
+	}
+	runCtx, cancel := context.WithCancel(context.Background())
+	r.cancel = cancel
+	for _, q := range r.queries {
+		r.running.Add(1)
+		go r.loop(runCtx, q)
+	}
+	r.set.Logger.Info("Running PromQL queries", zap.Int("queries", len(r.queries)), zap.String("endpoint", r.cfg.Endpoint))
+	return nil
+}
+
+// setup builds the HTTP client and opens the cursors.
+func (r *promqlReceiver) setup(ctx context.Context, host component.Host) error {
+	httpClient, err := r.cfg.ToClient(ctx, host.GetExtensions(), r.set.TelemetrySettings)
+	if err != nil {
+		return err
+	}
+	r.api = &apiClient{base: strings.TrimRight(r.cfg.Endpoint, "/"), client: httpClient, maxSize: r.cfg.MaxResponseSize}
+	if r.cfg.Storage != nil {
+		ext, ok := host.GetExtensions()[*r.cfg.Storage]
+		if !ok {
+			return fmt.Errorf("storage %s: extension not found", r.cfg.Storage)
+		}
+		se, ok := ext.(storage.Extension)
+		if !ok {
+			return fmt.Errorf("storage %s: %w", r.cfg.Storage, errNotStorage)
+		}
+		if r.client, err = se.GetClient(ctx, component.KindReceiver, r.set.ID, "cursors"); err != nil {
+			return fmt.Errorf("storage %s: %w", r.cfg.Storage, err)
+		}
+	}
+	r.cursors = newCursors(r.client)
+	return nil
+}
+
+// Shutdown stops the schedules, waiting for runs in flight, and closes the storage client.
+func (r *promqlReceiver) Shutdown(ctx context.Context) error {
+	if r.cancel != nil {
+		r.cancel()
+	}
+	r.running.Wait()
+	var err error
+	if r.client != nil {
+		err = r.client.Close(ctx)
+		r.client = nil
+	}
+	r.telemetry.Shutdown()
+	return err
+}
+
+func (r *promqlReceiver) loop(ctx context.Context, q query) {
+	defer r.running.Done()
+	st := &queryState{}
+	r.run(ctx, q, st)
+	ticker := time.NewTicker(q.interval)
+	defer ticker.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-ticker.C:
+			r.run(ctx, q, st)
+		}
+	}
+}
+
+// queryState is what one query's schedule remembers between runs: its
+// current failure, so each change is logged once.
+type queryState struct{ failing string }
+
+func (r *promqlReceiver) transition(q query, st *queryState, reason string, err error) {
+	if reason == st.failing {
+		return
+	}
+	if reason == "" {
+		r.set.Logger.Info("PromQL query recovered", zap.String("query", q.id), zap.String("was", st.failing))
+	} else {
+		r.set.Logger.Warn("PromQL query failing", zap.String("query", q.id), zap.String("reason", reason), zap.Error(err))
+	}
+	st.failing = reason
+}
+
+// run fetches what the query has beyond its cursor and emits it. The cursor
+// moves only once the next consumer accepted the points, so refused points
+// are fetched again by the next run (as a catch-up, bounded by max_catch_up).
+func (r *promqlReceiver) run(ctx context.Context, q query, st *queryState) {
+	withQuery := attribute.String("query", q.id)
+	now := r.now().Truncate(time.Millisecond).Add(-r.cfg.Delay) // the API as of delay ago
+	cursor, err := r.cursors.get(ctx, q.id)
+	if err != nil {
+		r.telemetry.ReceiverPromqlCursorErrors.Add(ctx, 1, metric.WithAttributes(withQuery))
+		r.set.Logger.Warn("Cannot read the query's cursor; starting without one", zap.String("query", q.id), zap.Error(err))
+	}
+	res, api, from, err := r.fetch(ctx, q, now, cursor)
+	if err != nil {
+		if ctx.Err() != nil { // shutting down
+			return
+		}
+		reason := reasonOf(err)
+		r.telemetry.ReceiverPromqlQueryFailures.Add(ctx, 1, metric.WithAttributes(withQuery, attribute.String("reason", reason)))
+		r.transition(q, st, reason, err)
+		return
+	}
+	r.telemetry.ReceiverPromqlQueries.Add(ctx, 1, metric.WithAttributes(withQuery, attribute.String("api", api)))
+	if len(res.warnings) > 0 {
+		r.set.Logger.Debug("PromQL query warnings", zap.String("query", q.id), zap.Strings("warnings", res.warnings))
+	}
+	if res.unsupported > 0 {
+		r.telemetry.ReceiverPromqlPointsSkipped.Add(ctx, int64(res.unsupported),
+			metric.WithAttributes(withQuery, attribute.String("reason", "unsupported")))
+	}
+	conv := convert(q, res, cursor, r.set.BuildInfo.Version)
+	if conv.skipped > 0 {
+		r.telemetry.ReceiverPromqlPointsSkipped.Add(ctx, int64(conv.skipped),
+			metric.WithAttributes(withQuery, attribute.String("reason", "already_emitted")))
+	}
+	if conv.points > 0 {
+		opCtx := r.obsrecv.StartMetricsOp(ctx)
+		err := r.next.ConsumeMetrics(opCtx, conv.metrics)
+		r.obsrecv.EndMetricsOp(opCtx, metadata.Type.String(), conv.points, err)
+		if err != nil {
+			r.telemetry.ReceiverPromqlConsumeErrors.Add(ctx, 1, metric.WithAttributes(withQuery))
+			r.transition(q, st, "consume_error", err)
+			return
+		}
+		r.telemetry.ReceiverPromqlPoints.Add(ctx, int64(conv.points), metric.WithAttributes(withQuery))
+	}
+	next := conv.newest
+	if q.raw {
+		// Samples before the window are never fetched again: after a gap
+		// longer than max_catch_up the cursor moves to the window's start
+		// even when the window held nothing.
+		next = max(next, from)
+	} else {
+		// An evaluated query is done up to the evaluation time, results or not.
+		next = max(next, model.TimeFromUnixNano(now.UnixNano()))
+	}
+	if next > cursor {
+		if err := r.cursors.set(ctx, q.id, next); err != nil {
+			r.telemetry.ReceiverPromqlCursorErrors.Add(ctx, 1, metric.WithAttributes(withQuery))
+			r.transition(q, st, "cursor_error", err)
+			return
+		}
+	}
+	r.transition(q, st, "", nil)
+}
+
+// fetch asks for what the query has after cursor, at most max_catch_up back,
+// and says how far back the answer reaches. Raw-sample queries read
+// Query[window] at now, the window reaching back to the cursor (one interval
+// without a cursor). Evaluated queries are evaluated at now; after a missed
+// run, every step from the cursor up to now (query_range, steps aligned to
+// end at now).
+func (r *promqlReceiver) fetch(ctx context.Context, q query, now time.Time, cursor model.Time) (*result, string, model.Time, error) {
+	since := now.Sub(cursor.Time())
+	if cursor > 0 && q.maxCatchUp > 0 && since > q.maxCatchUp+q.interval {
+		r.set.Logger.Warn("Gap since the last emitted sample exceeds max_catch_up; older samples are not fetched",
+			zap.String("query", q.id), zap.Time("last_emitted", cursor.Time()), zap.Duration("max_catch_up", q.maxCatchUp))
+	}
+	if q.raw {
+		window := q.interval
+		if cursor > 0 {
+			window = since
+			if q.maxCatchUp > 0 {
+				window = min(window, max(q.maxCatchUp, q.interval))
+			} else {
+				window = min(window, q.interval)
+			}
+		}
+		secs := max(int64((window+time.Second-1)/time.Second), 1)
+		from := model.TimeFromUnixNano(now.Add(-time.Duration(secs) * time.Second).UnixNano())
+		res, err := r.api.instant(ctx, fmt.Sprintf("%s[%ds]", q.promql, secs), now)
+		return res, "query", from, err
+	}
+	at := model.TimeFromUnixNano(now.UnixNano())
+	if cursor == 0 || q.maxCatchUp == 0 || since <= q.interval*3/2 {
+		res, err := r.api.instant(ctx, q.promql, now)
+		return res, "query", at, err
+	}
+	steps := (since + q.step - 1) / q.step // evaluations after the cursor, up to now
+	steps = min(steps, q.maxCatchUp/q.step+1)
+	start := now.Add(-(steps - 1) * q.step)
+	res, err := r.api.rangeQuery(ctx, q.promql, start, now, q.step)
+	return res, "query_range", model.TimeFromUnixNano(start.UnixNano()), err
+}

@@ -1,0 +1,443 @@
+package promqlreceiver
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
+	"net/http/httptest"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+	"go.opentelemetry.io/collector/component/componenttest"
+	"go.opentelemetry.io/collector/consumer"
+	"go.opentelemetry.io/collector/consumer/consumertest"
+	"go.opentelemetry.io/collector/pdata/pmetric"
+	"go.opentelemetry.io/otel/attribute"
+	"go.uber.org/zap/zapcore"
+)
+
+var t0 = time.Date(2026, 11, 28, 12, 0, 0, 0, time.UTC)
+
+// fakeAPI is a Prometheus HTTP API for unit tests of the receiver's own
+// logic: it records each request and answers with answer's document.
+type fakeAPI struct {
+	*httptest.Server
+	mu       sync.Mutex
+	requests []apiRequest
+	answer   func(req apiRequest) (int, string)
+}
+
+type apiRequest struct {
+	path, query      string
+	time, start, end time.Time
+	step             time.Duration
+}
+
+func newFakeAPI(t *testing.T, answer func(req apiRequest) (int, string)) *fakeAPI {
+	f := &fakeAPI{answer: answer}
+	f.Server = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		q := r.URL.Query()
+		req := apiRequest{
+			path: r.URL.Path, query: q.Get("query"), time: parseTime(q.Get("time")),
+			start: parseTime(q.Get("start")), end: parseTime(q.Get("end")),
+		}
+		if s := q.Get("step"); s != "" {
+			f, _ := strconv.ParseFloat(s, 64)
+			req.step = time.Duration(f * float64(time.Second))
+		}
+		f.mu.Lock()
+		f.requests = append(f.requests, req)
+		answer := f.answer
+		f.mu.Unlock()
+		code, body := answer(req)
+		w.WriteHeader(code)
+		_, _ = w.Write([]byte(body))
+	}))
+	t.Cleanup(f.Close)
+	return f
+}
+
+func (f *fakeAPI) last() apiRequest {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.requests[len(f.requests)-1]
+}
+
+func parseTime(s string) time.Time {
+	if s == "" {
+		return time.Time{}
+	}
+	f, _ := strconv.ParseFloat(s, 64)
+	return time.UnixMilli(int64(f * 1000)).UTC()
+}
+
+// matrix answers with one series holding a sample at each time.
+func matrix(name string, times ...time.Time) string {
+	var values []string
+	for i, ts := range times {
+		values = append(values, fmt.Sprintf(`[%.3f,"%d"]`, float64(ts.UnixMilli())/1000, i+1))
+	}
+	return fmt.Sprintf(`{"status":"success","data":{"resultType":"matrix","result":[{"metric":{"__name__":%q,"gpu":"0"},"values":[%s]}]}}`,
+		name, strings.Join(values, ","))
+}
+
+// evaluate answers instant and range queries as Prometheus evaluates a
+// constant series: one point at each evaluation time.
+func evaluate(req apiRequest) (int, string) {
+	if req.path == "/api/v1/query" {
+		return 200, fmt.Sprintf(`{"status":"success","data":{"resultType":"vector","result":[{"metric":{"__name__":"busy"},"value":[%.3f,"1"]}]}}`,
+			float64(req.time.UnixMilli())/1000)
+	}
+	var times []time.Time
+	for ts := req.start; !ts.After(req.end); ts = ts.Add(req.step) {
+		times = append(times, ts)
+	}
+	return 200, matrix("busy", times...)
+}
+
+func testConfig(endpoint string, queries ...QueryConfig) *Config {
+	cfg := createDefaultConfig().(*Config)
+	cfg.Endpoint = endpoint
+	cfg.Queries = queries
+	return cfg
+}
+
+func TestRawSamplesWindowFollowsTheCursor(t *testing.T) {
+	var samples []time.Time
+	api := newFakeAPI(t, func(apiRequest) (int, string) { return 200, matrix("DCGM_FI_DEV_GPU_UTIL", samples...) })
+	cfg := testConfig(api.URL, QueryConfig{Name: "dcgm", Query: `DCGM_FI_DEV_GPU_UTIL`, RawSamples: true})
+	cfg.Interval, cfg.MaxCatchUp = time.Minute, time.Hour
+	sink := new(consumertest.MetricsSink)
+	h := newHarness(t, cfg, sink, componenttest.NewNopHost())
+	defer h.shutdown()
+
+	tests := []struct {
+		name       string
+		at         time.Time
+		samples    []time.Time
+		wantQuery  string
+		wantPoints []time.Time
+	}{
+		{
+			"no cursor: one interval back", t0,
+			[]time.Time{t0.Add(-50 * time.Second), t0.Add(-20 * time.Second)},
+			"DCGM_FI_DEV_GPU_UTIL[60s]",
+			[]time.Time{t0.Add(-50 * time.Second), t0.Add(-20 * time.Second)},
+		},
+		{
+			"back to the cursor, emitted ones skipped", t0.Add(time.Minute),
+			[]time.Time{t0.Add(-20 * time.Second), t0.Add(40 * time.Second)},
+			"DCGM_FI_DEV_GPU_UTIL[80s]",
+			[]time.Time{t0.Add(40 * time.Second)},
+		},
+		{
+			"nothing new", t0.Add(2 * time.Minute),
+			[]time.Time{t0.Add(40 * time.Second)},
+			"DCGM_FI_DEV_GPU_UTIL[80s]", nil,
+		},
+		{
+			"after an outage: bounded by max_catch_up", t0.Add(3 * time.Hour),
+			[]time.Time{t0.Add(2*time.Hour + 30*time.Minute)},
+			"DCGM_FI_DEV_GPU_UTIL[3600s]",
+			[]time.Time{t0.Add(2*time.Hour + 30*time.Minute)},
+		},
+		{
+			"a longer outage with nothing since: the cursor moves to the window's start", t0.Add(6 * time.Hour), nil,
+			"DCGM_FI_DEV_GPU_UTIL[3600s]", nil,
+		},
+		{"still nothing", t0.Add(6*time.Hour + time.Minute), nil, "DCGM_FI_DEV_GPU_UTIL[3600s]", nil},
+		{
+			"a sample", t0.Add(6*time.Hour + 2*time.Minute),
+			[]time.Time{t0.Add(6*time.Hour + 90*time.Second)},
+			"DCGM_FI_DEV_GPU_UTIL[3600s]",
+			[]time.Time{t0.Add(6*time.Hour + 90*time.Second)},
+		},
+		{
+			"the window is back to one run", t0.Add(6*time.Hour + 3*time.Minute),
+			[]time.Time{t0.Add(6*time.Hour + 90*time.Second), t0.Add(6*time.Hour + 150*time.Second)},
+			"DCGM_FI_DEV_GPU_UTIL[90s]",
+			[]time.Time{t0.Add(6*time.Hour + 150*time.Second)},
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			samples = tt.samples
+			sink.Reset()
+			h.runAll(tt.at)
+			req := api.last()
+			assert.Equal(t, "/api/v1/query", req.path)
+			assert.Equal(t, tt.wantQuery, req.query)
+			assert.Equal(t, tt.at, req.time)
+			var got []time.Time
+			for _, p := range pointsOf(sink.AllMetrics()) {
+				got = append(got, p.ts)
+			}
+			assert.Equal(t, tt.wantPoints, got)
+		})
+	}
+	withQuery := attribute.String("query", "dcgm")
+	assert.Equal(t, int64(6), h.count("points", withQuery))
+	assert.Equal(t, int64(3), h.count("points_skipped", withQuery, attribute.String("reason", "already_emitted")))
+	assert.Equal(t, int64(8), h.count("queries", withQuery, attribute.String("api", "query")))
+	assert.Len(t, h.logs.FilterMessage("Gap since the last emitted sample exceeds max_catch_up; older samples are not fetched").All(), 2,
+		"the two outages, once each")
+}
+
+func TestEvaluatedQueryCatchesUpWithQueryRange(t *testing.T) {
+	api := newFakeAPI(t, evaluate)
+	cfg := testConfig(api.URL, QueryConfig{Name: "busy", Query: `sum(busy)`, MaxCatchUp: 3 * time.Minute})
+	cfg.Interval = time.Minute
+	sink := new(consumertest.MetricsSink)
+	h := newHarness(t, cfg, sink, componenttest.NewNopHost())
+	defer h.shutdown()
+
+	tests := []struct {
+		name       string
+		at         time.Time
+		want       apiRequest
+		wantPoints []time.Time
+	}{
+		{"first run: instant", t0, apiRequest{path: "/api/v1/query", query: "sum(busy)", time: t0}, []time.Time{t0}},
+		{
+			"on time: instant", t0.Add(65 * time.Second),
+			apiRequest{path: "/api/v1/query", query: "sum(busy)", time: t0.Add(65 * time.Second)},
+			[]time.Time{t0.Add(65 * time.Second)},
+		},
+		{
+			"two runs missed: every step since the cursor, ending now", t0.Add(245 * time.Second),
+			apiRequest{path: "/api/v1/query_range", query: "sum(busy)", start: t0.Add(125 * time.Second), end: t0.Add(245 * time.Second), step: time.Minute},
+			[]time.Time{t0.Add(125 * time.Second), t0.Add(185 * time.Second), t0.Add(245 * time.Second)},
+		},
+		{
+			"long outage: max_catch_up back", t0.Add(time.Hour),
+			apiRequest{path: "/api/v1/query_range", query: "sum(busy)", start: t0.Add(57 * time.Minute), end: t0.Add(time.Hour), step: time.Minute},
+			[]time.Time{t0.Add(57 * time.Minute), t0.Add(58 * time.Minute), t0.Add(59 * time.Minute), t0.Add(time.Hour)},
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			sink.Reset()
+			h.runAll(tt.at)
+			assert.Equal(t, tt.want, api.last())
+			var got []time.Time
+			for _, p := range pointsOf(sink.AllMetrics()) {
+				got = append(got, p.ts)
+			}
+			assert.Equal(t, tt.wantPoints, got)
+		})
+	}
+	assert.Equal(t, int64(2), h.count("queries", attribute.String("api", "query_range")))
+}
+
+func TestDelayLooksAtTheAPIAsOfDelayAgo(t *testing.T) {
+	api := newFakeAPI(t, evaluate)
+	cfg := testConfig(api.URL,
+		QueryConfig{Name: "busy", Query: `sum(busy)`},
+		QueryConfig{Name: "raw", Query: `busy`, RawSamples: true})
+	cfg.Interval, cfg.Delay = time.Minute, 2*time.Minute
+	sink := new(consumertest.MetricsSink)
+	h := newHarness(t, cfg, sink, componenttest.NewNopHost())
+	defer h.shutdown()
+
+	h.runAll(t0)
+	h.runAll(t0.Add(time.Minute))
+	api.mu.Lock()
+	defer api.mu.Unlock()
+	var got []time.Time
+	for _, req := range api.requests {
+		got = append(got, req.time)
+	}
+	assert.Equal(t, []time.Time{t0.Add(-2 * time.Minute), t0.Add(-2 * time.Minute), t0.Add(-time.Minute), t0.Add(-time.Minute)}, got)
+	assert.Equal(t, "busy[60s]", api.requests[3].query, "the raw window follows the delayed cursor")
+}
+
+func TestFailuresAreCountedPerQueryAndLoggedOncePerChange(t *testing.T) {
+	deny := true
+	var mu sync.Mutex
+	api := newFakeAPI(t, func(req apiRequest) (int, string) {
+		mu.Lock()
+		defer mu.Unlock()
+		if deny && strings.Contains(req.query, `cluster="nerc-ocp-test"`) {
+			return http.StatusForbidden, "Forbidden: HUB-moc-CLUSTER-nerc-ocp-test"
+		}
+		return 200, matrix("DCGM_FI_DEV_GPU_UTIL", req.time.Add(-time.Second))
+	})
+	cfg := testConfig(api.URL, QueryConfig{Name: "dcgm", Query: `DCGM_FI_DEV_GPU_UTIL{cluster="{{.Cluster}}"}`, RawSamples: true})
+	cfg.Clusters = []string{"nerc-ocp-prod", "nerc-ocp-test"}
+	sink := new(consumertest.MetricsSink)
+	h := newHarness(t, cfg, sink, componenttest.NewNopHost())
+	defer h.shutdown()
+
+	for i := range 3 {
+		h.runAll(t0.Add(time.Duration(i) * time.Minute))
+	}
+	prod, test := attribute.String("query", "dcgm/nerc-ocp-prod"), attribute.String("query", "dcgm/nerc-ocp-test")
+	assert.Equal(t, int64(3), h.count("query_failures", test, attribute.String("reason", "denied")))
+	assert.Equal(t, int64(0), h.count("query_failures", prod))
+	assert.Equal(t, int64(3), h.count("points", prod), "the permitted cluster flows")
+	assert.Equal(t, 3, sink.DataPointCount())
+	warnings := h.logs.FilterMessage("PromQL query failing").All()
+	require.Len(t, warnings, 1, "logged once, not per run")
+	assert.Equal(t, "dcgm/nerc-ocp-test", warnings[0].ContextMap()["query"])
+	assert.Equal(t, "denied", warnings[0].ContextMap()["reason"])
+	assert.Contains(t, warnings[0].ContextMap()["error"], "HTTP 403")
+
+	mu.Lock()
+	deny = false
+	mu.Unlock()
+	h.runAll(t0.Add(3 * time.Minute))
+	h.runAll(t0.Add(4 * time.Minute))
+	recovered := h.logs.FilterMessage("PromQL query recovered").All()
+	require.Len(t, recovered, 1)
+	assert.Equal(t, zapcore.InfoLevel, recovered[0].Level)
+	assert.Equal(t, int64(2), h.count("points", test))
+}
+
+func TestRequestFailureReasons(t *testing.T) {
+	closed := httptest.NewServer(http.NotFoundHandler())
+	closed.Close()
+	slow := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		select {
+		case <-r.Context().Done():
+		case <-time.After(5 * time.Second):
+		}
+	}))
+	defer slow.Close()
+	answering := func(code int, body string) string {
+		s := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+			w.WriteHeader(code)
+			_, _ = w.Write([]byte(body))
+		}))
+		t.Cleanup(s.Close)
+		return s.URL
+	}
+	tests := []struct {
+		name       string
+		endpoint   string
+		maxSize    int64
+		wantReason string
+	}{
+		{"larger than max_response_size", answering(200, matrixDoc), 100, "too_large"},
+		{"as large as max_response_size", answering(200, matrixDoc), int64(len(matrixDoc)), ""},
+		{"403 from the proxy", answering(403, "no permission for cluster nerc-ocp-test"), 0, "denied"},
+		{"401 without a valid token", answering(401, "unauthorized"), 0, "unauthorized"},
+		{"400 with an error document", answering(400, errorDoc), 0, "api_error"},
+		{"503 with an error document", answering(503, `{"status":"error","errorType":"unavailable","error":"store unavailable"}`), 0, "api_error"},
+		{"200 with an error document", answering(200, errorDoc), 0, "api_error"},
+		{"502 from a gateway", answering(502, "<html>Bad Gateway</html>"), 0, "http_error"},
+		{"200 with garbage", answering(200, "{"), 0, "decode_error"},
+		{"string result", answering(200, stringDoc), 0, "unsupported_result"},
+		{"timeout", slow.URL, 0, "timeout"},
+		{"connection refused", closed.URL, 0, "unreachable"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			api := &apiClient{base: tt.endpoint, client: &http.Client{Timeout: 200 * time.Millisecond}, maxSize: tt.maxSize}
+			_, err := api.instant(context.Background(), "up", t0)
+			if tt.wantReason == "" {
+				require.NoError(t, err)
+				return
+			}
+			require.Error(t, err)
+			assert.Equal(t, tt.wantReason, reasonOf(err), err.Error())
+		})
+	}
+}
+
+// flakyConsumer refuses the first n batches.
+type flakyConsumer struct {
+	consumertest.MetricsSink
+	refuse int
+}
+
+func (f *flakyConsumer) ConsumeMetrics(ctx context.Context, md pmetric.Metrics) error {
+	if f.refuse > 0 {
+		f.refuse--
+		return errors.New("memory limiter: data refused")
+	}
+	return f.MetricsSink.ConsumeMetrics(ctx, md)
+}
+
+var _ consumer.Metrics = (*flakyConsumer)(nil)
+
+func TestRefusedPointsAreFetchedAgain(t *testing.T) {
+	api := newFakeAPI(t, func(req apiRequest) (int, string) {
+		return 200, matrix("DCGM_FI_DEV_GPU_UTIL", t0.Add(-10*time.Second), req.time.Add(-time.Second))
+	})
+	cfg := testConfig(api.URL, QueryConfig{Name: "dcgm", Query: `DCGM_FI_DEV_GPU_UTIL`, RawSamples: true})
+	next := &flakyConsumer{refuse: 1}
+	h := newHarness(t, cfg, next, componenttest.NewNopHost())
+	defer h.shutdown()
+
+	h.runAll(t0)
+	assert.Equal(t, 0, next.DataPointCount())
+	assert.Equal(t, int64(1), h.count("consume_errors", attribute.String("query", "dcgm")))
+	assert.Len(t, h.logs.FilterMessage("PromQL query failing").All(), 1)
+
+	h.runAll(t0.Add(time.Minute))
+	assert.Equal(t, "DCGM_FI_DEV_GPU_UTIL[60s]", api.last().query, "no cursor moved: the window is still one interval")
+	var got []time.Time
+	for _, p := range pointsOf(next.AllMetrics()) {
+		got = append(got, p.ts)
+	}
+	// t0-10s was refused by the first run and comes now, with the new sample.
+	assert.Equal(t, []time.Time{t0.Add(-10 * time.Second), t0.Add(59 * time.Second)}, got)
+}
+
+func TestRestartWithFileStorageEmitsNothingTwice(t *testing.T) {
+	var samples []time.Time
+	api := newFakeAPI(t, func(apiRequest) (int, string) { return 200, matrix("DCGM_FI_DEV_GPU_UTIL", samples...) })
+	cfg := testConfig(api.URL, QueryConfig{Name: "dcgm", Query: `DCGM_FI_DEV_GPU_UTIL`, RawSamples: true})
+	cfg.Storage = &storageID
+	dir := t.TempDir()
+
+	life := func(at time.Time, s ...time.Time) []time.Time {
+		samples = s
+		host := newFileStorage(t, dir)
+		sink := new(consumertest.MetricsSink)
+		h := newHarness(t, cfg, sink, host)
+		h.runAll(at)
+		h.shutdown()
+		require.NoError(t, host.ext.Shutdown(context.Background()))
+		var got []time.Time
+		for _, p := range pointsOf(sink.AllMetrics()) {
+			got = append(got, p.ts)
+		}
+		return got
+	}
+	a, b, c := t0.Add(-30*time.Second), t0.Add(30*time.Second), t0.Add(90*time.Second)
+	assert.Equal(t, []time.Time{a}, life(t0, a))
+	assert.Equal(t, []time.Time{b, c}, life(t0.Add(2*time.Minute), a, b, c), "the new process resumes after a")
+	assert.Empty(t, life(t0.Add(3*time.Minute), a, b, c), "nothing twice")
+	assert.Equal(t, "DCGM_FI_DEV_GPU_UTIL[90s]", api.last().query, "the window reaches back to the stored cursor")
+}
+
+func TestStartRunsQueriesOnSchedule(t *testing.T) {
+	api := newFakeAPI(t, evaluate)
+	cfg := testConfig(api.URL, QueryConfig{Name: "busy", Query: `sum(busy)`})
+	sink := new(consumertest.MetricsSink)
+	r, err := NewFactory().CreateMetrics(context.Background(), newHarnessSettings(t), cfg, sink)
+	require.NoError(t, err)
+	require.NoError(t, r.Start(context.Background(), componenttest.NewNopHost()))
+	require.Eventually(t, func() bool { return sink.DataPointCount() > 0 }, 10*time.Second, 10*time.Millisecond,
+		"the first run starts at once")
+	require.NoError(t, r.Shutdown(context.Background()))
+	got := pointsOf(sink.AllMetrics())
+	assert.Equal(t, "busy", got[0].metric)
+}
+
+func TestStartFailsOnMissingStorage(t *testing.T) {
+	cfg := testConfig("http://127.0.0.1:1", QueryConfig{Name: "up", Query: `up`})
+	cfg.Storage = &storageID
+	r, err := NewFactory().CreateMetrics(context.Background(), newHarnessSettings(t), cfg, consumertest.NewNop())
+	require.NoError(t, err)
+	err = r.Start(context.Background(), componenttest.NewNopHost())
+	require.ErrorContains(t, err, "file_storage/promql")
+	require.NoError(t, r.Shutdown(context.Background()))
+}
