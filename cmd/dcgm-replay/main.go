@@ -1,5 +1,7 @@
 // Command dcgm-replay serves a recorded DCGM exporter scrape on /metrics, the
 // way the exporter does on a GPU node, for make run on machines without a GPU.
+// With -schedule it replays a scripted schedule instead (which project holds
+// which GPU or MIG slice, from when to when, how busy), for make e2e.
 package main
 
 import (
@@ -20,28 +22,52 @@ import (
 func main() {
 	listen := flag.String("listen", "localhost:9400", "address to serve /metrics on (the DCGM exporter's port)")
 	file := flag.String("file", "testdata/dcgm/gpu-a100-node-1.prom", "recorded scrape in the Prometheus text format")
+	schedule := flag.String("schedule", "", "schedule file (YAML, see internal/dcgmreplay/schedule.go); replaces -file")
+	start := flag.String("start", "", "when the schedule starts (RFC 3339; default: now)")
 	flag.Parse()
 
-	if err := run(*listen, *file); err != nil {
+	handler, what, err := load(*file, *schedule, *start)
+	if err == nil {
+		err = run(*listen, handler, what)
+	}
+	if err != nil {
 		fmt.Fprintln(os.Stderr, "dcgm-replay:", err)
 		os.Exit(1)
 	}
 }
 
-func run(listen, file string) error {
-	rec, err := dcgmreplay.Load(file)
-	if err != nil {
-		return fmt.Errorf("%s: %w", file, err)
+// load returns the handler serving either the recording or the schedule.
+func load(file, schedule, start string) (http.Handler, string, error) {
+	if schedule == "" {
+		rec, err := dcgmreplay.Load(file)
+		if err != nil {
+			return nil, "", fmt.Errorf("%s: %w", file, err)
+		}
+		return rec, fmt.Sprintf("%d DCGM series from %s", rec.Series, file), nil
 	}
+	s, err := dcgmreplay.LoadSchedule(schedule)
+	if err != nil {
+		return nil, "", err
+	}
+	t0 := time.Now()
+	if start != "" {
+		if t0, err = time.Parse(time.RFC3339Nano, start); err != nil {
+			return nil, "", fmt.Errorf("-start: %w", err)
+		}
+	}
+	return s.Handler(t0), fmt.Sprintf("schedule %s (%d allocations) starting %s", schedule, len(s.Allocations), t0.Format(time.RFC3339Nano)), nil
+}
+
+func run(listen string, handler http.Handler, what string) error {
 	mux := http.NewServeMux()
-	mux.Handle("/metrics", rec)
+	mux.Handle("/metrics", handler)
 	srv := &http.Server{Addr: listen, Handler: mux, ReadHeaderTimeout: 5 * time.Second}
 
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	errc := make(chan error, 1)
 	go func() { errc <- srv.ListenAndServe() }()
-	log.Printf("serving %d DCGM series from %s on http://%s/metrics", rec.Series, file, listen)
+	log.Printf("serving %s on http://%s/metrics", what, listen)
 
 	select {
 	case err := <-errc:
