@@ -58,8 +58,9 @@ func (c *chain) post(url, contentType, token string, body []byte) (int, string) 
 	return resp.StatusCode, string(msg)
 }
 
-// counter sums the collector's own metric (Prometheus exposition of its
-// internal telemetry) over the series whose labels contain every match.
+// counter sums the collector's own counter (Prometheus exposition of its
+// internal telemetry, with or without the _total suffix) over the series whose
+// labels contain every match.
 func (c *chain) counter(name string, match ...string) float64 {
 	resp, err := http.Get(c.metricsURL) //nolint:noctx // loopback test URL
 	require.NoError(c.t, err)
@@ -70,7 +71,9 @@ func (c *chain) counter(name string, match ...string) float64 {
 next:
 	for sc.Scan() {
 		line := sc.Text()
-		if !strings.HasPrefix(line, name+"{") && !strings.HasPrefix(line, name+" ") {
+		series, _, _ := strings.Cut(line, " ")
+		series, _, _ = strings.Cut(series, "{")
+		if series != name && series != name+"_total" {
 			continue
 		}
 		for _, m := range match {
@@ -90,7 +93,7 @@ next:
 // 403 (the receiver's per-project authorization).
 func (c *chain) checkWebhookRefusals() {
 	t := c.t
-	const rejected = "otelcol_receiver_alertmanager_requests_rejected_total"
+	const rejected = "otelcol_receiver_alertmanager_requests_rejected"
 	before := c.counter(rejected, `reason="malformed_json"`)
 	status, msg := c.post(c.webhookURL, "application/json", c.token("hub-writer"), []byte(`{"version":"4","status":"firing","alerts":[{"labels":`))
 	assert.Equal(t, http.StatusBadRequest, status, "malformed webhook: %s", msg)
@@ -160,7 +163,7 @@ func (c *chain) checkDuplicateNotification() {
 		Alerts []json.RawMessage `json:"alerts"`
 	}
 	require.NoError(t, json.Unmarshal([]byte(body), &n))
-	const repeats = "otelcol_receiver_alertmanager_repeats_suppressed_total"
+	const repeats = "otelcol_receiver_alertmanager_repeats_suppressed"
 	before := c.counter(repeats)
 	status, msg := c.post(c.webhookURL, "application/json", c.token("hub-writer"), []byte(body))
 	assert.Equal(t, http.StatusOK, status, "duplicated notification: %s", msg)
@@ -239,7 +242,7 @@ func (c *chain) waitForSessions(s *dcgmreplay.Schedule) []storedSpan {
 			}
 		}
 		if got >= want || time.Now().After(deadline) {
-			t.Logf("Jaeger holds %d session spans (want %d), %d spans in all, %s after the schedule's end", got, want, len(spans), time.Since(c.t0).Round(time.Second))
+			t.Logf("Jaeger holds %d session spans (want %d), %d spans in all, %s after the schedule's start", got, want, len(spans), time.Since(c.t0).Round(time.Second))
 			break
 		}
 		time.Sleep(time.Second)
@@ -251,11 +254,16 @@ func (c *chain) waitForSessions(s *dcgmreplay.Schedule) []storedSpan {
 	return spans
 }
 
+// str is a tag's value as a string, "" when the span lacks it.
 func str(v any) string {
-	if s, ok := v.(string); ok {
+	switch s := v.(type) {
+	case nil:
+		return ""
+	case string:
 		return s
+	default:
+		return fmt.Sprint(v)
 	}
-	return fmt.Sprint(v)
 }
 
 // checkSessions: each scheduled session is exactly one span of the right name
