@@ -125,7 +125,11 @@ func TestChain(t *testing.T) {
 	t.Log("fault: Jaeger stopped")
 	c.jaeger.stop(syscall.SIGTERM)
 	c.sleepUntil(collectorKillAt)
-	t.Log("fault: collector killed (SIGKILL)")
+	// Sessions resolved while Jaeger is down wait in the exporter's queue: the
+	// kill must find them there for the restart to prove the queue persisted.
+	queued := c.counter("otelcol_exporter_queue_size", `exporter="otlp_grpc/jaeger"`)
+	require.Positive(t, queued, "spans queued for Jaeger when the collector is killed")
+	t.Logf("fault: collector killed (SIGKILL) with %.0f requests queued for Jaeger", queued)
 	c.collector.stop(syscall.SIGKILL)
 	c.sleepUntil(collectorRestartAt)
 	c.collector.start()
