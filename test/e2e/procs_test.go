@@ -65,7 +65,7 @@ func (p *proc) start() {
 	logFile, err := os.OpenFile(p.logPath, os.O_CREATE|os.O_APPEND|os.O_WRONLY, 0o600)
 	require.NoError(t, err)
 	defer func() { _ = logFile.Close() }()
-	fmt.Fprintf(logFile, "==== %s start %s\n", p.name, time.Now().UTC().Format(time.RFC3339Nano))
+	_, _ = fmt.Fprintf(logFile, "==== %s start %s\n", p.name, time.Now().UTC().Format(time.RFC3339Nano))
 	cmd := exec.Command(p.bin, p.args...)
 	cmd.Env = append(os.Environ(), p.env...)
 	cmd.Stdout, cmd.Stderr = logFile, logFile
