@@ -14,10 +14,10 @@ func TestLoad(t *testing.T) {
 	tests := []struct {
 		name, file, schedule, start string
 		wantErr                     string
-		wantBody                    string
+		wantBody, wantNot           string
 	}{
 		{name: "recording", file: "../../testdata/dcgm/gpu-a100-node-1.prom", wantBody: `pod="llm-finetune-7d9c8b6f5-x2k4q"`},
-		{name: "schedule started long ago is over", schedule: "../../test/e2e/testdata/schedule.yaml", start: "2020-01-01T00:00:00Z", wantBody: `DCGM_FI_DEV_GPU_UTIL{gpu="0"`},
+		{name: "schedule started long ago is over", schedule: "../../test/e2e/testdata/schedule.yaml", start: "2020-01-01T00:00:00Z", wantBody: `DCGM_FI_DEV_GPU_UTIL{gpu="0"`, wantNot: "team-"},
 		{name: "schedule running", schedule: "../../test/e2e/testdata/schedule.yaml", start: time.Now().Add(-20 * time.Second).Format(time.RFC3339Nano), wantBody: `pod="train-a-0"`},
 		{name: "bad start", schedule: "../../test/e2e/testdata/schedule.yaml", start: "yesterday", wantErr: "-start"},
 		{name: "missing schedule", schedule: "nope.yaml", wantErr: "reading schedule"},
@@ -35,6 +35,9 @@ func TestLoad(t *testing.T) {
 			h.ServeHTTP(rr, httptest.NewRequest(http.MethodGet, "/metrics", nil))
 			assert.Equal(t, http.StatusOK, rr.Code)
 			assert.Contains(t, rr.Body.String(), tt.wantBody)
+			if tt.wantNot != "" {
+				assert.NotContains(t, rr.Body.String(), tt.wantNot)
+			}
 		})
 	}
 }
