@@ -12,6 +12,7 @@ BUILDER      := $(TOOLS_BIN)/builder
 MDATAGEN     := $(TOOLS_BIN)/mdatagen
 GOLANGCI     := $(TOOLS_BIN)/golangci-lint
 KUSTOMIZE    := $(TOOLS_BIN)/kustomize
+JAEGER       := $(TOOLS_BIN)/jaeger
 DIST         := _build/otelcol-ai-telemetry
 COMPONENTS   := $(dir $(wildcard */*/metadata.yaml))
 GO_SOURCES   := $(shell find . -name '*.go' -not -path './_build/*' -not -path './.tools/*') go.mod go.sum
@@ -42,6 +43,11 @@ $(GOLANGCI): internal/tools/golangci-lint/go.mod internal/tools/golangci-lint/go
 
 $(KUSTOMIZE): internal/tools/kustomize/go.mod internal/tools/kustomize/go.sum
 	$(GO) -C internal/tools/kustomize build -o $(CURDIR)/$(KUSTOMIZE) sigs.k8s.io/kustomize/kustomize/v5
+
+# Jaeger v2, the trace store of the e2e test (standing in for Tempo), in its
+# own tools module so its dependencies never mix with the collector's.
+$(JAEGER): internal/tools/jaeger/go.mod internal/tools/jaeger/go.sum
+	$(GO) -C internal/tools/jaeger build -o $(CURDIR)/$(JAEGER) github.com/jaegertracing/jaeger/cmd/jaeger
 
 .PHONY: build
 build: $(DIST) ## Build the collector distribution into _build/otelcol-ai-telemetry
@@ -75,6 +81,7 @@ test: deps ## Everything: unit tests (race), brief fuzzing, integration tests, b
 	$(MAKE) validate
 	$(MAKE) smoke
 	$(MAKE) deploy-test
+	$(MAKE) e2e
 
 VENV := .tools/venv
 
@@ -141,6 +148,14 @@ validate: $(DIST) ## Check every file in configs/ with the built binary
 .PHONY: smoke
 smoke: $(DIST) ## Start the built binary on configs/local.yaml and check scraped GPU metrics reach the files
 	OTELCOL_BINARY=$(CURDIR)/$(DIST) $(GO) test -tags smoke -count=1 -v ./test/smoke/
+
+.PHONY: e2e
+e2e: deps keycloak $(DIST) $(JAEGER) ## The whole chain on loopback: DCGM schedule, Prometheus rules, Alertmanager, Keycloak, collector, Jaeger, with faults
+	$(GO) build -o _build/dcgm-replay ./cmd/dcgm-replay
+	OTELCOL_BINARY=$(CURDIR)/$(DIST) DCGM_REPLAY_BINARY=$(CURDIR)/_build/dcgm-replay JAEGER_BINARY=$(CURDIR)/$(JAEGER) \
+		PROMETHEUS_BINARY=$$(command -v prometheus) ALERTMANAGER_BINARY=$$(command -v prometheus-alertmanager || command -v alertmanager) \
+		KEYCLOAK_HOME="$$(./scripts/keycloak.sh home)" KEYCLOAK_JAVA_HOME="$$(./scripts/keycloak.sh java-home)" \
+		$(GO) test -tags e2e -count=1 -timeout 15m -v ./test/e2e/
 
 # Open-loop load through the built collector with TLS and a real Keycloak; not
 # in `make test` (it takes about 3 minutes, most of it Keycloak's start).

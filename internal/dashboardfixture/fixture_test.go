@@ -105,7 +105,7 @@ func sameLines(t *testing.T, name string, committed, got []byte) {
 	t.Fatalf("%s is stale: %d lines committed, %d recorded (rerun with -update if the change is intended)", name, len(c), len(g))
 }
 
-// recordMetrics: one replay server per source (dcgmreplay.Schedule, a step
+// recordMetrics: one replay server per source (dcgmreplay.Steps, a step
 // per scrape) → prometheus receiver → gpumodel processor → step keeper →
 // file exporter. Returns the file's content.
 func recordMetrics(t *testing.T, s *Schedule, path string) []byte {
@@ -114,14 +114,14 @@ func recordMetrics(t *testing.T, s *Schedule, path string) []byte {
 		return f.CreateMetrics(ctx, set, cfg)
 	}).(exporter.Metrics)
 
-	keeper := &stepKeeper{next: exp, s: s, schedules: map[string]*dcgmreplay.Schedule{}}
+	keeper := &stepKeeper{next: exp, s: s, schedules: map[string]*dcgmreplay.Steps{}}
 	var scrapeConfigs []any
 	for _, src := range s.Sources {
 		var steps [][]byte
 		for _, at := range s.Steps(src) {
 			steps = append(steps, s.Exposition(src, at))
 		}
-		sched, err := dcgmreplay.NewSchedule(steps, false)
+		sched, err := dcgmreplay.NewSteps(steps, false)
 		require.NoError(t, err)
 		keeper.schedules[src.Name] = sched
 		srv := httptest.NewServer(sched)
@@ -193,7 +193,7 @@ func xValidate(cfg component.Config) error {
 type stepKeeper struct {
 	next      consumer.Metrics
 	s         *Schedule
-	schedules map[string]*dcgmreplay.Schedule
+	schedules map[string]*dcgmreplay.Steps
 	err       error
 }
 

@@ -76,12 +76,12 @@ func get(t *testing.T, url string) string {
 	return string(body)
 }
 
-func TestScheduleAdvancesOnAcknowledgement(t *testing.T) {
+func TestStepsAdvanceOnAcknowledgement(t *testing.T) {
 	steps := [][]byte{
 		[]byte("DCGM_FI_DEV_GPU_UTIL{gpu=\"0\"} 10 1793491200000\n"),
 		[]byte("DCGM_FI_DEV_GPU_UTIL{gpu=\"0\"} 20 1793491230000\n"),
 	}
-	s, err := NewSchedule(steps, false)
+	s, err := NewSteps(steps, false)
 	require.NoError(t, err)
 	srv := httptest.NewServer(s)
 	defer srv.Close()
@@ -103,8 +103,8 @@ func TestScheduleAdvancesOnAcknowledgement(t *testing.T) {
 	assert.Equal(t, 2, s.Current())
 }
 
-func TestScheduleAdvanceOnServe(t *testing.T) {
-	s, err := NewSchedule([][]byte{
+func TestStepsAdvanceOnServe(t *testing.T) {
+	s, err := NewSteps([][]byte{
 		[]byte("DCGM_FI_DEV_GPU_UTIL{gpu=\"0\"} 10 1793491200000\n"),
 		[]byte("DCGM_FI_DEV_GPU_UTIL{gpu=\"0\"} 20 1793491230000\n"),
 	}, true)
@@ -117,10 +117,10 @@ func TestScheduleAdvanceOnServe(t *testing.T) {
 	assert.Empty(t, get(t, srv.URL))
 }
 
-func TestScheduleRejects(t *testing.T) {
-	_, err := NewSchedule(nil, false)
+func TestStepsRejects(t *testing.T) {
+	_, err := NewSteps(nil, false)
 	require.ErrorIs(t, err, errNoSteps)
-	_, err = NewSchedule([][]byte{[]byte("DCGM_FI_DEV_GPU_UTIL 1\n"), []byte("up 1\n")}, false)
+	_, err = NewSteps([][]byte{[]byte("DCGM_FI_DEV_GPU_UTIL 1\n"), []byte("up 1\n")}, false)
 	require.ErrorContains(t, err, "step 1")
 	require.ErrorIs(t, err, errNoDCGMSeries)
 }
