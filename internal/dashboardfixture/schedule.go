@@ -18,7 +18,10 @@ import (
 	"strconv"
 	"time"
 
+	"github.com/prometheus/alertmanager/template"
 	"github.com/prometheus/common/model"
+
+	"github.com/nerc-project/ai-telemetry-collector/internal/amwebhook"
 )
 
 var (
@@ -292,29 +295,6 @@ type Webhook struct {
 	Body []byte
 }
 
-type alert struct {
-	Status       string            `json:"status"`
-	Labels       map[string]string `json:"labels"`
-	Annotations  map[string]string `json:"annotations"`
-	StartsAt     time.Time         `json:"startsAt"`
-	EndsAt       time.Time         `json:"endsAt"`
-	GeneratorURL string            `json:"generatorURL"`
-	Fingerprint  string            `json:"fingerprint"`
-}
-
-type notification struct {
-	Version           string            `json:"version"`
-	GroupKey          string            `json:"groupKey"`
-	TruncatedAlerts   int               `json:"truncatedAlerts"`
-	Status            string            `json:"status"`
-	Receiver          string            `json:"receiver"`
-	GroupLabels       map[string]string `json:"groupLabels"`
-	CommonLabels      map[string]string `json:"commonLabels"`
-	CommonAnnotations map[string]string `json:"commonAnnotations"`
-	ExternalURL       string            `json:"externalURL"`
-	Alerts            []alert           `json:"alerts"`
-}
-
 // Webhooks are the notifications Alertmanager would deliver for the
 // schedule's allocations, in time order: a firing one when the rule fires
 // (for: after the allocation began; annotation active_at = the start, as the
@@ -353,7 +333,7 @@ func (s *Schedule) Webhooks() ([]Webhook, error) {
 		if !fired.Before(end) {
 			continue // never fired: shorter than the rule's for:
 		}
-		al := alert{
+		al := template.Alert{
 			Labels: labels, StartsAt: fired,
 			Annotations:  map[string]string{"active_at": strconv.FormatInt(start.Unix(), 10)},
 			GeneratorURL: "https://thanos-querier.example.org/graph?g0.expr=ALERTS",
@@ -368,12 +348,15 @@ func (s *Schedule) Webhooks() ([]Webhook, error) {
 			if al.EndsAt.IsZero() {
 				al.EndsAt = time.Date(1, 1, 1, 0, 0, 0, 0, time.UTC)
 			}
-			body, err := json.Marshal(notification{
-				Version: "4", Status: ev.status, Receiver: "ai-telemetry",
-				GroupKey:     fmt.Sprintf("{}:{alertname=%q, namespace=%q}", rule.AlertName, a.Namespace),
-				GroupLabels:  map[string]string{"alertname": rule.AlertName, "namespace": a.Namespace},
-				CommonLabels: labels, CommonAnnotations: al.Annotations,
-				ExternalURL: "https://alertmanager.example.org", Alerts: []alert{al},
+			body, err := json.Marshal(amwebhook.Message{
+				Version:  amwebhook.Version,
+				GroupKey: fmt.Sprintf("{}:{alertname=%q, namespace=%q}", rule.AlertName, a.Namespace),
+				Data: &template.Data{
+					Status: ev.status, Receiver: "ai-telemetry",
+					GroupLabels:  template.KV{"alertname": rule.AlertName, "namespace": a.Namespace},
+					CommonLabels: labels, CommonAnnotations: al.Annotations,
+					ExternalURL: "https://alertmanager.example.org", Alerts: template.Alerts{al},
+				},
 			})
 			if err != nil {
 				return nil, err

@@ -5,6 +5,10 @@ import (
 	"fmt"
 	"strconv"
 	"time"
+
+	"github.com/prometheus/alertmanager/template"
+
+	"github.com/nerc-project/ai-telemetry-collector/internal/amwebhook"
 )
 
 // Span names the receiver gives the alerts of a payload (configured with
@@ -54,48 +58,25 @@ func (p Payload) firing(seq uint64) bool {
 	return seq%uint64(p.AlertsPerRequest)%2 == 0 //nolint:gosec // AlertsPerRequest is positive
 }
 
-// webhook is the subset of Alertmanager's webhook v4 body that a real
-// notification of the project's GPUInUse rule carries.
-type webhook struct {
-	Version           string            `json:"version"`
-	GroupKey          string            `json:"groupKey"`
-	Status            string            `json:"status"`
-	Receiver          string            `json:"receiver"`
-	GroupLabels       map[string]string `json:"groupLabels"`
-	CommonLabels      map[string]string `json:"commonLabels"`
-	CommonAnnotations map[string]string `json:"commonAnnotations"`
-	ExternalURL       string            `json:"externalURL"`
-	TruncatedAlerts   int               `json:"truncatedAlerts"`
-	Alerts            []webhookAlert    `json:"alerts"`
-}
-
-type webhookAlert struct {
-	Status       string            `json:"status"`
-	Labels       map[string]string `json:"labels"`
-	Annotations  map[string]string `json:"annotations"`
-	StartsAt     time.Time         `json:"startsAt"`
-	EndsAt       time.Time         `json:"endsAt"`
-	GeneratorURL string            `json:"generatorURL"`
-	Fingerprint  string            `json:"fingerprint"`
-}
-
 // Body is the notification of request index req.
 func (p Payload) Body(req uint64) ([]byte, error) {
-	n := webhook{
-		Version:           "4",
-		GroupKey:          `{}:{alertname="GPUInUse"}`,
-		Status:            "firing",
-		Receiver:          "ai-telemetry",
-		GroupLabels:       map[string]string{"alertname": "GPUInUse"},
-		CommonLabels:      map[string]string{"alertname": "GPUInUse", "severity": "info"},
-		CommonAnnotations: map[string]string{},
-		ExternalURL:       "https://alertmanager.example.org",
-		Alerts:            make([]webhookAlert, p.AlertsPerRequest),
+	n := amwebhook.Message{
+		Version:  amwebhook.Version,
+		GroupKey: `{}:{alertname="GPUInUse"}`,
+		Data: &template.Data{
+			Status:            "firing",
+			Receiver:          "ai-telemetry",
+			GroupLabels:       template.KV{"alertname": "GPUInUse"},
+			CommonLabels:      template.KV{"alertname": "GPUInUse", "severity": "info"},
+			CommonAnnotations: template.KV{},
+			ExternalURL:       "https://alertmanager.example.org",
+			Alerts:            make(template.Alerts, p.AlertsPerRequest),
+		},
 	}
 	for i := range n.Alerts {
 		seq := req*uint64(p.AlertsPerRequest) + uint64(i) //nolint:gosec // positive
 		gpu := seq % 8
-		a := webhookAlert{
+		a := template.Alert{
 			Status: "firing",
 			Labels: map[string]string{
 				"alertname": "GPUInUse",
