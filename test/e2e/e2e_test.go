@@ -79,7 +79,8 @@ func TestChain(t *testing.T) {
 	began := time.Now()
 	c.keycloak = startKeycloak(t)
 	t.Logf("Keycloak ready in %s", time.Since(began).Round(time.Second))
-	caFile, certFile, keyFile := writePKI(t, dir)
+	pki := testpeers.WritePKI(t, dir)
+	caFile, certFile, keyFile := pki.CAFile, pki.CertFile, pki.KeyFile
 	pool := x509.NewCertPool()
 	ca, err := os.ReadFile(caFile)
 	require.NoError(t, err)

@@ -138,7 +138,8 @@ func (a cpuSnapshot) until(b cpuSnapshot) usage {
 func TestLoad(t *testing.T) {
 	s := loadSettings(t)
 	kc := startKeycloak(t)
-	certFile, keyFile, roots := serverTLS(t)
+	pki := testpeers.WritePKI(t, t.TempDir())
+	certFile, keyFile, roots := pki.CertFile, pki.KeyFile, pki.Roots
 	col := startCollector(t, kc.URL(), certFile, keyFile)
 	client, tokens := sender(t, kc, roots, s)
 	load1, _ := os.ReadFile("/proc/loadavg")
