@@ -21,9 +21,9 @@ import (
 	"go.opentelemetry.io/collector/config/configopaque"
 	"go.opentelemetry.io/collector/config/configoptional"
 	"go.opentelemetry.io/otel/attribute"
-	"go.opentelemetry.io/otel/sdk/metric/metricdata"
 
 	"github.com/nerc-project/ai-telemetry-collector/extension/keycloakauth/internal/metadatatest"
+	"github.com/nerc-project/ai-telemetry-collector/internal/telemetrytest"
 )
 
 const (
@@ -220,23 +220,7 @@ func start(t *testing.T, cfg *Config) (*keycloakAuth, *componenttest.Telemetry) 
 // count sums a counter's data points carrying all the given attributes.
 func count(t *testing.T, tel *componenttest.Telemetry, name string, attrs ...attribute.KeyValue) int64 {
 	t.Helper()
-	m, err := tel.GetMetric("otelcol_keycloakauth_" + name)
-	if err != nil {
-		return 0 // not recorded yet
-	}
-	var sum int64
-	for _, dp := range m.Data.(metricdata.Sum[int64]).DataPoints {
-		match := true
-		for _, a := range attrs {
-			if v, ok := dp.Attributes.Value(a.Key); !ok || v != a.Value {
-				match = false
-			}
-		}
-		if match {
-			sum += dp.Value
-		}
-	}
-	return sum
+	return telemetrytest.SumCounter(tel, "otelcol_keycloakauth_"+name, attrs...)
 }
 
 func bearerHeader(tok string) map[string][]string {

@@ -19,9 +19,10 @@ import (
 	"go.opentelemetry.io/collector/config/configoptional"
 	"go.opentelemetry.io/collector/consumer/consumertest"
 	"go.opentelemetry.io/collector/receiver/receivertest"
-	"go.opentelemetry.io/otel/sdk/metric/metricdata"
+	"go.opentelemetry.io/otel/attribute"
 
 	"github.com/nerc-project/ai-telemetry-collector/internal/authz"
+	"github.com/nerc-project/ai-telemetry-collector/internal/telemetrytest"
 	"github.com/nerc-project/ai-telemetry-collector/internal/topology"
 	"github.com/nerc-project/ai-telemetry-collector/receiver/alertmanagerreceiver/internal/metadata"
 )
@@ -86,17 +87,7 @@ func startAuthorizedReceiver(t *testing.T, a *authorizerExt) *harness {
 
 func unauthorizedAlerts(t *testing.T, h *harness) int64 {
 	t.Helper()
-	m, err := h.tel.GetMetric("otelcol_receiver_alertmanager_alerts_rejected")
-	if err != nil {
-		return 0
-	}
-	var n int64
-	for _, dp := range m.Data.(metricdata.Sum[int64]).DataPoints {
-		if v, ok := dp.Attributes.Value("reason"); ok && v.AsString() == "unauthorized" {
-			n += dp.Value
-		}
-	}
-	return n
+	return telemetrytest.SumCounter(h.tel, "otelcol_receiver_alertmanager_alerts_rejected", attribute.String("reason", "unauthorized"))
 }
 
 var (

@@ -12,10 +12,10 @@ import (
 	"go.opentelemetry.io/collector/pdata/pmetric"
 	"go.opentelemetry.io/collector/receiver"
 	"go.opentelemetry.io/otel/attribute"
-	"go.opentelemetry.io/otel/sdk/metric/metricdata"
 	"go.uber.org/zap"
 	"go.uber.org/zap/zaptest/observer"
 
+	"github.com/nerc-project/ai-telemetry-collector/internal/telemetrytest"
 	"github.com/nerc-project/ai-telemetry-collector/receiver/promqlreceiver/internal/metadata"
 	"github.com/nerc-project/ai-telemetry-collector/receiver/promqlreceiver/internal/metadatatest"
 )
@@ -78,23 +78,7 @@ func (h *harness) count(name string, attrs ...attribute.KeyValue) int64 {
 }
 
 func countMetric(tel *componenttest.Telemetry, name string, attrs ...attribute.KeyValue) int64 {
-	m, err := tel.GetMetric("otelcol_receiver_promql_" + name)
-	if err != nil {
-		return 0 // not recorded yet
-	}
-	var sum int64
-	for _, dp := range m.Data.(metricdata.Sum[int64]).DataPoints {
-		match := true
-		for _, a := range attrs {
-			if v, ok := dp.Attributes.Value(a.Key); !ok || v != a.Value {
-				match = false
-			}
-		}
-		if match {
-			sum += dp.Value
-		}
-	}
-	return sum
+	return telemetrytest.SumCounter(tel, "otelcol_receiver_promql_"+name, attrs...)
 }
 
 // point is one emitted data point, flattened for comparisons.
