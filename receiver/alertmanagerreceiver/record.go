@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"slices"
 	"strings"
+	"sync"
 
 	"go.opentelemetry.io/collector/extension/xextension/storage"
 )
@@ -30,9 +31,10 @@ var errCorruptRecord = errors.New("corrupt session record entry")
 // sessionRecord remembers, for a bounded number of sessions, which spans were
 // emitted. The least recently touched session is forgotten first. With a
 // storage client every change is mirrored there in one batch per notification,
-// and the record is reloaded from it at start. It is not safe for concurrent
-// use: the receiver serializes notifications.
+// and the record is reloaded from it at start. mu guards it; memory never says
+// more than storage holds: a change is undone when its batch fails.
 type sessionRecord struct {
+	mu       sync.Mutex
 	capacity int
 	entries  map[string]*list.Element
 	order    *list.List // front: most recently touched
@@ -41,6 +43,8 @@ type sessionRecord struct {
 	// loaded is true when the whole stored record is in memory, so a miss in
 	// memory needs no storage read.
 	loaded bool
+	// claims are the sessions notifications are emitting right now.
+	claims map[string]*claim
 }
 
 type recordEntry struct {
@@ -55,6 +59,7 @@ func newSessionRecord(capacity int) *sessionRecord {
 		entries:  make(map[string]*list.Element),
 		order:    list.New(),
 		loaded:   true,
+		claims:   make(map[string]*claim),
 	}
 }
 
@@ -116,7 +121,7 @@ func (r *sessionRecord) attach(ctx context.Context, client storage.Client) error
 }
 
 // get returns what was emitted for a session. Without a full in-memory copy
-// of the stored record, a miss is looked up in storage.
+// of the stored record, a miss is looked up in storage. The caller holds mu.
 func (r *sessionRecord) get(ctx context.Context, key string) (sessionState, error) {
 	if el, ok := r.entries[key]; ok {
 		return el.Value.(*recordEntry).state, nil
@@ -142,35 +147,86 @@ type recordUpdate struct {
 	state sessionState
 }
 
-// commit applies updates in memory and mirrors them, with the deletions of the
-// sessions they push out, to storage in one batch.
-func (r *sessionRecord) commit(ctx context.Context, updates []recordUpdate) error {
-	var ops []*storage.Operation
+// undoStep reverses one change of apply: a session set (prev is its state
+// before, existed whether it was there) or an eviction (evicted).
+type undoStep struct {
+	key     string
+	existed bool
+	prev    sessionState
+	prevSeq uint64
+	evicted *recordEntry
+}
+
+// apply puts updates into memory, evicting the least recently touched
+// sessions beyond the capacity, and returns the storage operations that
+// mirror it and the steps that undo it. The caller holds the record's lock.
+func (r *sessionRecord) apply(updates []recordUpdate, ops []*storage.Operation, undo []undoStep) ([]*storage.Operation, []undoStep) {
 	for _, u := range updates {
 		r.seq++
 		if el, ok := r.entries[u.key]; ok {
 			e := el.Value.(*recordEntry)
+			undo = append(undo, undoStep{key: u.key, existed: true, prev: e.state, prevSeq: e.seq})
 			e.state |= u.state
 			e.seq = r.seq
 			r.order.MoveToFront(el)
 			ops = r.appendSet(ops, e)
 			continue
 		}
+		undo = append(undo, undoStep{key: u.key})
 		e := &recordEntry{key: u.key, state: u.state, seq: r.seq}
 		r.entries[u.key] = r.order.PushFront(e)
 		ops = r.appendSet(ops, e)
 		for r.order.Len() > r.capacity {
 			oldest := r.order.Remove(r.order.Back()).(*recordEntry)
 			delete(r.entries, oldest.key)
+			undo = append(undo, undoStep{key: oldest.key, evicted: oldest})
 			if r.client != nil {
 				ops = append(ops, storage.DeleteOperation(storageKeyPrefix+oldest.key))
 			}
 		}
 	}
+	return ops, undo
+}
+
+// revert undoes apply after the storage refused its batch, so memory says
+// no more than storage does. Evicted sessions return at the back, where they
+// were; a touched session keeps its new place in the order, which only
+// decides when it is forgotten. The caller holds the record's lock.
+func (r *sessionRecord) revert(undo []undoStep) {
+	for i := len(undo) - 1; i >= 0; i-- {
+		u := undo[i]
+		switch {
+		case u.evicted != nil:
+			r.entries[u.key] = r.order.PushBack(u.evicted)
+		case !u.existed:
+			if el, ok := r.entries[u.key]; ok {
+				r.order.Remove(el)
+				delete(r.entries, u.key)
+			}
+		default:
+			if el, ok := r.entries[u.key]; ok {
+				e := el.Value.(*recordEntry)
+				e.state, e.seq = u.prev, u.prevSeq
+			}
+		}
+	}
+}
+
+// commit applies updates in memory and mirrors them, with the deletions of the
+// sessions they push out, to storage in one batch; when storage fails, memory
+// is reverted. Used alone (tests, tools); the receiver goes through
+// groupCommitter, which also makes concurrent notifications share a batch.
+func (r *sessionRecord) commit(ctx context.Context, updates []recordUpdate) error {
+	r.mu.Lock()
+	ops, undo := r.apply(updates, nil, nil)
+	r.mu.Unlock()
 	if r.client == nil || len(ops) == 0 {
 		return nil
 	}
 	if err := r.client.Batch(ctx, ops...); err != nil {
+		r.mu.Lock()
+		r.revert(undo)
+		r.mu.Unlock()
 		return fmt.Errorf("writing session record: %w", err)
 	}
 	return nil

@@ -31,7 +31,7 @@ func (h storageHost) GetExtensions() map[component.ID]component.Component {
 	return map[component.ID]component.Component{h.id: h.ext}
 }
 
-func newFileStorage(t *testing.T, dir string) storageHost {
+func newFileStorage(t testing.TB, dir string) storageHost {
 	t.Helper()
 	f := filestorage.NewFactory()
 	cfg := f.CreateDefaultConfig().(*filestorage.Config)
