@@ -129,7 +129,8 @@ func BenchmarkNotificationsConcurrentFileStorage(b *testing.B) {
 		}
 		pool[i] = notificationJSON(b, 0, alerts...)
 	}
-	var next atomic.Int64
+	var next, batches atomic.Int64
+	r.committer.onBatch = func(int, int) { batches.Add(1) }
 	b.ReportAllocs()
 	b.SetParallelism(16) // many requests in flight, as under load
 	b.ResetTimer()
@@ -157,4 +158,5 @@ func BenchmarkNotificationsConcurrentFileStorage(b *testing.B) {
 		}
 	})
 	b.ReportMetric(float64(10*b.N)/b.Elapsed().Seconds(), "alerts/s")
+	b.ReportMetric(float64(b.N)/float64(max(batches.Load(), 1)), "notifications/commit")
 }
