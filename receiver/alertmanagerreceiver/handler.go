@@ -316,6 +316,9 @@ func (r *alertmanagerReceiver) claimSessions(ctx context.Context, n *notificatio
 			return c, emissions, repeats, nil
 		}
 		rec.mu.Unlock()
+		if r.onClaimWait != nil {
+			r.onClaimWait()
+		}
 		select {
 		case <-busy.done:
 		case <-ctx.Done():

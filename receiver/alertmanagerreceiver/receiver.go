@@ -37,6 +37,9 @@ type alertmanagerReceiver struct {
 	record    *sessionRecord
 	committer *groupCommitter
 	builder   *spanBuilder
+	// onClaimWait, when set (tests), is called when a notification starts
+	// waiting for another delivery of the same sessions.
+	onClaimWait func()
 	// inflight has a slot per notification being handled (nil: no limit).
 	inflight chan struct{}
 
