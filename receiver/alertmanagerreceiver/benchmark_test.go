@@ -17,7 +17,7 @@ import (
 
 // benchmarkBody is a resolved notification of 100 GPU sessions, the shape a
 // busy cluster's GPUInUse group sends.
-func benchmarkBody(b *testing.B) []byte {
+func benchmarkBody(b testing.TB) []byte {
 	alerts := make([]testAlert, 100)
 	for i := range alerts {
 		mig := ""

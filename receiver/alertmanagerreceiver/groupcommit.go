@@ -15,7 +15,7 @@ import (
 // emit, and none is acknowledged before the sessions are durably recorded.
 type claim struct {
 	updates []recordUpdate
-	index   map[string]int // key to position in updates
+	index   map[string]int // key to position in updates, for large claims
 	done    chan struct{}  // closed once committed or given up; err says which
 	lead    chan struct{}  // closed when this claim's request is to lead the next group commit
 	err     error
@@ -25,24 +25,49 @@ func newClaim() *claim {
 	return &claim{done: make(chan struct{}), lead: make(chan struct{})}
 }
 
+// claimIndexFrom is the size from which a claim indexes its sessions in a
+// map; smaller claims (most notifications) scan, which allocates nothing.
+const claimIndexFrom = 16
+
+// find is the position of key in c.updates, or -1.
+func (c *claim) find(key string) int {
+	if c.index != nil {
+		if i, ok := c.index[key]; ok {
+			return i
+		}
+		return -1
+	}
+	for i := range c.updates {
+		if c.updates[i].key == key {
+			return i
+		}
+	}
+	return -1
+}
+
 // pending is what this claim is already emitting for a session.
 func (c *claim) pending(key string) sessionState {
-	if i, ok := c.index[key]; ok {
+	if i := c.find(key); i >= 0 {
 		return c.updates[i].state
 	}
 	return 0
 }
 
 func (c *claim) add(key string, state sessionState) {
-	if i, ok := c.index[key]; ok {
+	if i := c.find(key); i >= 0 {
 		c.updates[i].state |= state
 		return
 	}
-	if c.index == nil {
-		c.index = make(map[string]int)
-	}
-	c.index[key] = len(c.updates)
 	c.updates = append(c.updates, recordUpdate{key: key, state: state})
+	switch {
+	case c.index != nil:
+		c.index[key] = len(c.updates) - 1
+	case len(c.updates) == claimIndexFrom:
+		c.index = make(map[string]int, 2*claimIndexFrom)
+		for i, u := range c.updates {
+			c.index[u.key] = i
+		}
+	}
 }
 
 // holder returns the claim that holds key, or nil. The caller holds r.mu.

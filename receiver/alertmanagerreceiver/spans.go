@@ -124,7 +124,9 @@ func (b *spanBatch) spansFor(e topology.Entity) ptrace.SpanSlice {
 // putAttributes maps an alert into the shared topology vocabulary; labels
 // without a topology meaning keep their name under alertmanager.label.
 func (b *spanBuilder) putAttributes(attrs pcommon.Map, n *notification, a *alert, e topology.Entity, status string) {
-	attrs.EnsureCapacity(24 + len(a.Labels) + len(a.Annotations))
+	// Each label becomes at most one attribute (topology labels often none),
+	// plus a dozen fixed ones: one allocation, not several growths.
+	attrs.EnsureCapacity(12 + len(a.Labels) + len(a.Annotations))
 	e.PutWorkload(attrs)
 	e.PutGPU(attrs)
 	topology.PutNonEmpty(attrs, topology.AttrHubName, b.hub)
