@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 
@@ -21,9 +22,15 @@ const (
 	sessionEmitted
 )
 
+// Two storage formats. With a storage that can Walk (file_storage), the
+// record is loaded whole at start and stored by sequence number:
+// "seq/{16 hex digits}" = state byte, then the session key. Without Walk it
+// is looked up by session: "session/{key}" = state byte, then the big-endian
+// sequence number (also the format of earlier versions, migrated at attach).
 const (
+	storageSeqPrefix = "seq/"
 	storageKeyPrefix = "session/"
-	storageValueLen  = 9 // state byte, then the big-endian sequence number
+	storageValueLen  = 9
 )
 
 var errCorruptRecord = errors.New("corrupt session record entry")
@@ -48,9 +55,10 @@ type sessionRecord struct {
 }
 
 type recordEntry struct {
-	key   string
-	state sessionState
-	seq   uint64
+	key     string
+	state   sessionState
+	seq     uint64
+	migrate bool // loaded from the earlier format, only during attach
 }
 
 func newSessionRecord(capacity int) *sessionRecord {
@@ -64,7 +72,9 @@ func newSessionRecord(capacity int) *sessionRecord {
 }
 
 // attach loads the record persisted by an earlier run and mirrors every later
-// change to client. Entries beyond the capacity (the oldest) are deleted.
+// change to client. Entries beyond the capacity (the oldest) are deleted, and
+// entries in the key-ordered format of earlier versions are rewritten in the
+// sequence-ordered one, in one batch.
 func (r *sessionRecord) attach(ctx context.Context, client storage.Client) error {
 	r.client = client
 	walker, ok := client.(storage.Walker)
@@ -73,20 +83,26 @@ func (r *sessionRecord) attach(ctx context.Context, client storage.Client) error
 		return nil
 	}
 	var stored []recordEntry
-	var corrupt []*storage.Operation
+	var ops []*storage.Operation
 	err := walker.Walk(ctx, func(key string, value []byte) ([]*storage.Operation, error) {
-		if !strings.HasPrefix(key, storageKeyPrefix) {
-			return nil, nil
+		switch {
+		case strings.HasPrefix(key, storageSeqPrefix):
+			seq, err := strconv.ParseUint(strings.TrimPrefix(key, storageSeqPrefix), 16, 64)
+			if err != nil || len(value) < 2 {
+				ops = append(ops, storage.DeleteOperation(key))
+				return nil, nil
+			}
+			stored = append(stored, recordEntry{key: string(value[1:]), state: sessionState(value[0]), seq: seq})
+		case strings.HasPrefix(key, storageKeyPrefix):
+			// Earlier versions' format: migrated below.
+			ops = append(ops, storage.DeleteOperation(key))
+			if len(value) != storageValueLen {
+				return nil, nil
+			}
+			e := recordEntry{key: strings.TrimPrefix(key, storageKeyPrefix), state: sessionState(value[0]), seq: binary.BigEndian.Uint64(value[1:])}
+			e.migrate = true
+			stored = append(stored, e)
 		}
-		if len(value) != storageValueLen {
-			corrupt = append(corrupt, storage.DeleteOperation(key))
-			return nil, nil
-		}
-		stored = append(stored, recordEntry{
-			key:   strings.TrimPrefix(key, storageKeyPrefix),
-			state: sessionState(value[0]),
-			seq:   binary.BigEndian.Uint64(value[1:]),
-		})
 		return nil, nil
 	})
 	if err != nil {
@@ -101,15 +117,28 @@ func (r *sessionRecord) attach(ctx context.Context, client storage.Client) error
 		}
 		return 0
 	})
-	ops := corrupt
-	if over := len(stored) - r.capacity; over > 0 {
-		for _, e := range stored[:over] {
-			ops = append(ops, storage.DeleteOperation(storageKeyPrefix+e.key))
+	over := len(stored) - r.capacity
+	for i, e := range stored {
+		if i < over {
+			if !e.migrate {
+				ops = append(ops, storage.DeleteOperation(seqKey(e.seq)))
+			}
+			continue
 		}
-		stored = stored[over:]
-	}
-	for _, e := range stored {
-		r.entries[e.key] = r.order.PushFront(&recordEntry{key: e.key, state: e.state, seq: e.seq})
+		if el, dup := r.entries[e.key]; dup {
+			// Stored twice (a crash amid a migration cannot do it, but a
+			// copied file might): the later one counts.
+			old := r.order.Remove(el).(*recordEntry)
+			if !old.migrate {
+				ops = append(ops, storage.DeleteOperation(seqKey(old.seq)))
+			}
+		}
+		entry := &recordEntry{key: e.key, state: e.state, seq: e.seq}
+		if e.migrate {
+			ops = r.appendSet(ops, entry)
+			entry.migrate = true // until its set is written below
+		}
+		r.entries[e.key] = r.order.PushFront(entry)
 		r.seq = max(r.seq, e.seq)
 	}
 	if len(ops) > 0 {
@@ -117,7 +146,34 @@ func (r *sessionRecord) attach(ctx context.Context, client storage.Client) error
 			return fmt.Errorf("trimming session record: %w", err)
 		}
 	}
+	for el := r.order.Front(); el != nil; el = el.Next() {
+		el.Value.(*recordEntry).migrate = false
+	}
 	return nil
+}
+
+// seqKey is where a session touched at seq is stored: keys in the order of
+// their sequence, so new entries go to the end of the storage's B+tree and
+// evictions come from its start, and a batch dirties a few pages, not one per
+// session.
+func seqKey(seq uint64) string {
+	var b [len(storageSeqPrefix) + 16]byte
+	copy(b[:], storageSeqPrefix)
+	const digits = "0123456789abcdef"
+	for i := 15; i >= 0; i-- {
+		b[len(storageSeqPrefix)+i] = digits[seq&0xf]
+		seq >>= 4
+	}
+	return string(b[:])
+}
+
+// storageKey is where e is stored: by sequence when the whole record is
+// loaded at start, else (a storage without Walk) by session, for Get.
+func (r *sessionRecord) storageKey(e *recordEntry) string {
+	if r.loaded {
+		return seqKey(e.seq)
+	}
+	return storageKeyPrefix + e.key
 }
 
 // get returns what was emitted for a session. Without a full in-memory copy
@@ -166,6 +222,9 @@ func (r *sessionRecord) apply(updates []recordUpdate, ops []*storage.Operation, 
 		if el, ok := r.entries[u.key]; ok {
 			e := el.Value.(*recordEntry)
 			undo = append(undo, undoStep{key: u.key, existed: true, prev: e.state, prevSeq: e.seq})
+			if r.client != nil && r.loaded {
+				ops = append(ops, storage.DeleteOperation(seqKey(e.seq)))
+			}
 			e.state |= u.state
 			e.seq = r.seq
 			r.order.MoveToFront(el)
@@ -181,7 +240,7 @@ func (r *sessionRecord) apply(updates []recordUpdate, ops []*storage.Operation, 
 			delete(r.entries, oldest.key)
 			undo = append(undo, undoStep{key: oldest.key, evicted: oldest})
 			if r.client != nil {
-				ops = append(ops, storage.DeleteOperation(storageKeyPrefix+oldest.key))
+				ops = append(ops, storage.DeleteOperation(r.storageKey(oldest)))
 			}
 		}
 	}
@@ -235,6 +294,12 @@ func (r *sessionRecord) commit(ctx context.Context, updates []recordUpdate) erro
 func (r *sessionRecord) appendSet(ops []*storage.Operation, e *recordEntry) []*storage.Operation {
 	if r.client == nil {
 		return ops
+	}
+	if r.loaded {
+		value := make([]byte, 1+len(e.key))
+		value[0] = byte(e.state)
+		copy(value[1:], e.key)
+		return append(ops, storage.SetOperation(seqKey(e.seq), value))
 	}
 	value := make([]byte, storageValueLen)
 	value[0] = byte(e.state)
