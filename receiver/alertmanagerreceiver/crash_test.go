@@ -40,7 +40,7 @@ func crashBody(t testing.TB, i int) []byte {
 // nothing.
 func TestAcknowledgedSessionsSurviveSIGKILL(t *testing.T) {
 	dir := t.TempDir()
-	child := exec.Command(os.Args[0], "-test.run=^TestCrashChildProcess$", "-test.count=1") //nolint:gosec // this test binary
+	child := exec.Command(os.Args[0], "-test.run=^TestCrashChildProcess$", "-test.count=1")
 	child.Env = append(os.Environ(), crashDirEnv+"="+dir)
 	out, err := child.StdoutPipe()
 	require.NoError(t, err)

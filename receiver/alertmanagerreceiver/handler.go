@@ -195,11 +195,12 @@ func (r *alertmanagerReceiver) process(ctx context.Context, n *notification, bod
 
 	if r.traces != nil && len(valid) > 0 {
 		if err := r.emitSpans(ctx, n, valid); err != nil {
-			if errors.Is(err, errAbandoned) {
+			switch {
+			case errors.Is(err, errAbandoned):
 				result.abandoned = true
-			} else if errors.Is(err, errRecordWrite) {
+			case errors.Is(err, errRecordWrite):
 				result.recordErr = err
-			} else {
+			default:
 				result.consumeErr = err
 			}
 			return result
