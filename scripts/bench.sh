@@ -72,7 +72,14 @@ and flushes once a second. Both spend most of the time in pdata's JSON encoder.
 (with topology attributes, session IDs and the session record), handing them to a no-op consumer.
 \`BenchmarkAlertmanagerTemplateDecode100Alerts\` is the floor: decoding the same body into Alertmanager's own types
 (\`notify/webhook.Message\` over \`template.Data\`, alertmanager v0.34.0) and nothing else. Goal: within 2x of the floor.
-Most of the difference is pdata allocating one value per span attribute (about 30 per span).
+Most of the difference is pdata allocating one value per span attribute (about 22 per span).
+
+\`BenchmarkNotificationsConcurrentFileStorage\` is the load test's shape without HTTP and TLS: notifications of 10
+new sessions each (half firing, half resolved), 16 in flight at once, the session record on a real \`file_storage\`
+(20,000 sessions, so it evicts). One op is one notification; it also reports how many notifications shared a storage
+batch (group commit). Before the group commit and the sequence-ordered record (one bbolt transaction per notification
+under one lock, a random B+tree page per session written and evicted) it took about 490 µs and 200 kB per
+notification on this machine; the CPU spent in bbolt fell about 3x.
 
 ## PromQL receiver
 

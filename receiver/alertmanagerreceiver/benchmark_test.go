@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -16,7 +17,7 @@ import (
 
 // benchmarkBody is a resolved notification of 100 GPU sessions, the shape a
 // busy cluster's GPUInUse group sends.
-func benchmarkBody(b *testing.B) []byte {
+func benchmarkBody(b testing.TB) []byte {
 	alerts := make([]testAlert, 100)
 	for i := range alerts {
 		mig := ""
@@ -53,6 +54,7 @@ func BenchmarkNotification100Alerts(b *testing.B) {
 	b.ReportAllocs()
 	for b.Loop() {
 		r.record = newSessionRecord(cfg.SessionRecordSize)
+		r.committer = &groupCommitter{rec: r.record}
 		n, err := decodeNotification(body)
 		if err != nil {
 			b.Fatal(err)
@@ -84,4 +86,77 @@ func BenchmarkAlertmanagerTemplateDecode100Alerts(b *testing.B) {
 		}
 	}
 	reportAlertsPerSecond(b)
+}
+
+// BenchmarkNotificationsConcurrentFileStorage is the load test's shape without
+// HTTP: notifications of 10 new sessions each, handled concurrently, with the
+// session record on a real file_storage. Each op is one notification.
+func BenchmarkNotificationsConcurrentFileStorage(b *testing.B) {
+	ctx := context.Background()
+	host := newFileStorage(b, b.TempDir())
+	defer func() { _ = host.ext.Shutdown(ctx) }()
+	cfg := createDefaultConfig().(*Config)
+	cfg.Hub = "moc"
+	cfg.SpanNames = map[string]string{"GPUInUse": "gpu.usage"}
+	cfg.Storage = &host.id
+	cfg.SessionRecordSize = 20000 // small enough that the benchmark evicts
+	r, err := newAlertmanagerReceiver(receivertest.NewNopSettings(metadata.Type), cfg)
+	if err != nil {
+		b.Fatal(err)
+	}
+	r.traces = consumertest.NewNop()
+	client, err := r.storageClient(ctx, host)
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer func() { _ = client.Close(ctx) }()
+	if err := r.record.attach(ctx, client); err != nil {
+		b.Fatal(err)
+	}
+	// Bodies prepared up front: each notification has 10 sessions never seen before.
+	const bodies = 4096
+	pool := make([][]byte, bodies)
+	for i := range pool {
+		alerts := make([]testAlert, 10)
+		for j := range alerts {
+			alerts[j] = testAlert{
+				status: "firing", labels: gpuLabels(fmt.Sprintf("team-%d", j), fmt.Sprintf("train-%d", i), ""),
+				startsAt: t0.Add(time.Duration(i) * time.Minute), fingerprint: fmt.Sprintf("%08x%08x", i, j),
+			}
+			if j%2 == 1 {
+				alerts[j].status, alerts[j].endsAt = "resolved", alerts[j].startsAt.Add(time.Hour)
+			}
+		}
+		pool[i] = notificationJSON(b, 0, alerts...)
+	}
+	var next, batches atomic.Int64
+	r.committer.onBatch = func(int, int) { batches.Add(1) }
+	b.ReportAllocs()
+	b.SetParallelism(16) // many requests in flight, as under load
+	b.ResetTimer()
+	b.RunParallel(func(pb *testing.PB) {
+		for pb.Next() {
+			i := next.Add(1)
+			body := pool[i%bodies]
+			n, err := decodeNotification(body)
+			if err != nil {
+				b.Error(err)
+				return
+			}
+			// Later rounds over the pool are repeats with a new startsAt: new sessions again.
+			for k := range n.Alerts {
+				shift := time.Duration(i/bodies) * time.Second
+				n.Alerts[k].StartsAt = n.Alerts[k].StartsAt.Add(shift)
+				if !n.Alerts[k].EndsAt.IsZero() {
+					n.Alerts[k].EndsAt = n.Alerts[k].EndsAt.Add(shift)
+				}
+			}
+			if res := r.process(ctx, n, body, nil); res.consumeErr != nil || len(res.invalid) > 0 {
+				b.Error(res)
+				return
+			}
+		}
+	})
+	b.ReportMetric(float64(10*b.N)/b.Elapsed().Seconds(), "alerts/s")
+	b.ReportMetric(float64(b.N)/float64(max(batches.Load(), 1)), "notifications/commit")
 }

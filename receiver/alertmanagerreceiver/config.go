@@ -15,6 +15,7 @@ var (
 	errNoServiceName    = errors.New("service_name must be set")
 	errEmptySpanName    = errors.New("span_names must not map an alert to an empty name")
 	errRecordSize       = errors.New("session_record_size must be at least 1")
+	errMaxConcurrent    = errors.New("max_concurrent_requests must not be negative (0: no limit)")
 	errClusterLabelName = errors.New("cluster_label must not be empty")
 	errAuthorizerNoHub  = errors.New("authorizer needs hub (resources are named HUB-{hub}-CLUSTER-...)")
 	errAuthorizerNoAuth = errors.New("authorizer needs auth: decisions are made for the authenticated caller")
@@ -56,6 +57,11 @@ type Config struct {
 	// SessionRecordSize bounds the record: the sessions remembered at once.
 	SessionRecordSize int `mapstructure:"session_record_size"`
 
+	// MaxConcurrentRequests bounds the notifications handled at once; more
+	// are answered 503 with Retry-After at once, so an overload does not grow
+	// a backlog (and memory) of work whose senders have given up. 0: no limit.
+	MaxConcurrentRequests int `mapstructure:"max_concurrent_requests"`
+
 	// Authorizer is an extension implementing internal/authz (keycloakauth in
 	// authorization mode resource). With it, each alert is accepted only when
 	// the sender may write the Keycloak resource of the alert's project.
@@ -92,6 +98,9 @@ func (c *Config) Validate() error {
 	}
 	if c.SessionRecordSize < 1 {
 		errs = append(errs, fmt.Errorf("session_record_size %d: %w", c.SessionRecordSize, errRecordSize))
+	}
+	if c.MaxConcurrentRequests < 0 {
+		errs = append(errs, fmt.Errorf("max_concurrent_requests %d: %w", c.MaxConcurrentRequests, errMaxConcurrent))
 	}
 	return errors.Join(errs...)
 }

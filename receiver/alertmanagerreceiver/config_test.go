@@ -28,6 +28,7 @@ func TestLoadConfig(t *testing.T) {
 	nerc.HubCluster = "nerc-ocp-infra"
 	nerc.Storage = &storageID
 	nerc.SessionRecordSize = 5000
+	nerc.MaxConcurrentRequests = 64
 	nerc.SpanNames = map[string]string{"GPUInUse": "gpu.usage", "GPUAllocatedIdle": "gpu.idle"}
 
 	tests := []struct {
@@ -42,6 +43,7 @@ func TestLoadConfig(t *testing.T) {
 		{id: component.NewIDWithName(metadata.Type, "no_record"), wantErr: errRecordSize},
 		{id: component.NewIDWithName(metadata.Type, "no_endpoint"), wantErr: errNoEndpoint},
 		{id: component.NewIDWithName(metadata.Type, "authorizer_no_hub"), wantErr: errAuthorizerNoHub},
+		{id: component.NewIDWithName(metadata.Type, "negative_limit"), wantErr: errMaxConcurrent},
 	}
 	for _, tt := range tests {
 		t.Run(tt.id.String(), func(t *testing.T) {

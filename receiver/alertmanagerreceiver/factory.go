@@ -18,6 +18,9 @@ const (
 	defaultPath              = "/alerts"
 	defaultServiceName       = "alertmanager"
 	defaultSessionRecordSize = 100_000
+	// defaultMaxConcurrentRequests: a few hundred notifications in progress keep
+	// group commits full while bounding memory under overload.
+	defaultMaxConcurrentRequests = 256
 )
 
 // NewFactory creates a factory for the Alertmanager receiver.
@@ -34,11 +37,12 @@ func createDefaultConfig() component.Config {
 	server := confighttp.NewDefaultServerConfig()
 	server.NetAddr.Endpoint = defaultEndpoint
 	return &Config{
-		ServerConfig:      server,
-		Path:              defaultPath,
-		ServiceName:       defaultServiceName,
-		ClusterLabel:      topology.DefaultClusterLabel,
-		SessionRecordSize: defaultSessionRecordSize,
+		ServerConfig:          server,
+		Path:                  defaultPath,
+		ServiceName:           defaultServiceName,
+		ClusterLabel:          topology.DefaultClusterLabel,
+		SessionRecordSize:     defaultSessionRecordSize,
+		MaxConcurrentRequests: defaultMaxConcurrentRequests,
 	}
 }
 

@@ -40,6 +40,19 @@ func (r *alertmanagerReceiver) handleNotification(w http.ResponseWriter, req *ht
 		r.reject(req.Context(), w, http.StatusMethodNotAllowed, "method_not_allowed", "only POST is accepted")
 		return
 	}
+	if r.inflight != nil {
+		select {
+		case r.inflight <- struct{}{}:
+			defer func() { <-r.inflight }()
+		default:
+			// Alertmanager retries 5xx; answering now costs less than queueing
+			// work its sender may give up on.
+			w.Header().Set("Retry-After", "1")
+			r.reject(req.Context(), w, http.StatusServiceUnavailable, "too_many_requests",
+				fmt.Sprintf("more than %d notifications in progress, retry later", cap(r.inflight)))
+			return
+		}
+	}
 	body, err := io.ReadAll(req.Body)
 	if err != nil {
 		var tooLarge *http.MaxBytesError
@@ -71,6 +84,11 @@ func (r *alertmanagerReceiver) handleNotification(w http.ResponseWriter, req *ht
 
 	result := r.process(req.Context(), n, body, refused)
 	switch {
+	case result.abandoned:
+		// Nobody reads this answer; it is counted, and the sender's retry starts afresh.
+		r.reject(req.Context(), w, http.StatusServiceUnavailable, "abandoned", "the request ended before it was processed")
+	case result.recordErr != nil:
+		r.reject(req.Context(), w, http.StatusServiceUnavailable, "session_record_unavailable", "cannot record the sessions, retry later")
 	case result.consumeErr != nil && consumererror.IsPermanent(result.consumeErr):
 		r.reject(req.Context(), w, http.StatusUnprocessableEntity, "consumer_permanent", "the pipeline refused the data")
 	case result.consumeErr != nil:
@@ -99,6 +117,8 @@ type invalidAlert struct {
 type processResult struct {
 	invalid    []invalidAlert
 	consumeErr error
+	recordErr  error
+	abandoned  bool
 }
 
 func (p processResult) describeInvalid() string {
@@ -114,10 +134,33 @@ func (p processResult) describeInvalid() string {
 	return b.String()
 }
 
+// errAbandoned: the sender gave up (its request context ended) before the
+// notification's spans were handed on; nothing was emitted or recorded.
+var errAbandoned = errors.New("the sender gave up before the notification was processed")
+
+// emission is one span a notification adds.
+type emission struct {
+	alert int
+	ids   sessionIDs
+	state sessionState
+}
+
 // process turns a decoded notification into spans, hands them to the next
-// consumer and records what was emitted. The record only changes after the
-// consumer accepted the spans, so a failed request retried by Alertmanager
-// emits them again.
+// consumer and records what was emitted. The order never loses a session and
+// never emits one twice from one delivery:
+//
+//  1. claim: under the record's lock, decide per alert from the record and
+//     take the sessions to emit; a session another notification is emitting
+//     right now is waited for (its outcome decides), not decided twice;
+//  2. if the sender gave up by now, stop: the claim is dropped, nothing was
+//     emitted or recorded, so a retry starts afresh;
+//  3. hand the spans to the pipeline; on error, drop the claim (503/422, a
+//     retry emits them);
+//  4. once the pipeline accepted them, record the sessions durably even if the
+//     sender has gone meanwhile (a retry is then deduplicated), in a group
+//     commit shared with concurrent notifications;
+//  5. acknowledge. A failed record write answers 503: the retry emits the
+//     spans again with the same IDs rather than risk forgetting them.
 func (r *alertmanagerReceiver) process(ctx context.Context, n *notification, body []byte, refused map[int]bool) processResult {
 	r.telemetry.ReceiverAlertmanagerNotifications.Add(ctx, 1, metric.WithAttributes(attribute.String("status", n.Status)))
 	if n.TruncatedAlerts > 0 {
@@ -126,13 +169,9 @@ func (r *alertmanagerReceiver) process(ctx context.Context, n *notification, bod
 			zap.Uint64("truncated_alerts", n.TruncatedAlerts), zap.String("group_key", n.GroupKey))
 	}
 
-	r.mu.Lock()
-	defer r.mu.Unlock()
-
 	var result processResult
-	var updates []recordUpdate
-	var starts, sessions, repeats, firing, resolved int
-	r.builder.reset()
+	var firing, resolved int
+	valid := make([]int, 0, len(n.Alerts))
 	for i := range n.Alerts {
 		a := &n.Alerts[i]
 		if err := a.validate(); err != nil {
@@ -149,50 +188,22 @@ func (r *alertmanagerReceiver) process(ctx context.Context, n *notification, bod
 		} else {
 			resolved++
 		}
-		if r.traces == nil {
-			continue
-		}
-		ids := deriveSessionIDs(a.Fingerprint, a.StartsAt.UnixNano())
-		key := ids.recordKey()
-		state, err := r.record.get(ctx, key)
-		if err != nil {
-			// Without the record, emitting again is safer than losing a span:
-			// the IDs are deterministic, so a store sees the same span twice.
-			r.telemetry.ReceiverAlertmanagerSessionRecordErrors.Add(ctx, 1)
-			r.settings.Logger.Warn("Cannot read the session record", zap.Error(err))
-		}
-		switch {
-		case a.Status == statusResolved && state&sessionEmitted == 0:
-			r.builder.addSession(n, a, ids)
-			updates = append(updates, recordUpdate{key: key, state: sessionEmitted})
-			sessions++
-		case a.Status == statusFiring && state&(startEmitted|sessionEmitted) == 0:
-			r.builder.addStart(n, a, ids)
-			updates = append(updates, recordUpdate{key: key, state: startEmitted})
-			starts++
-		default:
-			repeats++
-		}
+		valid = append(valid, i)
 	}
 	r.telemetry.ReceiverAlertmanagerAlerts.Add(ctx, int64(firing), withStatusFiring)
 	r.telemetry.ReceiverAlertmanagerAlerts.Add(ctx, int64(resolved), withStatusResolved)
-	if repeats > 0 {
-		r.telemetry.ReceiverAlertmanagerRepeatsSuppressed.Add(ctx, int64(repeats))
-	}
 
-	if spans := starts + sessions; spans > 0 {
-		obsCtx := r.obsrecv.StartTracesOp(ctx)
-		err := r.traces.ConsumeTraces(obsCtx, r.builder.traces)
-		r.obsrecv.EndTracesOp(obsCtx, "alertmanager", spans, err)
-		if err != nil {
-			result.consumeErr = err
+	if r.traces != nil && len(valid) > 0 {
+		if err := r.emitSpans(ctx, n, valid); err != nil {
+			switch {
+			case errors.Is(err, errAbandoned):
+				result.abandoned = true
+			case errors.Is(err, errRecordWrite):
+				result.recordErr = err
+			default:
+				result.consumeErr = err
+			}
 			return result
-		}
-		r.telemetry.ReceiverAlertmanagerSpansEmitted.Add(ctx, int64(sessions), withKindSession)
-		r.telemetry.ReceiverAlertmanagerSpansEmitted.Add(ctx, int64(starts), withKindStart)
-		if err := r.record.commit(ctx, updates); err != nil {
-			r.telemetry.ReceiverAlertmanagerSessionRecordErrors.Add(ctx, 1)
-			r.settings.Logger.Warn("Cannot persist the session record; a restart may emit these spans again", zap.Error(err))
 		}
 	}
 
@@ -206,4 +217,120 @@ func (r *alertmanagerReceiver) process(ctx context.Context, n *notification, bod
 		}
 	}
 	return result
+}
+
+// errRecordWrite marks a failure to record emitted sessions durably.
+var errRecordWrite = errors.New("session record write failed")
+
+// emitSpans runs steps 1 to 4 of process for the valid alerts.
+func (r *alertmanagerReceiver) emitSpans(ctx context.Context, n *notification, valid []int) error {
+	c, emissions, repeats, err := r.claimSessions(ctx, n, valid)
+	if err != nil {
+		return err
+	}
+	if repeats > 0 {
+		r.telemetry.ReceiverAlertmanagerRepeatsSuppressed.Add(ctx, int64(repeats))
+	}
+	if len(emissions) == 0 {
+		return nil
+	}
+
+	batch := r.builder.newBatch()
+	var starts, sessions int
+	for _, e := range emissions {
+		if e.state == sessionEmitted {
+			batch.addSession(n, &n.Alerts[e.alert], e.ids)
+			sessions++
+		} else {
+			batch.addStart(n, &n.Alerts[e.alert], e.ids)
+			starts++
+		}
+	}
+
+	if ctx.Err() != nil {
+		r.dropClaim(c)
+		return errAbandoned
+	}
+	obsCtx := r.obsrecv.StartTracesOp(ctx)
+	err = r.traces.ConsumeTraces(obsCtx, batch.traces)
+	r.obsrecv.EndTracesOp(obsCtx, "alertmanager", batch.count, err)
+	if err != nil {
+		r.dropClaim(c)
+		return err
+	}
+	r.telemetry.ReceiverAlertmanagerSpansEmitted.Add(ctx, int64(sessions), withKindSession)
+	r.telemetry.ReceiverAlertmanagerSpansEmitted.Add(ctx, int64(starts), withKindStart)
+
+	if err := r.committer.commit(context.WithoutCancel(ctx), c); err != nil {
+		r.telemetry.ReceiverAlertmanagerSessionRecordErrors.Add(ctx, 1)
+		r.settings.Logger.Warn("Cannot persist the session record; the notification is refused (503) and its retry emits the spans again", zap.Error(err))
+		return fmt.Errorf("%w: %w", errRecordWrite, err)
+	}
+	return nil
+}
+
+// claimSessions decides, per valid alert, whether its span is new, and claims
+// the new ones. When another notification holds a claim on one of them, it
+// waits for that one to end and decides again, holding nothing meanwhile (so
+// two notifications never wait on each other).
+func (r *alertmanagerReceiver) claimSessions(ctx context.Context, n *notification, valid []int) (*claim, []emission, int, error) {
+	for {
+		if ctx.Err() != nil {
+			return nil, nil, 0, errAbandoned
+		}
+		c := newClaim()
+		emissions := make([]emission, 0, len(valid))
+		repeats := 0
+		var busy *claim
+		rec := r.record
+		rec.mu.Lock()
+		for _, i := range valid {
+			a := &n.Alerts[i]
+			ids := deriveSessionIDs(a.Fingerprint, a.StartsAt.UnixNano())
+			key := ids.recordKey()
+			if other := rec.holder(key); other != nil {
+				busy = other
+				break
+			}
+			state, err := rec.get(ctx, key)
+			if err != nil {
+				// Without the record, emitting again is safer than losing a span:
+				// the IDs are deterministic, so a store sees the same span twice.
+				r.telemetry.ReceiverAlertmanagerSessionRecordErrors.Add(ctx, 1)
+				r.settings.Logger.Warn("Cannot read the session record", zap.Error(err))
+			}
+			state |= c.pending(key)
+			switch {
+			case a.Status == statusResolved && state&sessionEmitted == 0:
+				c.add(key, sessionEmitted)
+				emissions = append(emissions, emission{alert: i, ids: ids, state: sessionEmitted})
+			case a.Status == statusFiring && state&(startEmitted|sessionEmitted) == 0:
+				c.add(key, startEmitted)
+				emissions = append(emissions, emission{alert: i, ids: ids, state: startEmitted})
+			default:
+				repeats++
+			}
+		}
+		if busy == nil {
+			rec.hold(c)
+			rec.mu.Unlock()
+			return c, emissions, repeats, nil
+		}
+		rec.mu.Unlock()
+		if r.onClaimWait != nil {
+			r.onClaimWait()
+		}
+		select {
+		case <-busy.done:
+		case <-ctx.Done():
+			return nil, nil, 0, errAbandoned
+		}
+	}
+}
+
+// dropClaim gives up a claim whose spans were not accepted: nothing recorded.
+func (r *alertmanagerReceiver) dropClaim(c *claim) {
+	r.record.mu.Lock()
+	r.record.release(c, errAbandoned)
+	r.record.mu.Unlock()
 }

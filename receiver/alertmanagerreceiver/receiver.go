@@ -31,12 +31,17 @@ type alertmanagerReceiver struct {
 	logs       consumer.Logs
 	authorizer authz.Authorizer // nil: every authenticated sender may write
 
-	// mu serializes notifications: the check of the record, the emission and
-	// the update of the record happen as one step, so two deliveries of the
-	// same notification (HA peers) never both emit.
-	mu      sync.Mutex
-	record  *sessionRecord
-	builder *spanBuilder
+	// record says which spans were emitted; its claims keep two deliveries of
+	// the same notification (HA peers) from both emitting, and committer
+	// writes concurrent notifications' changes in one storage batch.
+	record    *sessionRecord
+	committer *groupCommitter
+	builder   *spanBuilder
+	// onClaimWait, when set (tests), is called when a notification starts
+	// waiting for another delivery of the same sessions.
+	onClaimWait func()
+	// inflight has a slot per notification being handled (nil: no limit).
+	inflight chan struct{}
 
 	lifecycle  sync.Mutex
 	starts     int
@@ -65,12 +70,19 @@ func newAlertmanagerReceiver(set receiver.Settings, cfg *Config) (*alertmanagerR
 	if err != nil {
 		return nil, err
 	}
+	rec := newSessionRecord(cfg.SessionRecordSize)
+	var inflight chan struct{}
+	if cfg.MaxConcurrentRequests > 0 {
+		inflight = make(chan struct{}, cfg.MaxConcurrentRequests)
+	}
 	return &alertmanagerReceiver{
+		inflight:  inflight,
 		cfg:       cfg,
 		settings:  set,
 		telemetry: tb,
 		obsrecv:   obsrecv,
-		record:    newSessionRecord(cfg.SessionRecordSize),
+		record:    rec,
+		committer: &groupCommitter{rec: rec},
 		builder:   newSpanBuilder(cfg, set.BuildInfo.Version),
 	}, nil
 }
@@ -156,10 +168,9 @@ func (r *alertmanagerReceiver) Shutdown(ctx context.Context) error {
 		r.server = nil
 	}
 	if r.client != nil {
-		r.mu.Lock()
+		// The server has stopped, so no notification is using the record.
 		errs = append(errs, r.client.Close(ctx))
 		r.client = nil
-		r.mu.Unlock()
 	}
 	r.telemetry.Shutdown()
 	if r.onShutdown != nil {

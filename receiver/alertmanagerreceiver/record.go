@@ -7,7 +7,9 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"strconv"
 	"strings"
+	"sync"
 
 	"go.opentelemetry.io/collector/extension/xextension/storage"
 )
@@ -20,9 +22,15 @@ const (
 	sessionEmitted
 )
 
+// Two storage formats. With a storage that can Walk (file_storage), the
+// record is loaded whole at start and stored by sequence number:
+// "seq/{16 hex digits}" = state byte, then the session key. Without Walk it
+// is looked up by session: "session/{key}" = state byte, then the big-endian
+// sequence number (also the format of earlier versions, migrated at attach).
 const (
+	storageSeqPrefix = "seq/"
 	storageKeyPrefix = "session/"
-	storageValueLen  = 9 // state byte, then the big-endian sequence number
+	storageValueLen  = 9
 )
 
 var errCorruptRecord = errors.New("corrupt session record entry")
@@ -30,9 +38,10 @@ var errCorruptRecord = errors.New("corrupt session record entry")
 // sessionRecord remembers, for a bounded number of sessions, which spans were
 // emitted. The least recently touched session is forgotten first. With a
 // storage client every change is mirrored there in one batch per notification,
-// and the record is reloaded from it at start. It is not safe for concurrent
-// use: the receiver serializes notifications.
+// and the record is reloaded from it at start. mu guards it; memory never says
+// more than storage holds: a change is undone when its batch fails.
 type sessionRecord struct {
+	mu       sync.Mutex
 	capacity int
 	entries  map[string]*list.Element
 	order    *list.List // front: most recently touched
@@ -41,12 +50,15 @@ type sessionRecord struct {
 	// loaded is true when the whole stored record is in memory, so a miss in
 	// memory needs no storage read.
 	loaded bool
+	// claims are the sessions notifications are emitting right now.
+	claims map[string]*claim
 }
 
 type recordEntry struct {
-	key   string
-	state sessionState
-	seq   uint64
+	key     string
+	state   sessionState
+	seq     uint64
+	migrate bool // loaded from the earlier format, only during attach
 }
 
 func newSessionRecord(capacity int) *sessionRecord {
@@ -55,11 +67,14 @@ func newSessionRecord(capacity int) *sessionRecord {
 		entries:  make(map[string]*list.Element),
 		order:    list.New(),
 		loaded:   true,
+		claims:   make(map[string]*claim),
 	}
 }
 
 // attach loads the record persisted by an earlier run and mirrors every later
-// change to client. Entries beyond the capacity (the oldest) are deleted.
+// change to client. Entries beyond the capacity (the oldest) are deleted, and
+// entries in the key-ordered format of earlier versions are rewritten in the
+// sequence-ordered one, in one batch.
 func (r *sessionRecord) attach(ctx context.Context, client storage.Client) error {
 	r.client = client
 	walker, ok := client.(storage.Walker)
@@ -68,20 +83,26 @@ func (r *sessionRecord) attach(ctx context.Context, client storage.Client) error
 		return nil
 	}
 	var stored []recordEntry
-	var corrupt []*storage.Operation
+	var ops []*storage.Operation
 	err := walker.Walk(ctx, func(key string, value []byte) ([]*storage.Operation, error) {
-		if !strings.HasPrefix(key, storageKeyPrefix) {
-			return nil, nil
+		switch {
+		case strings.HasPrefix(key, storageSeqPrefix):
+			seq, err := strconv.ParseUint(strings.TrimPrefix(key, storageSeqPrefix), 16, 64)
+			if err != nil || len(value) < 2 {
+				ops = append(ops, storage.DeleteOperation(key))
+				return nil, nil
+			}
+			stored = append(stored, recordEntry{key: string(value[1:]), state: sessionState(value[0]), seq: seq})
+		case strings.HasPrefix(key, storageKeyPrefix):
+			// Earlier versions' format: migrated below.
+			ops = append(ops, storage.DeleteOperation(key))
+			if len(value) != storageValueLen {
+				return nil, nil
+			}
+			e := recordEntry{key: strings.TrimPrefix(key, storageKeyPrefix), state: sessionState(value[0]), seq: binary.BigEndian.Uint64(value[1:])}
+			e.migrate = true
+			stored = append(stored, e)
 		}
-		if len(value) != storageValueLen {
-			corrupt = append(corrupt, storage.DeleteOperation(key))
-			return nil, nil
-		}
-		stored = append(stored, recordEntry{
-			key:   strings.TrimPrefix(key, storageKeyPrefix),
-			state: sessionState(value[0]),
-			seq:   binary.BigEndian.Uint64(value[1:]),
-		})
 		return nil, nil
 	})
 	if err != nil {
@@ -96,15 +117,28 @@ func (r *sessionRecord) attach(ctx context.Context, client storage.Client) error
 		}
 		return 0
 	})
-	ops := corrupt
-	if over := len(stored) - r.capacity; over > 0 {
-		for _, e := range stored[:over] {
-			ops = append(ops, storage.DeleteOperation(storageKeyPrefix+e.key))
+	over := len(stored) - r.capacity
+	for i, e := range stored {
+		if i < over {
+			if !e.migrate {
+				ops = append(ops, storage.DeleteOperation(seqKey(e.seq)))
+			}
+			continue
 		}
-		stored = stored[over:]
-	}
-	for _, e := range stored {
-		r.entries[e.key] = r.order.PushFront(&recordEntry{key: e.key, state: e.state, seq: e.seq})
+		if el, dup := r.entries[e.key]; dup {
+			// Stored twice (a crash amid a migration cannot do it, but a
+			// copied file might): the later one counts.
+			old := r.order.Remove(el).(*recordEntry)
+			if !old.migrate {
+				ops = append(ops, storage.DeleteOperation(seqKey(old.seq)))
+			}
+		}
+		entry := &recordEntry{key: e.key, state: e.state, seq: e.seq}
+		if e.migrate {
+			ops = r.appendSet(ops, entry)
+			entry.migrate = true // until its set is written below
+		}
+		r.entries[e.key] = r.order.PushFront(entry)
 		r.seq = max(r.seq, e.seq)
 	}
 	if len(ops) > 0 {
@@ -112,11 +146,38 @@ func (r *sessionRecord) attach(ctx context.Context, client storage.Client) error
 			return fmt.Errorf("trimming session record: %w", err)
 		}
 	}
+	for el := r.order.Front(); el != nil; el = el.Next() {
+		el.Value.(*recordEntry).migrate = false
+	}
 	return nil
 }
 
+// seqKey is where a session touched at seq is stored: keys in the order of
+// their sequence, so new entries go to the end of the storage's B+tree and
+// evictions come from its start, and a batch dirties a few pages, not one per
+// session.
+func seqKey(seq uint64) string {
+	var b [len(storageSeqPrefix) + 16]byte
+	copy(b[:], storageSeqPrefix)
+	const digits = "0123456789abcdef"
+	for i := 15; i >= 0; i-- {
+		b[len(storageSeqPrefix)+i] = digits[seq&0xf]
+		seq >>= 4
+	}
+	return string(b[:])
+}
+
+// storageKey is where e is stored: by sequence when the whole record is
+// loaded at start, else (a storage without Walk) by session, for Get.
+func (r *sessionRecord) storageKey(e *recordEntry) string {
+	if r.loaded {
+		return seqKey(e.seq)
+	}
+	return storageKeyPrefix + e.key
+}
+
 // get returns what was emitted for a session. Without a full in-memory copy
-// of the stored record, a miss is looked up in storage.
+// of the stored record, a miss is looked up in storage. The caller holds mu.
 func (r *sessionRecord) get(ctx context.Context, key string) (sessionState, error) {
 	if el, ok := r.entries[key]; ok {
 		return el.Value.(*recordEntry).state, nil
@@ -142,35 +203,89 @@ type recordUpdate struct {
 	state sessionState
 }
 
-// commit applies updates in memory and mirrors them, with the deletions of the
-// sessions they push out, to storage in one batch.
-func (r *sessionRecord) commit(ctx context.Context, updates []recordUpdate) error {
-	var ops []*storage.Operation
+// undoStep reverses one change of apply: a session set (prev is its state
+// before, existed whether it was there) or an eviction (evicted).
+type undoStep struct {
+	key     string
+	existed bool
+	prev    sessionState
+	prevSeq uint64
+	evicted *recordEntry
+}
+
+// apply puts updates into memory, evicting the least recently touched
+// sessions beyond the capacity, and returns the storage operations that
+// mirror it and the steps that undo it. The caller holds the record's lock.
+func (r *sessionRecord) apply(updates []recordUpdate, ops []*storage.Operation, undo []undoStep) ([]*storage.Operation, []undoStep) {
 	for _, u := range updates {
 		r.seq++
 		if el, ok := r.entries[u.key]; ok {
 			e := el.Value.(*recordEntry)
+			undo = append(undo, undoStep{key: u.key, existed: true, prev: e.state, prevSeq: e.seq})
+			if r.client != nil && r.loaded {
+				ops = append(ops, storage.DeleteOperation(seqKey(e.seq)))
+			}
 			e.state |= u.state
 			e.seq = r.seq
 			r.order.MoveToFront(el)
 			ops = r.appendSet(ops, e)
 			continue
 		}
+		undo = append(undo, undoStep{key: u.key})
 		e := &recordEntry{key: u.key, state: u.state, seq: r.seq}
 		r.entries[u.key] = r.order.PushFront(e)
 		ops = r.appendSet(ops, e)
 		for r.order.Len() > r.capacity {
 			oldest := r.order.Remove(r.order.Back()).(*recordEntry)
 			delete(r.entries, oldest.key)
+			undo = append(undo, undoStep{key: oldest.key, evicted: oldest})
 			if r.client != nil {
-				ops = append(ops, storage.DeleteOperation(storageKeyPrefix+oldest.key))
+				ops = append(ops, storage.DeleteOperation(r.storageKey(oldest)))
 			}
 		}
 	}
+	return ops, undo
+}
+
+// revert undoes apply after the storage refused its batch, so memory says
+// no more than storage does. Evicted sessions return at the back, where they
+// were; a touched session keeps its new place in the order, which only
+// decides when it is forgotten. The caller holds the record's lock.
+func (r *sessionRecord) revert(undo []undoStep) {
+	for i := len(undo) - 1; i >= 0; i-- {
+		u := undo[i]
+		switch {
+		case u.evicted != nil:
+			r.entries[u.key] = r.order.PushBack(u.evicted)
+		case !u.existed:
+			if el, ok := r.entries[u.key]; ok {
+				r.order.Remove(el)
+				delete(r.entries, u.key)
+			}
+		default:
+			if el, ok := r.entries[u.key]; ok {
+				e := el.Value.(*recordEntry)
+				e.state, e.seq = u.prev, u.prevSeq
+			}
+		}
+	}
+}
+
+// commit applies updates in memory and mirrors them, with the deletions of the
+// sessions they push out, to storage in one batch; when storage fails, memory
+// is reverted. Used alone (tests, tools); the receiver goes through
+// groupCommitter, which also makes concurrent notifications share a batch.
+func (r *sessionRecord) commit(ctx context.Context, updates []recordUpdate) error {
+	r.mu.Lock()
+	ops, undo := r.apply(updates, nil, nil)
+	r.mu.Unlock()
 	if r.client == nil || len(ops) == 0 {
 		return nil
 	}
 	if err := r.client.Batch(ctx, ops...); err != nil {
+		r.mu.Lock()
+		r.revert(undo)
+		r.mu.Unlock()
 		return fmt.Errorf("writing session record: %w", err)
 	}
 	return nil
@@ -179,6 +294,12 @@ func (r *sessionRecord) commit(ctx context.Context, updates []recordUpdate) erro
 func (r *sessionRecord) appendSet(ops []*storage.Operation, e *recordEntry) []*storage.Operation {
 	if r.client == nil {
 		return ops
+	}
+	if r.loaded {
+		value := make([]byte, 1+len(e.key))
+		value[0] = byte(e.state)
+		copy(value[1:], e.key)
+		return append(ops, storage.SetOperation(seqKey(e.seq), value))
 	}
 	value := make([]byte, storageValueLen)
 	value[0] = byte(e.state)

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"net/http"
+	"strings"
 	"testing"
 
 	"github.com/open-telemetry/opentelemetry-collector-contrib/extension/storage/filestorage"
@@ -31,7 +32,7 @@ func (h storageHost) GetExtensions() map[component.ID]component.Component {
 	return map[component.ID]component.Component{h.id: h.ext}
 }
 
-func newFileStorage(t *testing.T, dir string) storageHost {
+func newFileStorage(t testing.TB, dir string) storageHost {
 	t.Helper()
 	f := filestorage.NewFactory()
 	cfg := f.CreateDefaultConfig().(*filestorage.Config)
@@ -123,11 +124,48 @@ func TestRecordIsBounded(t *testing.T) {
 		assert.Equal(t, want, got, key)
 	}
 	// The trimmed entries are gone from storage too.
-	for _, key := range []string{"s0", "s1", "s3"} {
-		v, err := client.Get(ctx, storageKeyPrefix+key)
-		require.NoError(t, err)
-		assert.Nil(t, v, key)
-	}
+	assert.Equal(t, map[string]sessionState{"s4": startEmitted, "s2": startEmitted | sessionEmitted}, storedSessions(t, client))
+}
+
+// storedSessions reads the record's entries from storage, checking that
+// every one is in the sequence-ordered format and no session is stored twice.
+func storedSessions(t *testing.T, client storage.Client) map[string]sessionState {
+	t.Helper()
+	got := map[string]sessionState{}
+	require.NoError(t, client.(storage.Walker).Walk(context.Background(), func(key string, value []byte) ([]*storage.Operation, error) {
+		require.True(t, strings.HasPrefix(key, storageSeqPrefix), "key %q", key)
+		require.GreaterOrEqual(t, len(value), 2, key)
+		_, dup := got[string(value[1:])]
+		require.False(t, dup, "session %q stored twice", value[1:])
+		got[string(value[1:])] = sessionState(value[0])
+		return nil, nil
+	}))
+	return got
+}
+
+func TestRecordMigratesTheEarlierFormat(t *testing.T) {
+	ctx := context.Background()
+	host := newFileStorage(t, t.TempDir())
+	defer func() { require.NoError(t, host.ext.Shutdown(ctx)) }()
+	client, err := host.ext.(storage.Extension).GetClient(ctx, component.KindReceiver, component.MustNewID("alertmanager"), "sessions")
+	require.NoError(t, err)
+	defer func() { require.NoError(t, client.Close(ctx)) }()
+	// As an earlier version stored them: by session, the sequence in the value.
+	require.NoError(t, client.Set(ctx, storageKeyPrefix+"a", []byte{byte(startEmitted), 0, 0, 0, 0, 0, 0, 0, 7}))
+	require.NoError(t, client.Set(ctx, storageKeyPrefix+"b", []byte{byte(sessionEmitted | startEmitted), 0, 0, 0, 0, 0, 0, 0, 9}))
+	require.NoError(t, client.Set(ctx, storageKeyPrefix+"bad", []byte{1}))
+	require.NoError(t, client.Set(ctx, "seq/zz", []byte{1, 'x'}))
+
+	rec := newSessionRecord(10)
+	require.NoError(t, rec.attach(ctx, client))
+	assert.Equal(t, map[string]sessionState{"a": startEmitted, "b": startEmitted | sessionEmitted}, storedSessions(t, client))
+	require.NoError(t, rec.commit(ctx, []recordUpdate{{key: "a", state: sessionEmitted}, {key: "c", state: startEmitted}}))
+	assert.Equal(t, map[string]sessionState{"a": startEmitted | sessionEmitted, "b": startEmitted | sessionEmitted, "c": startEmitted}, storedSessions(t, client))
+
+	// Reloaded, the order survives: with room for two, a (touched last) and c stay.
+	smaller := newSessionRecord(2)
+	require.NoError(t, smaller.attach(ctx, client))
+	assert.Equal(t, map[string]sessionState{"a": startEmitted | sessionEmitted, "c": startEmitted}, storedSessions(t, client))
 }
 
 // getOnlyClient hides Walk, as a storage extension without it would.

@@ -28,9 +28,15 @@ type spanBuilder struct {
 	spanNames   map[string]string
 	parser      topology.Parser
 	version     string
+}
 
+// spanBatch holds the spans of one notification; each request builds its own,
+// so notifications are built concurrently.
+type spanBatch struct {
+	*spanBuilder
 	traces    ptrace.Traces
 	resources map[resourceKey]ptrace.SpanSlice
+	count     int
 }
 
 type resourceKey struct{ cluster, namespace, pod string }
@@ -49,10 +55,9 @@ func newSpanBuilder(cfg *Config, version string) *spanBuilder {
 	}
 }
 
-// reset starts a new batch of spans.
-func (b *spanBuilder) reset() {
-	b.traces = ptrace.NewTraces()
-	b.resources = map[resourceKey]ptrace.SpanSlice{}
+// newBatch starts the spans of one notification.
+func (b *spanBuilder) newBatch() *spanBatch {
+	return &spanBatch{spanBuilder: b, traces: ptrace.NewTraces(), resources: map[resourceKey]ptrace.SpanSlice{}}
 }
 
 // spanName is the configured name for the alert, or its alertname.
@@ -69,9 +74,10 @@ func (b *spanBuilder) spanName(a *alert) string {
 
 // addStart adds the short marker span of a session that started: it sits
 // under the session span's ID at startsAt, so a running session is searchable.
-func (b *spanBuilder) addStart(n *notification, a *alert, ids sessionIDs) {
+func (b *spanBatch) addStart(n *notification, a *alert, ids sessionIDs) {
 	e := b.parser.Parse(topology.MapLabels(a.Labels))
 	span := b.spansFor(e).AppendEmpty()
+	b.count++
 	span.SetTraceID(ids.trace)
 	span.SetSpanID(ids.start)
 	span.SetParentSpanID(ids.session)
@@ -84,9 +90,10 @@ func (b *spanBuilder) addStart(n *notification, a *alert, ids sessionIDs) {
 }
 
 // addSession adds the span of a whole session, from startsAt to endsAt.
-func (b *spanBuilder) addSession(n *notification, a *alert, ids sessionIDs) {
+func (b *spanBatch) addSession(n *notification, a *alert, ids sessionIDs) {
 	e := b.parser.Parse(topology.MapLabels(a.Labels))
 	span := b.spansFor(e).AppendEmpty()
+	b.count++
 	span.SetTraceID(ids.trace)
 	span.SetSpanID(ids.session)
 	span.SetName(b.spanName(a))
@@ -96,7 +103,7 @@ func (b *spanBuilder) addSession(n *notification, a *alert, ids sessionIDs) {
 	b.putAttributes(span.Attributes(), n, a, e, statusResolved)
 }
 
-func (b *spanBuilder) spansFor(e topology.Entity) ptrace.SpanSlice {
+func (b *spanBatch) spansFor(e topology.Entity) ptrace.SpanSlice {
 	key := resourceKey{cluster: e.Cluster, namespace: e.Namespace, pod: e.Pod}
 	if spans, ok := b.resources[key]; ok {
 		return spans
@@ -117,7 +124,9 @@ func (b *spanBuilder) spansFor(e topology.Entity) ptrace.SpanSlice {
 // putAttributes maps an alert into the shared topology vocabulary; labels
 // without a topology meaning keep their name under alertmanager.label.
 func (b *spanBuilder) putAttributes(attrs pcommon.Map, n *notification, a *alert, e topology.Entity, status string) {
-	attrs.EnsureCapacity(24 + len(a.Labels) + len(a.Annotations))
+	// Each label becomes at most one attribute (topology labels often none),
+	// plus a dozen fixed ones: one allocation, not several growths.
+	attrs.EnsureCapacity(12 + len(a.Labels) + len(a.Annotations))
 	e.PutWorkload(attrs)
 	e.PutGPU(attrs)
 	topology.PutNonEmpty(attrs, topology.AttrHubName, b.hub)

@@ -22,9 +22,9 @@ type cpuCategory struct {
 var cpuCategories = []cpuCategory{
 	{"garbage collection (background and assists)", []string{"runtime.gcBgMarkWorker", "runtime.gcAssistAlloc", "runtime.bgsweep", "runtime.bgscavenge"}},
 	{"keycloakauth: token validation (cache hit after the first request of a token)", []string{"keycloakauth.(*keycloakAuth)."}},
-	{"receiver: session record on file_storage (bbolt write per notification)", []string{"alertmanagerreceiver.(*sessionRecord)."}},
+	{"receiver: session record on file_storage (group commit, one bbolt write per batch of notifications)", []string{"alertmanagerreceiver.(*sessionRecord).", "alertmanagerreceiver.(*groupCommitter)."}},
 	{"receiver: webhook JSON decoding", []string{"alertmanagerreceiver.decodeNotification"}},
-	{"receiver: building spans", []string{"alertmanagerreceiver.(*spanBuilder)."}},
+	{"receiver: building spans", []string{"alertmanagerreceiver.(*spanBuilder).", "alertmanagerreceiver.(*spanBatch)."}},
 	{"batch processor", []string{"batchprocessor."}},
 	{"file exporter: OTLP JSON encoding and write", []string{"fileexporter."}},
 	{"receiver: rest of the handler", []string{"alertmanagerreceiver."}},
