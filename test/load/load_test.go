@@ -23,12 +23,11 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
-
-	"github.com/nerc-project/ai-telemetry-collector/internal/testpeers"
 	"golang.org/x/oauth2"
 	"golang.org/x/oauth2/clientcredentials"
 
 	"github.com/nerc-project/ai-telemetry-collector/internal/loadgen"
+	"github.com/nerc-project/ai-telemetry-collector/internal/testpeers"
 )
 
 // settings are make load's variables.
