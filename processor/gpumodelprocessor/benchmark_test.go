@@ -21,7 +21,7 @@ import (
 // benchWorkload is testdata/bench/dcgm-workload.json as pipeline batches: one
 // batch per scrape, as the prometheus receiver delivers them. The upstream
 // comparison in internal/bench/upstream reads the same file.
-func benchWorkload(b *testing.B) (scrapes []pmetric.Metrics, points int) {
+func benchWorkload(b testing.TB) (scrapes []pmetric.Metrics, points int) {
 	raw, err := os.ReadFile(filepath.Join("..", "..", "testdata", "bench", "dcgm-workload.json"))
 	require.NoError(b, err)
 	var w struct {

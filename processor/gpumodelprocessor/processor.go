@@ -103,6 +103,13 @@ func (p *gpuModelProcessor) processMetrics(ctx context.Context, md pmetric.Metri
 	if p.ksm != nil {
 		p.learn(ctx, rms)
 	}
+	p.record(ctx, p.enrichBatch(rms))
+	return md, nil
+}
+
+// enrichBatch regroups and enriches the DCGM data points of one batch in place
+// and returns what it counted.
+func (p *gpuModelProcessor) enrichBatch(rms pmetric.ResourceMetricsSlice) batchCounts {
 	counts := batchCounts{incomplete: map[string]int64{}}
 	bc := p.enricher.newBatchCache()
 	original := rms.Len()
@@ -117,8 +124,7 @@ func (p *gpuModelProcessor) processMetrics(ctx context.Context, md pmetric.Metri
 		}
 		return true
 	})
-	p.record(ctx, counts)
-	return md, nil
+	return counts
 }
 
 type batchCounts struct {
