@@ -6,6 +6,7 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+	"go.opentelemetry.io/collector/pdata/pcommon"
 	"go.opentelemetry.io/collector/pdata/pmetric"
 	"go.opentelemetry.io/collector/processor/processortest"
 
@@ -258,4 +259,28 @@ func TestReferenceSeesTheWorkload(t *testing.T) {
 		}
 	}
 	assert.Positive(t, enriched)
+}
+
+// TestHashCollisionIsNotTrusted gives two label sets one cache key: the second
+// must get its own enrichment, and the first must keep its own.
+func TestHashCollisionIsNotTrusted(t *testing.T) {
+	p := newRawProcessor(t, nil)
+	a, b := pcommon.NewMap(), pcommon.NewMap()
+	a.PutStr("UUID", "GPU-a")
+	a.PutStr("Hostname", "n1")
+	b.PutStr("UUID", "GPU-b")
+	b.PutStr("Hostname", "n1")
+	gen := p.meta.generation()
+	const key = 42
+	enA := p.enricher.shared(key, a, "", gen)
+	enB := p.enricher.shared(key, b, "", gen)
+	enC := p.enricher.shared(key, a, "other-cluster", gen)
+	assert.Equal(t, "GPU-a", enA.entity.GPUUUID)
+	assert.Equal(t, "GPU-b", enB.entity.GPUUUID)
+	assert.Equal(t, "other-cluster", enC.entity.Cluster)
+	assert.Same(t, enA, p.enricher.shared(key, a, "", gen))
+
+	bc := p.enricher.newBatchCache()
+	bc.byHash[p.enricher.hash(b, "")] = &seen{en: enA}
+	assert.Equal(t, "GPU-b", p.enricher.enrich(bc, b, "").en.entity.GPUUUID)
 }

@@ -3,8 +3,11 @@ package upstream
 import (
 	"context"
 	"encoding/json"
+	"maps"
 	"os"
 	"path/filepath"
+	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -46,8 +49,10 @@ func dcgmWorkload(b *testing.B) (scrapes []pmetric.Metrics, points int) {
 				dp := dps.AppendEmpty()
 				dp.SetTimestamp(ts)
 				dp.SetDoubleValue(float64(i % 100))
-				for k, v := range labels {
-					dp.Attributes().PutStr(k, v)
+				// As the prometheus receiver delivers them: sorted by
+				// name, each series with its own strings.
+				for _, k := range slices.Sorted(maps.Keys(labels)) {
+					dp.Attributes().PutStr(strings.Clone(k), strings.Clone(labels[k]))
 				}
 			}
 		}
