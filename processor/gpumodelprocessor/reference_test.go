@@ -120,7 +120,7 @@ func referenceEnrichBatch(p *gpuModelProcessor, rms pmetric.ResourceMetricsSlice
 }
 
 // mixedBatch has what the bench workload lacks: several input resources (one
-// with its own cluster), several scopes, other series between DCGM ones, sums,
+// with its own cluster, two with the same label sets), several scopes, other series between DCGM ones, sums,
 // a DCGM histogram, a pod holding two GPUs, unallocated GPUs, non-string and
 // unknown labels, an exporter pod in Hostname and an unknown MIG profile.
 func mixedBatch() pmetric.Metrics {
@@ -141,7 +141,7 @@ func mixedBatch() pmetric.Metrics {
 		{"UUID": "GPU-e", "gpu": "0", "Hostname": "nvidia-dcgm-exporter-abcde", "namespace": "team-c", "pod": "job-4", "weird": true, "pci_bus_id": 17},
 		{"Hostname": 42},
 	}
-	for r, cluster := range []string{"", "nerc-ocp-test"} {
+	for r, cluster := range []string{"", "nerc-ocp-test", ""} {
 		rm := md.ResourceMetrics().AppendEmpty()
 		rm.SetSchemaUrl("https://opentelemetry.io/schemas/1.26.0")
 		rm.Resource().Attributes().PutStr("service.name", "dcgm-exporter")
