@@ -38,7 +38,7 @@ func (p *gpuModelProcessor) regroup(rms pmetric.ResourceMetricsSlice, rm pmetric
 	var groups map[groupKey]*group
 	stamp := 0
 	// The label sets of the previous and the current metric's points, by
-	// position (see seen.same).
+	// position (see enrichment.same).
 	var prev, cur []*seen
 	for si, sm := range rm.ScopeMetrics().All() {
 		dcgm := 0
