@@ -33,6 +33,8 @@ type enrichment struct {
 	// comparison rather than by hash alone.
 	labels          []string
 	resourceCluster string
+	// shape, if not nil, lets rewrite reuse a point's label values.
+	shape *shape
 }
 
 // matches checks a hash hit: the label set and resource cluster are those the
@@ -63,6 +65,7 @@ type batchCache struct {
 	byHash     map[uint64]*seen
 	all        []*seen
 	generation uint64
+	cells      []pcommon.Value
 }
 
 // seen is one label set met in the current batch.
@@ -112,7 +115,7 @@ func (en *enrichment) same(labels pcommon.Map) bool {
 }
 
 func (e *enricher) newBatchCache() *batchCache {
-	return &batchCache{byHash: map[uint64]*seen{}, generation: e.meta.generation()}
+	return &batchCache{byHash: map[uint64]*seen{}, generation: e.meta.generation(), cells: newCells()}
 }
 
 // enrich returns the label set of a data point, with its enrichment.
@@ -230,5 +233,6 @@ func (e *enricher) compute(labels pcommon.Map, resourceCluster string, gen uint6
 	}
 	topology.PutNonEmpty(attrs, topology.AttrNGSILDID, ent.NGSILDID())
 	en.attrs = attrs
+	en.shape = newShape(attrs)
 	return en
 }

@@ -138,7 +138,7 @@ func mixedBatch() pmetric.Metrics {
 		gpu("GPU-c", "2", nil),
 		gpu("GPU-d", "3", map[string]any{"GPU_I_PROFILE": "3g.40gb", "GPU_I_ID": "1", "exported_namespace": "team-b", "exported_pod": "job-2", "namespace": "nvidia-gpu-operator", "pod": "nvidia-dcgm-exporter-x7k2p"}),
 		gpu("GPU-d", "3", map[string]any{"GPU_I_PROFILE": "9g.99gb", "GPU_I_ID": "2", "pod_uid": "u-1", "exported_namespace": "team-b", "exported_pod": "job-3"}),
-		{"UUID": "GPU-e", "gpu": "0", "Hostname": "nvidia-dcgm-exporter-abcde", "namespace": "team-c", "pod": "job-4", "weird": true, "pci_bus_id": 17},
+		{"UUID": "GPU-e", "gpu": "0", "Hostname": "nvidia-dcgm-exporter-abcde", "namespace": "team-c", "pod": "job-4", "weird": true, "tags": []any{"a", 1}, "pci_bus_id": 17},
 		{"Hostname": 42},
 	}
 	for r, cluster := range []string{"", "nerc-ocp-test", ""} {

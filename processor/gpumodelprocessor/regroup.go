@@ -94,7 +94,7 @@ func (p *gpuModelProcessor) regroup(rms pmetric.ResourceMetricsSlice, rm pmetric
 				}
 				dst := g.dps.AppendEmpty()
 				dp.MoveTo(dst)
-				s.en.attrs.CopyTo(dst.Attributes())
+				s.en.rewrite(dst.Attributes(), bc.cells)
 				g.count++
 				g.lastPoints++
 			}
