@@ -37,13 +37,6 @@ type enrichment struct {
 	shape *shape
 }
 
-// matches checks a hash hit: the label set and resource cluster are those the
-// enrichment was computed from (or, for labels that are not all strings,
-// trusts the hash).
-func (en *enrichment) matches(labels pcommon.Map, resourceCluster string) bool {
-	return en.resourceCluster == resourceCluster && (en.labels == nil || en.same(labels))
-}
-
 // enricher computes and caches enrichments.
 type enricher struct {
 	parser   topology.Parser
@@ -79,39 +72,6 @@ type seen struct {
 	// per label set and resource, not once per point.
 	group    *group
 	resource int
-}
-
-// snapshot keeps a label set as (key, value) pairs to recognize it again by
-// comparison; nil when a value is not a string.
-func snapshot(labels pcommon.Map) []string {
-	kv := make([]string, 0, 2*labels.Len())
-	for k, v := range labels.All() {
-		if v.Type() != pcommon.ValueTypeStr {
-			return nil
-		}
-		kv = append(kv, k, v.Str())
-	}
-	return kv
-}
-
-// same reports whether labels is the label set the enrichment was computed
-// from. DCGM series come in the same order for every field of a scrape, so the
-// label set of a point is usually that of the point at the same position in
-// the previous metric: comparing with it costs less than hashing and a map
-// lookup.
-func (en *enrichment) same(labels pcommon.Map) bool {
-	kv := en.labels
-	if kv == nil || 2*labels.Len() != len(kv) {
-		return false
-	}
-	i := 0
-	for k, v := range labels.All() {
-		if v.Type() != pcommon.ValueTypeStr || k != kv[i] || v.Str() != kv[i+1] {
-			return false
-		}
-		i += 2
-	}
-	return true
 }
 
 func (e *enricher) newBatchCache() *batchCache {
