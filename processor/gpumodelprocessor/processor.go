@@ -161,17 +161,25 @@ func resourceCluster(r pcommon.Resource) string {
 // setResource puts the topology position and the project's metadata on a
 // group's resource.
 func (p *gpuModelProcessor) setResource(attrs pcommon.Map, e topology.Entity, nodeUnresolved bool) {
+	var proj project
+	known := false
+	if e.Namespace != "" {
+		proj, known = p.meta.project(projectKey{cluster: e.Cluster, namespace: e.Namespace})
+	}
+	// Room for what is put below: hub, workload (6), unresolved flag, Keycloak
+	// resource, then the project's 7.
+	added := 9
+	if known {
+		added += 7
+	}
+	attrs.EnsureCapacity(attrs.Len() + added)
 	topology.PutNonEmpty(attrs, topology.AttrHubName, p.cfg.Hub)
 	e.PutWorkload(attrs)
 	if nodeUnresolved {
 		attrs.PutBool(topology.AttrNodeUnresolved, true)
 	}
 	topology.PutNonEmpty(attrs, topology.AttrKeycloakResource, e.Resource(p.cfg.Hub))
-	if e.Namespace == "" {
-		return
-	}
-	proj, ok := p.meta.project(projectKey{cluster: e.Cluster, namespace: e.Namespace})
-	if !ok {
+	if !known {
 		return
 	}
 	topology.PutNonEmpty(attrs, topology.AttrProjectID, proj.ID)

@@ -6,9 +6,6 @@ import (
 	"github.com/nerc-project/ai-telemetry-collector/internal/topology"
 )
 
-// resourceAttributes is the most attributes setResource adds.
-const resourceAttributes = 16
-
 type groupKey struct{ cluster, node, namespace, pod, container, podUID string }
 
 // group collects the DCGM data points of one topology position taken out of
@@ -80,7 +77,6 @@ func (p *gpuModelProcessor) regroup(rms pmetric.ResourceMetricsSlice, rm pmetric
 						}
 						g = &group{entity: e, rm: pmetric.NewResourceMetrics()}
 						rm.Resource().CopyTo(g.rm.Resource())
-						g.rm.Resource().Attributes().EnsureCapacity(rm.Resource().Attributes().Len() + resourceAttributes)
 						g.rm.SetSchemaUrl(rm.SchemaUrl())
 						p.setResource(g.rm.Resource().Attributes(), e, s.en.nodeUnresolved)
 						groups[key] = g
