@@ -29,6 +29,12 @@ type enrichment struct {
 	nodeUnresolved bool
 	incomplete     []string
 	generation     uint64
+	// labels is the label set (see snapshot), so a point is recognized by
+	// comparison rather than by hash alone.
+	labels          []string
+	resourceCluster string
+	// shape, if not nil, lets rewrite reuse a point's label values.
+	shape *shape
 }
 
 // enricher computes and caches enrichments.
@@ -46,27 +52,59 @@ func newEnricher(parser topology.Parser, meta *metadataSources, capacity int) *e
 	return &enricher{parser: parser, meta: meta, capacity: capacity, seed: maphash.MakeSeed(), cache: map[uint64]*enrichment{}}
 }
 
-// batchCache remembers the enrichments of one batch without locking: a label
+// batchCache remembers the label sets of one batch without locking: a label
 // set recurs once per DCGM field in every scrape.
 type batchCache struct {
-	byHash     map[uint64]*enrichment
+	byHash     map[uint64]*seen
+	all        []*seen
 	generation uint64
+	cells      []pcommon.Value
+}
+
+// seen is one label set met in the current batch.
+type seen struct {
+	en *enrichment
+	// points counts the batch's DCGM points with this label set, so the
+	// incomplete reasons are counted once per label set, not once per point.
+	points int64
+	// group is where the label set's points go in the input resource being
+	// regrouped (resource is its index + 1), so groups are looked up once
+	// per label set and resource, not once per point.
+	group    *group
+	resource int
 }
 
 func (e *enricher) newBatchCache() *batchCache {
-	return &batchCache{byHash: map[uint64]*enrichment{}, generation: e.meta.generation()}
+	return &batchCache{byHash: map[uint64]*seen{}, generation: e.meta.generation(), cells: newCells()}
 }
 
-// enrich returns the enrichment of a data point's labels. resourceCluster is
-// the k8s.cluster.name of the point's resource, if any.
-func (e *enricher) enrich(bc *batchCache, labels pcommon.Map, resourceCluster string) *enrichment {
+// enrich returns the label set of a data point, with its enrichment.
+// resourceCluster is the k8s.cluster.name of the point's resource, if any.
+func (e *enricher) enrich(bc *batchCache, labels pcommon.Map, resourceCluster string) *seen {
 	key := e.hash(labels, resourceCluster)
-	if en, ok := bc.byHash[key]; ok {
-		return en
+	s, ok := bc.byHash[key]
+	switch {
+	case !ok:
+		s = &seen{en: e.shared(key, labels, resourceCluster, bc.generation)}
+		bc.byHash[key] = s
+	case s.en.matches(labels, resourceCluster):
+		return s
+	default:
+		// Two label sets with one hash: the second is not cached.
+		s = &seen{en: e.compute(labels, resourceCluster, bc.generation)}
 	}
-	en := e.shared(key, labels, resourceCluster, bc.generation)
-	bc.byHash[key] = en
-	return en
+	bc.all = append(bc.all, s)
+	return s
+}
+
+// countIncomplete adds the incomplete reasons of every label set of the batch,
+// once per point.
+func (bc *batchCache) countIncomplete(counts *batchCounts) {
+	for _, s := range bc.all {
+		for _, r := range s.en.incomplete {
+			counts.incomplete[r] += s.points
+		}
+	}
 }
 
 func (e *enricher) shared(key uint64, labels pcommon.Map, resourceCluster string, gen uint64) *enrichment {
@@ -74,7 +112,11 @@ func (e *enricher) shared(key uint64, labels pcommon.Map, resourceCluster string
 	cached, ok := e.cache[key]
 	e.mu.Unlock()
 	if ok && cached.generation == gen {
-		return cached
+		if cached.matches(labels, resourceCluster) {
+			return cached
+		}
+		// Two label sets with one hash: the second is not cached.
+		return e.compute(labels, resourceCluster, gen)
 	}
 	en := e.compute(labels, resourceCluster, gen)
 	e.mu.Lock()
@@ -112,7 +154,7 @@ func (e *enricher) compute(labels pcommon.Map, resourceCluster string, gen uint6
 		parser.DefaultCluster = resourceCluster
 	}
 	ent := parser.Parse(mapLabels(labels))
-	en := &enrichment{generation: gen}
+	en := &enrichment{generation: gen, labels: snapshot(labels), resourceCluster: resourceCluster}
 
 	// DCGM puts the exporter pod's name in Hostname when NODE_NAME is unset:
 	// find the pod's node in the metadata sources.
@@ -151,5 +193,6 @@ func (e *enricher) compute(labels pcommon.Map, resourceCluster string, gen uint6
 	}
 	topology.PutNonEmpty(attrs, topology.AttrNGSILDID, ent.NGSILDID())
 	en.attrs = attrs
+	en.shape = newShape(attrs)
 	return en
 }

@@ -103,12 +103,20 @@ func (p *gpuModelProcessor) processMetrics(ctx context.Context, md pmetric.Metri
 	if p.ksm != nil {
 		p.learn(ctx, rms)
 	}
+	p.record(ctx, p.enrichBatch(rms))
+	return md, nil
+}
+
+// enrichBatch regroups and enriches the DCGM data points of one batch in place
+// and returns what it counted.
+func (p *gpuModelProcessor) enrichBatch(rms pmetric.ResourceMetricsSlice) batchCounts {
 	counts := batchCounts{incomplete: map[string]int64{}}
 	bc := p.enricher.newBatchCache()
 	original := rms.Len()
 	for i := 0; i < original; i++ {
-		p.regroup(rms, rms.At(i), bc, &counts)
+		p.regroup(rms, rms.At(i), i+1, bc, &counts)
 	}
+	bc.countIncomplete(&counts)
 	rms.RemoveIf(func(rm pmetric.ResourceMetrics) bool {
 		for _, sm := range rm.ScopeMetrics().All() {
 			if sm.Metrics().Len() > 0 {
@@ -117,8 +125,7 @@ func (p *gpuModelProcessor) processMetrics(ctx context.Context, md pmetric.Metri
 		}
 		return true
 	})
-	p.record(ctx, counts)
-	return md, nil
+	return counts
 }
 
 type batchCounts struct {
@@ -151,141 +158,28 @@ func resourceCluster(r pcommon.Resource) string {
 	return ""
 }
 
-// group collects the DCGM data points of one topology position taken out of
-// one input resource.
-type group struct {
-	entity  topology.Entity
-	rm      pmetric.ResourceMetrics
-	scopes  map[int]pmetric.ScopeMetrics
-	metrics map[[2]int]pmetric.Metric
-	count   int64
-
-	// The data points of the metric being moved, so the maps above are
-	// consulted once per metric, not once per point.
-	current      [2]int
-	currentValid bool
-	currentDps   pmetric.NumberDataPointSlice
-}
-
-// points returns the data points of the group's copy of an input metric.
-func (g *group) points(si int, sm pmetric.ScopeMetrics, mi int, m pmetric.Metric) pmetric.NumberDataPointSlice {
-	if g.currentValid && g.current == [2]int{si, mi} {
-		return g.currentDps
-	}
-	target := g.metric(si, sm, mi, m)
-	if target.Type() == pmetric.MetricTypeGauge {
-		g.currentDps = target.Gauge().DataPoints()
-	} else {
-		g.currentDps = target.Sum().DataPoints()
-	}
-	g.current, g.currentValid = [2]int{si, mi}, true
-	return g.currentDps
-}
-
-type groupKey struct{ cluster, node, namespace, pod, container, podUID string }
-
-func (p *gpuModelProcessor) regroup(rms pmetric.ResourceMetricsSlice, rm pmetric.ResourceMetrics, bc *batchCache, counts *batchCounts) {
-	cluster := resourceCluster(rm.Resource())
-	groups := map[groupKey]*group{}
-	byEnrichment := map[*enrichment]*group{}
-	var order []*group
-	for si, sm := range rm.ScopeMetrics().All() {
-		mi := -1
-		sm.Metrics().RemoveIf(func(m pmetric.Metric) bool {
-			mi++
-			if !isDCGMSeries(m.Name()) {
-				return false
-			}
-			dps, ok := numberPoints(m)
-			if !ok {
-				counts.incomplete[reasonUnsupportedType]++
-				return false
-			}
-			for _, dp := range dps.All() {
-				en := p.enricher.enrich(bc, dp.Attributes(), cluster)
-				g, ok := byEnrichment[en]
-				if !ok {
-					e := en.entity
-					key := groupKey{e.Cluster, e.Node, e.Namespace, e.Pod, e.Container, e.PodUID}
-					if g, ok = groups[key]; !ok {
-						g = &group{entity: e, rm: pmetric.NewResourceMetrics(), scopes: map[int]pmetric.ScopeMetrics{}, metrics: map[[2]int]pmetric.Metric{}}
-						rm.Resource().CopyTo(g.rm.Resource())
-						g.rm.SetSchemaUrl(rm.SchemaUrl())
-						p.setResource(g.rm.Resource().Attributes(), e, en.nodeUnresolved)
-						groups[key] = g
-						order = append(order, g)
-					}
-					byEnrichment[en] = g
-				}
-				dst := g.points(si, sm, mi, m).AppendEmpty()
-				dp.MoveTo(dst)
-				en.attrs.CopyTo(dst.Attributes())
-				g.count++
-				for _, r := range en.incomplete {
-					counts.incomplete[r]++
-				}
-			}
-			counts.enriched += int64(dps.Len())
-			return true
-		})
-	}
-	for _, g := range order {
-		if g.entity.Namespace != "" {
-			if _, ok := p.meta.project(projectKey{cluster: g.entity.Cluster, namespace: g.entity.Namespace}); !ok {
-				counts.incomplete[reasonNoProjectMetadata] += g.count
-			}
-		}
-		if p.cfg.SemconvMetrics {
-			for _, sm := range g.rm.ScopeMetrics().All() {
-				addSemconvMetrics(sm)
-			}
-		}
-		g.rm.MoveTo(rms.AppendEmpty())
-	}
-}
-
-// metric returns the group's copy of an input metric, created on first use.
-func (g *group) metric(si int, sm pmetric.ScopeMetrics, mi int, m pmetric.Metric) pmetric.Metric {
-	if target, ok := g.metrics[[2]int{si, mi}]; ok {
-		return target
-	}
-	gsm, ok := g.scopes[si]
-	if !ok {
-		gsm = g.rm.ScopeMetrics().AppendEmpty()
-		sm.Scope().CopyTo(gsm.Scope())
-		gsm.SetSchemaUrl(sm.SchemaUrl())
-		g.scopes[si] = gsm
-	}
-	target := gsm.Metrics().AppendEmpty()
-	target.SetName(m.Name())
-	target.SetDescription(m.Description())
-	target.SetUnit(m.Unit())
-	m.Metadata().CopyTo(target.Metadata())
-	if m.Type() == pmetric.MetricTypeGauge {
-		target.SetEmptyGauge()
-	} else {
-		sum := target.SetEmptySum()
-		sum.SetAggregationTemporality(m.Sum().AggregationTemporality())
-		sum.SetIsMonotonic(m.Sum().IsMonotonic())
-	}
-	g.metrics[[2]int{si, mi}] = target
-	return target
-}
-
 // setResource puts the topology position and the project's metadata on a
 // group's resource.
 func (p *gpuModelProcessor) setResource(attrs pcommon.Map, e topology.Entity, nodeUnresolved bool) {
+	var proj project
+	known := false
+	if e.Namespace != "" {
+		proj, known = p.meta.project(projectKey{cluster: e.Cluster, namespace: e.Namespace})
+	}
+	// Room for what is put below: hub, workload (6), unresolved flag, Keycloak
+	// resource, then the project's 7.
+	added := 9
+	if known {
+		added += 7
+	}
+	attrs.EnsureCapacity(attrs.Len() + added)
 	topology.PutNonEmpty(attrs, topology.AttrHubName, p.cfg.Hub)
 	e.PutWorkload(attrs)
 	if nodeUnresolved {
 		attrs.PutBool(topology.AttrNodeUnresolved, true)
 	}
 	topology.PutNonEmpty(attrs, topology.AttrKeycloakResource, e.Resource(p.cfg.Hub))
-	if e.Namespace == "" {
-		return
-	}
-	proj, ok := p.meta.project(projectKey{cluster: e.Cluster, namespace: e.Namespace})
-	if !ok {
+	if !known {
 		return
 	}
 	topology.PutNonEmpty(attrs, topology.AttrProjectID, proj.ID)
