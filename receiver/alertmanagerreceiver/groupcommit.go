@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"sync"
-
 )
 
 // claim is one notification's pending change to the session record: the
