@@ -34,9 +34,16 @@ func (h storageHost) GetExtensions() map[component.ID]component.Component {
 
 func newFileStorage(t testing.TB, dir string) storageHost {
 	t.Helper()
+	return newFileStorageFsync(t, dir, false)
+}
+
+// newFileStorageFsync is newFileStorage with file_storage's fsync option.
+func newFileStorageFsync(t testing.TB, dir string, fsync bool) storageHost {
+	t.Helper()
 	f := filestorage.NewFactory()
 	cfg := f.CreateDefaultConfig().(*filestorage.Config)
 	cfg.Directory = dir
+	cfg.FSync = fsync
 	id := component.MustNewIDWithName("file_storage", "alerts")
 	ext, err := f.Create(context.Background(), extensiontest.NewNopSettings(f.Type()), cfg)
 	require.NoError(t, err)
