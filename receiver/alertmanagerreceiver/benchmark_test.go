@@ -92,8 +92,16 @@ func BenchmarkAlertmanagerTemplateDecode100Alerts(b *testing.B) {
 // HTTP: notifications of 10 new sessions each, handled concurrently, with the
 // session record on a real file_storage. Each op is one notification.
 func BenchmarkNotificationsConcurrentFileStorage(b *testing.B) {
+	// fsync=true is the gateway's setting: a batch is on disk, not just in the
+	// page cache, when its notifications are acknowledged.
+	for _, fsync := range []bool{false, true} {
+		b.Run(fmt.Sprintf("fsync=%t", fsync), func(b *testing.B) { benchmarkNotificationsConcurrent(b, fsync) })
+	}
+}
+
+func benchmarkNotificationsConcurrent(b *testing.B, fsync bool) {
 	ctx := context.Background()
-	host := newFileStorage(b, b.TempDir())
+	host := newFileStorageFsync(b, b.TempDir(), fsync)
 	defer func() { _ = host.ext.Shutdown(ctx) }()
 	cfg := createDefaultConfig().(*Config)
 	cfg.Hub = "moc"

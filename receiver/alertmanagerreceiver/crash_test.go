@@ -46,6 +46,11 @@ func TestAcknowledgedSessionsSurviveSIGKILL(t *testing.T) {
 	require.NoError(t, err)
 	child.Stderr = os.Stderr
 	require.NoError(t, child.Start())
+	// Killed below; this is for a test that stops before that (a failed require).
+	t.Cleanup(func() {
+		_ = child.Process.Kill()
+		_ = child.Wait()
+	})
 
 	const wantAcks = 300
 	var acked []int

@@ -2,10 +2,9 @@ package alertmanagerreceiver // import "github.com/nerc-project/ai-telemetry-col
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"sync"
-
-	"go.opentelemetry.io/collector/extension/xextension/storage"
 )
 
 // claim is one notification's pending change to the session record: the
@@ -19,6 +18,8 @@ type claim struct {
 	done    chan struct{}  // closed once committed or given up; err says which
 	lead    chan struct{}  // closed when this claim's request is to lead the next group commit
 	err     error
+	// released is set once done is closed; guarded by the record's mu.
+	released bool
 }
 
 func newClaim() *claim {
@@ -82,16 +83,58 @@ func (r *sessionRecord) hold(c *claim) {
 }
 
 // release ends c with err (nil: committed) and wakes the notifications waiting
-// for its sessions. The caller holds r.mu.
+// for its sessions; a claim already ended stays as it ended. The caller holds r.mu.
 func (r *sessionRecord) release(c *claim, err error) {
+	if c.released {
+		return
+	}
 	for _, u := range c.updates {
 		if r.claims[u.key] == c {
 			delete(r.claims, u.key)
 		}
 	}
+	c.released = true
 	c.err = err
 	close(c.done)
 }
+
+// releaseAll ends every claim in batch with err.
+func (r *sessionRecord) releaseAll(batch []*claim, err error) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	for _, c := range batch {
+		r.release(c, err)
+	}
+}
+
+// applyBatch puts every claim of batch into memory; w holds what was done so
+// far even when apply panics midway, so it can be undone.
+func (r *sessionRecord) applyBatch(batch []*claim, w *pendingWrite) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	for _, c := range batch {
+		r.apply(c.updates, w)
+	}
+}
+
+// settle ends a batch: on err, memory is reverted first, then every claim is
+// released with err. Claims are released even if the revert panics.
+func (r *sessionRecord) settle(batch []*claim, w *pendingWrite, err error) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	defer func() {
+		for _, c := range batch {
+			r.release(c, err)
+		}
+	}()
+	if err != nil {
+		r.revert(w.undo)
+	}
+}
+
+// errRecordPanic: writing the session record panicked (bbolt does on a
+// corrupt file); the batch is failed, not the collector.
+var errRecordPanic = errors.New("session record write panicked")
 
 // groupCommitter writes the claims of concurrent notifications to storage in
 // one Batch (one bbolt transaction) instead of one each: claims queue while a
@@ -105,6 +148,8 @@ type groupCommitter struct {
 	leading bool
 	// onBatch, when set, sees the size of every batch written (telemetry, tests).
 	onBatch func(claims, ops int)
+	// onError, when set, sees every failed batch once (telemetry, log).
+	onError func(err error, claims int)
 }
 
 // commit records c durably and returns nil, or the storage's error with
@@ -130,45 +175,69 @@ func (g *groupCommitter) commit(ctx context.Context, c *claim) error {
 	g.queue = nil
 	g.mu.Unlock()
 
-	g.flush(ctx, batch)
+	// flush ends every claim of batch and does not panic; passing the lead on
+	// is deferred all the same, since a request left leading wedges all others.
+	func() {
+		defer g.passLead()
+		g.flush(ctx, batch)
+	}()
+	<-c.done
+	return c.err
+}
 
+// passLead hands the lead to the first queued claim's request, or ends it.
+func (g *groupCommitter) passLead() {
 	g.mu.Lock()
+	defer g.mu.Unlock()
 	if len(g.queue) > 0 {
 		close(g.queue[0].lead)
 	} else {
 		g.leading = false
 	}
-	g.mu.Unlock()
-	<-c.done
-	return c.err
 }
 
+// flush writes batch in one storage Batch and ends its claims: committed, or
+// failed with memory reverted. A panic (storage, apply) fails the batch the
+// same way and is reported as an error.
 func (g *groupCommitter) flush(ctx context.Context, batch []*claim) {
 	rec := g.rec
-	rec.mu.Lock()
-	var ops []*storage.Operation
-	var undo []undoStep
-	for _, c := range batch {
-		ops, undo = rec.apply(c.updates, ops, undo)
-	}
-	rec.mu.Unlock()
+	var w pendingWrite
+	defer func() {
+		p := recover()
+		if p == nil {
+			return
+		}
+		err := fmt.Errorf("%w: %v", errRecordPanic, p)
+		defer func() {
+			// A panic while reverting leaves memory possibly ahead of
+			// storage; the claims are released by settle all the same.
+			if p := recover(); p != nil {
+				g.failed(fmt.Errorf("%w: reverting: %v", errRecordPanic, p), len(batch))
+			}
+		}()
+		defer rec.releaseAll(batch, err) // if settle itself panics
+		g.failed(err, len(batch))
+		rec.settle(batch, &w, err)
+	}()
 
+	rec.applyBatch(batch, &w)
 	var err error
-	if rec.client != nil && len(ops) > 0 {
-		if batchErr := rec.client.Batch(ctx, ops...); batchErr != nil {
+	if rec.client != nil && len(w.ops) > 0 {
+		if batchErr := rec.client.Batch(ctx, w.ops...); batchErr != nil {
 			err = fmt.Errorf("writing session record: %w", batchErr)
 		}
 	}
 	if g.onBatch != nil {
-		g.onBatch(len(batch), len(ops))
+		g.onBatch(len(batch), len(w.ops))
 	}
-
-	rec.mu.Lock()
 	if err != nil {
-		rec.revert(undo)
+		g.failed(err, len(batch))
 	}
-	for _, c := range batch {
-		rec.release(c, err)
+	rec.settle(batch, &w, err)
+}
+
+func (g *groupCommitter) failed(err error, claims int) {
+	if g.onError != nil {
+		g.onError(err, claims)
 	}
-	rec.mu.Unlock()
 }

@@ -36,6 +36,7 @@ type gatedClient struct {
 	calls    atomic.Int32
 	failErr  atomic.Pointer[error]
 	failFrom atomic.Int32 // the first call that fails while failErr is set
+	panics   atomic.Bool  // a failing call panics with failErr instead (bbolt on a corrupt file)
 }
 
 func (c *gatedClient) Batch(ctx context.Context, ops ...*storage.Operation) error {
@@ -47,6 +48,9 @@ func (c *gatedClient) Batch(ctx context.Context, ops ...*storage.Operation) erro
 		<-c.gate
 	}
 	if err := c.failErr.Load(); err != nil && n >= c.failFrom.Load() {
+		if c.panics.Load() {
+			panic(*err)
+		}
 		return *err
 	}
 	return c.Client.Batch(ctx, ops...)

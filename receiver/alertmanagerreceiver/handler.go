@@ -9,6 +9,8 @@ import (
 	"strings"
 
 	"go.opentelemetry.io/collector/consumer/consumererror"
+	"go.opentelemetry.io/collector/pdata/plog"
+	"go.opentelemetry.io/collector/pdata/ptrace"
 	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/metric"
 	"go.uber.org/zap"
@@ -31,7 +33,7 @@ var (
 // the spans; 400 for a body that cannot be used (Alertmanager does not retry
 // 4xx), listing invalid alerts while still accepting the valid ones; 413 over
 // the size limit; 503 when the consumer asks for a retry, so nothing is lost;
-// 422 when the consumer refuses the data for good. With an authorizer, alerts
+// 422 when the consumer refuses the data for good; 500 when it panicked. With an authorizer, alerts
 // of projects the sender may not write are dropped (counted, reason
 // unauthorized); 403 when that is every alert, 503 when no decision could be made.
 func (r *alertmanagerReceiver) handleNotification(w http.ResponseWriter, req *http.Request) {
@@ -89,6 +91,8 @@ func (r *alertmanagerReceiver) handleNotification(w http.ResponseWriter, req *ht
 		r.reject(req.Context(), w, http.StatusServiceUnavailable, "abandoned", "the request ended before it was processed")
 	case result.recordErr != nil:
 		r.reject(req.Context(), w, http.StatusServiceUnavailable, "session_record_unavailable", "cannot record the sessions, retry later")
+	case errors.Is(result.consumeErr, errConsumerPanic):
+		r.reject(req.Context(), w, http.StatusInternalServerError, "consumer_panic", "the pipeline failed, retry later")
 	case result.consumeErr != nil && consumererror.IsPermanent(result.consumeErr):
 		r.reject(req.Context(), w, http.StatusUnprocessableEntity, "consumer_permanent", "the pipeline refused the data")
 	case result.consumeErr != nil:
@@ -155,7 +159,8 @@ type emission struct {
 //  2. if the sender gave up by now, stop: the claim is dropped, nothing was
 //     emitted or recorded, so a retry starts afresh;
 //  3. hand the spans to the pipeline; on error, drop the claim (503/422, a
-//     retry emits them);
+//     retry emits them); a panic there is such an error (500), and the
+//     claim is dropped whatever panics before step 4;
 //  4. once the pipeline accepted them, record the sessions durably even if the
 //     sender has gone meanwhile (a retry is then deduplicated), in a group
 //     commit shared with concurrent notifications;
@@ -210,7 +215,7 @@ func (r *alertmanagerReceiver) process(ctx context.Context, n *notification, bod
 	if r.logs != nil {
 		ld := auditLog(n, auditBody(n, body, refused), len(result.invalid))
 		obsCtx := r.obsrecv.StartLogsOp(ctx)
-		err := r.logs.ConsumeLogs(obsCtx, ld)
+		err := r.consumeLogs(obsCtx, ld)
 		r.obsrecv.EndLogsOp(obsCtx, "alertmanager", 1, err)
 		if err != nil {
 			result.consumeErr = err
@@ -228,10 +233,17 @@ func (r *alertmanagerReceiver) emitSpans(ctx context.Context, n *notification, v
 	if err != nil {
 		return err
 	}
-	if repeats > 0 {
-		r.telemetry.ReceiverAlertmanagerRepeatsSuppressed.Add(ctx, int64(repeats))
-	}
+	// Until the committer has it, the claim is this request's to drop, also
+	// when something below panics: a claim left held would make every later
+	// delivery of its sessions wait until its sender gives up.
+	handed := false
+	defer func() {
+		if !handed {
+			r.dropClaim(c)
+		}
+	}()
 	if len(emissions) == 0 {
+		r.countRepeats(ctx, repeats)
 		return nil
 	}
 
@@ -248,25 +260,64 @@ func (r *alertmanagerReceiver) emitSpans(ctx context.Context, n *notification, v
 	}
 
 	if ctx.Err() != nil {
-		r.dropClaim(c)
 		return errAbandoned
 	}
+	// Counted once the sender is known to be waiting, so an abandoned request
+	// and its retry do not both count them.
+	r.countRepeats(ctx, repeats)
 	obsCtx := r.obsrecv.StartTracesOp(ctx)
-	err = r.traces.ConsumeTraces(obsCtx, batch.traces)
+	err = r.consumeTraces(obsCtx, batch.traces)
 	r.obsrecv.EndTracesOp(obsCtx, "alertmanager", batch.count, err)
 	if err != nil {
-		r.dropClaim(c)
 		return err
 	}
 	r.telemetry.ReceiverAlertmanagerSpansEmitted.Add(ctx, int64(sessions), withKindSession)
 	r.telemetry.ReceiverAlertmanagerSpansEmitted.Add(ctx, int64(starts), withKindStart)
 
+	// A failed batch is counted and logged once by the committer (onError),
+	// not once per notification in it.
+	handed = true
 	if err := r.committer.commit(context.WithoutCancel(ctx), c); err != nil {
-		r.telemetry.ReceiverAlertmanagerSessionRecordErrors.Add(ctx, 1)
-		r.settings.Logger.Warn("Cannot persist the session record; the notification is refused (503) and its retry emits the spans again", zap.Error(err))
 		return fmt.Errorf("%w: %w", errRecordWrite, err)
 	}
 	return nil
+}
+
+func (r *alertmanagerReceiver) countRepeats(ctx context.Context, repeats int) {
+	if repeats > 0 {
+		r.telemetry.ReceiverAlertmanagerRepeatsSuppressed.Add(ctx, int64(repeats))
+	}
+}
+
+// errConsumerPanic: the next consumer panicked. The notification is refused
+// (500, which Alertmanager retries) instead of the collector crashing.
+var errConsumerPanic = errors.New("the next consumer panicked")
+
+// consumeTraces hands td on, turning a panic of the next consumer into an error.
+func (r *alertmanagerReceiver) consumeTraces(ctx context.Context, td ptrace.Traces) (err error) {
+	defer func() {
+		if p := recover(); p != nil {
+			err = r.consumerPanicked(p)
+		}
+	}()
+	return r.traces.ConsumeTraces(ctx, td)
+}
+
+// consumeLogs hands ld on, turning a panic of the next consumer into an error.
+func (r *alertmanagerReceiver) consumeLogs(ctx context.Context, ld plog.Logs) (err error) {
+	defer func() {
+		if p := recover(); p != nil {
+			err = r.consumerPanicked(p)
+		}
+	}()
+	return r.logs.ConsumeLogs(ctx, ld)
+}
+
+func (r *alertmanagerReceiver) consumerPanicked(p any) error {
+	err := fmt.Errorf("%w: %v", errConsumerPanic, p)
+	r.settings.Logger.Error("The next consumer panicked; the notification is refused (500) and retried by Alertmanager",
+		zap.Error(err), zap.Stack("stack"))
+	return err
 }
 
 // claimSessions decides, per valid alert, whether its span is new, and claims
@@ -278,45 +329,10 @@ func (r *alertmanagerReceiver) claimSessions(ctx context.Context, n *notificatio
 		if ctx.Err() != nil {
 			return nil, nil, 0, errAbandoned
 		}
-		c := newClaim()
-		emissions := make([]emission, 0, len(valid))
-		repeats := 0
-		var busy *claim
-		rec := r.record
-		rec.mu.Lock()
-		for _, i := range valid {
-			a := &n.Alerts[i]
-			ids := deriveSessionIDs(a.Fingerprint, a.StartsAt.UnixNano())
-			key := ids.recordKey()
-			if other := rec.holder(key); other != nil {
-				busy = other
-				break
-			}
-			state, err := rec.get(ctx, key)
-			if err != nil {
-				// Without the record, emitting again is safer than losing a span:
-				// the IDs are deterministic, so a store sees the same span twice.
-				r.telemetry.ReceiverAlertmanagerSessionRecordErrors.Add(ctx, 1)
-				r.settings.Logger.Warn("Cannot read the session record", zap.Error(err))
-			}
-			state |= c.pending(key)
-			switch {
-			case a.Status == statusResolved && state&sessionEmitted == 0:
-				c.add(key, sessionEmitted)
-				emissions = append(emissions, emission{alert: i, ids: ids, state: sessionEmitted})
-			case a.Status == statusFiring && state&(startEmitted|sessionEmitted) == 0:
-				c.add(key, startEmitted)
-				emissions = append(emissions, emission{alert: i, ids: ids, state: startEmitted})
-			default:
-				repeats++
-			}
-		}
+		c, emissions, repeats, busy := r.tryClaim(ctx, n, valid)
 		if busy == nil {
-			rec.hold(c)
-			rec.mu.Unlock()
 			return c, emissions, repeats, nil
 		}
-		rec.mu.Unlock()
 		if r.onClaimWait != nil {
 			r.onClaimWait()
 		}
@@ -328,9 +344,45 @@ func (r *alertmanagerReceiver) claimSessions(ctx context.Context, n *notificatio
 	}
 }
 
+// tryClaim is one attempt of claimSessions, under the record's lock: the
+// claim, or the claim of another notification to wait for (busy).
+func (r *alertmanagerReceiver) tryClaim(ctx context.Context, n *notification, valid []int) (c *claim, emissions []emission, repeats int, busy *claim) {
+	c = newClaim()
+	emissions = make([]emission, 0, len(valid))
+	rec := r.record
+	rec.mu.Lock()
+	defer rec.mu.Unlock()
+	for _, i := range valid {
+		a := &n.Alerts[i]
+		ids := deriveSessionIDs(a.Fingerprint, a.StartsAt.UnixNano())
+		key := ids.recordKey()
+		if other := rec.holder(key); other != nil {
+			return nil, nil, 0, other
+		}
+		state, err := rec.get(ctx, key)
+		if err != nil {
+			// Without the record, emitting again is safer than losing a span:
+			// the IDs are deterministic, so a store sees the same span twice.
+			r.telemetry.ReceiverAlertmanagerSessionRecordErrors.Add(ctx, 1)
+			r.settings.Logger.Warn("Cannot read the session record", zap.Error(err))
+		}
+		state |= c.pending(key)
+		switch {
+		case a.Status == statusResolved && state&sessionEmitted == 0:
+			c.add(key, sessionEmitted)
+			emissions = append(emissions, emission{alert: i, ids: ids, state: sessionEmitted})
+		case a.Status == statusFiring && state&(startEmitted|sessionEmitted) == 0:
+			c.add(key, startEmitted)
+			emissions = append(emissions, emission{alert: i, ids: ids, state: startEmitted})
+		default:
+			repeats++
+		}
+	}
+	rec.hold(c)
+	return c, emissions, repeats, nil
+}
+
 // dropClaim gives up a claim whose spans were not accepted: nothing recorded.
 func (r *alertmanagerReceiver) dropClaim(c *claim) {
-	r.record.mu.Lock()
-	r.record.release(c, errAbandoned)
-	r.record.mu.Unlock()
+	r.record.releaseAll([]*claim{c}, errAbandoned)
 }

@@ -71,6 +71,18 @@ func newAlertmanagerReceiver(set receiver.Settings, cfg *Config) (*alertmanagerR
 		return nil, err
 	}
 	rec := newSessionRecord(cfg.SessionRecordSize)
+	committer := &groupCommitter{rec: rec}
+	committer.onError = func(err error, claims int) {
+		// Once per failed batch, however many notifications it held.
+		tb.ReceiverAlertmanagerSessionRecordErrors.Add(context.Background(), 1)
+		if errors.Is(err, errRecordPanic) {
+			set.Logger.Error("Writing the session record panicked; its notifications are refused (503) and their retries emit the spans again",
+				zap.Error(err), zap.Int("notifications", claims), zap.Stack("stack"))
+			return
+		}
+		set.Logger.Warn("Cannot persist the session record; its notifications are refused (503) and their retries emit the spans again",
+			zap.Error(err), zap.Int("notifications", claims))
+	}
 	var inflight chan struct{}
 	if cfg.MaxConcurrentRequests > 0 {
 		inflight = make(chan struct{}, cfg.MaxConcurrentRequests)
@@ -82,7 +94,7 @@ func newAlertmanagerReceiver(set receiver.Settings, cfg *Config) (*alertmanagerR
 		telemetry: tb,
 		obsrecv:   obsrecv,
 		record:    rec,
-		committer: &groupCommitter{rec: rec},
+		committer: committer,
 		builder:   newSpanBuilder(cfg, set.BuildInfo.Version),
 	}, nil
 }
@@ -168,7 +180,10 @@ func (r *alertmanagerReceiver) Shutdown(ctx context.Context) error {
 		r.server = nil
 	}
 	if r.client != nil {
-		// The server has stopped, so no notification is using the record.
+		// Normally the server has stopped and no notification uses the
+		// record. If server.Shutdown ran out of time, some still may: their
+		// Batch on the closed client fails, memory is reverted and they are
+		// answered 503, so their retries (elsewhere or after restart) emit again.
 		errs = append(errs, r.client.Close(ctx))
 		r.client = nil
 	}

@@ -1,6 +1,7 @@
 package alertmanagerreceiver // import "github.com/nerc-project/ai-telemetry-collector/receiver/alertmanagerreceiver"
 
 import (
+	"cmp"
 	"container/list"
 	"context"
 	"encoding/binary"
@@ -76,6 +77,15 @@ func newSessionRecord(capacity int) *sessionRecord {
 // entries in the key-ordered format of earlier versions are rewritten in the
 // sequence-ordered one, in one batch.
 func (r *sessionRecord) attach(ctx context.Context, client storage.Client) error {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	// A second attach (Start after Shutdown) starts afresh: what memory holds
+	// is in storage too, and keeping it would make every stored entry look
+	// like a duplicate of itself.
+	r.entries = make(map[string]*list.Element)
+	r.order.Init()
+	r.seq = 0
+	r.loaded = true
 	r.client = client
 	walker, ok := client.(storage.Walker)
 	if !ok {
@@ -108,15 +118,7 @@ func (r *sessionRecord) attach(ctx context.Context, client storage.Client) error
 	if err != nil {
 		return fmt.Errorf("loading session record: %w", err)
 	}
-	slices.SortFunc(stored, func(a, b recordEntry) int {
-		switch {
-		case a.seq < b.seq:
-			return -1
-		case a.seq > b.seq:
-			return 1
-		}
-		return 0
-	})
+	stored = renumberMigrated(stored)
 	over := len(stored) - r.capacity
 	for i, e := range stored {
 		if i < over {
@@ -125,15 +127,18 @@ func (r *sessionRecord) attach(ctx context.Context, client storage.Client) error
 			}
 			continue
 		}
+		state := e.state
 		if el, dup := r.entries[e.key]; dup {
-			// Stored twice (a crash amid a migration cannot do it, but a
-			// copied file might): the later one counts.
+			// Stored in both formats (an earlier version ran after this
+			// one): the later place counts, and what either says was
+			// emitted was emitted.
 			old := r.order.Remove(el).(*recordEntry)
+			state |= old.state
 			if !old.migrate {
 				ops = append(ops, storage.DeleteOperation(seqKey(old.seq)))
 			}
 		}
-		entry := &recordEntry{key: e.key, state: e.state, seq: e.seq}
+		entry := &recordEntry{key: e.key, state: state, seq: e.seq}
 		if e.migrate {
 			ops = r.appendSet(ops, entry)
 			entry.migrate = true // until its set is written below
@@ -150,6 +155,36 @@ func (r *sessionRecord) attach(ctx context.Context, client storage.Client) error
 		el.Value.(*recordEntry).migrate = false
 	}
 	return nil
+}
+
+// renumberMigrated orders stored by sequence, the entries of the earlier
+// format last, renumbered above every "seq/" number: their numbers come from
+// another counter (an earlier version run after this one) and may repeat
+// ours. Entries of the earlier format keep their relative order; being
+// written by the later run, they count as the most recent.
+func renumberMigrated(stored []recordEntry) []recordEntry {
+	slices.SortStableFunc(stored, func(a, b recordEntry) int {
+		switch {
+		case a.migrate != b.migrate:
+			if a.migrate {
+				return 1
+			}
+			return -1
+		case a.seq != b.seq:
+			return cmp.Compare(a.seq, b.seq)
+		}
+		return strings.Compare(a.key, b.key)
+	})
+	var top uint64
+	for i := range stored {
+		if !stored[i].migrate {
+			top = stored[i].seq
+			continue
+		}
+		top++
+		stored[i].seq = top
+	}
+	return stored
 }
 
 // seqKey is where a session touched at seq is stored: keys in the order of
@@ -214,9 +249,12 @@ type undoStep struct {
 }
 
 // apply puts updates into memory, evicting the least recently touched
-// sessions beyond the capacity, and returns the storage operations that
+// sessions beyond the capacity, and adds to w the storage operations that
 // mirror it and the steps that undo it. The caller holds the record's lock.
-func (r *sessionRecord) apply(updates []recordUpdate, ops []*storage.Operation, undo []undoStep) ([]*storage.Operation, []undoStep) {
+func (r *sessionRecord) apply(updates []recordUpdate, w *pendingWrite) {
+	ops, undo := w.ops, w.undo
+	// w follows every step, so a panic midway leaves what to undo in it.
+	defer func() { w.ops, w.undo = ops, undo }()
 	for _, u := range updates {
 		r.seq++
 		if el, ok := r.entries[u.key]; ok {
@@ -244,7 +282,13 @@ func (r *sessionRecord) apply(updates []recordUpdate, ops []*storage.Operation, 
 			}
 		}
 	}
-	return ops, undo
+}
+
+// pendingWrite is what apply did: the storage operations that mirror it and
+// the steps that undo it.
+type pendingWrite struct {
+	ops  []*storage.Operation
+	undo []undoStep
 }
 
 // revert undoes apply after the storage refused its batch, so memory says
@@ -276,16 +320,15 @@ func (r *sessionRecord) revert(undo []undoStep) {
 // is reverted. Used alone (tests, tools); the receiver goes through
 // groupCommitter, which also makes concurrent notifications share a batch.
 func (r *sessionRecord) commit(ctx context.Context, updates []recordUpdate) error {
-	r.mu.Lock()
-	ops, undo := r.apply(updates, nil, nil)
-	r.mu.Unlock()
-	if r.client == nil || len(ops) == 0 {
+	var w pendingWrite
+	r.applyBatch([]*claim{{updates: updates}}, &w)
+	if r.client == nil || len(w.ops) == 0 {
 		return nil
 	}
-	if err := r.client.Batch(ctx, ops...); err != nil {
+	if err := r.client.Batch(ctx, w.ops...); err != nil {
 		r.mu.Lock()
-		r.revert(undo)
-		r.mu.Unlock()
+		defer r.mu.Unlock()
+		r.revert(w.undo)
 		return fmt.Errorf("writing session record: %w", err)
 	}
 	return nil

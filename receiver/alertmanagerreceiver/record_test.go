@@ -34,9 +34,16 @@ func (h storageHost) GetExtensions() map[component.ID]component.Component {
 
 func newFileStorage(t testing.TB, dir string) storageHost {
 	t.Helper()
+	return newFileStorageFsync(t, dir, false)
+}
+
+// newFileStorageFsync is newFileStorage with file_storage's fsync option.
+func newFileStorageFsync(t testing.TB, dir string, fsync bool) storageHost {
+	t.Helper()
 	f := filestorage.NewFactory()
 	cfg := f.CreateDefaultConfig().(*filestorage.Config)
 	cfg.Directory = dir
+	cfg.FSync = fsync
 	id := component.MustNewIDWithName("file_storage", "alerts")
 	ext, err := f.Create(context.Background(), extensiontest.NewNopSettings(f.Type()), cfg)
 	require.NoError(t, err)
@@ -191,4 +198,63 @@ func TestRecordWithoutWalkerReadsOnMiss(t *testing.T) {
 	got, err = rec.get(ctx, "never")
 	require.NoError(t, err)
 	assert.Equal(t, sessionState(0), got)
+}
+
+// TestRecordReattachKeepsTheStoredRecord: Start after Shutdown attaches the
+// same record again; what was stored stays stored and known.
+func TestRecordReattachKeepsTheStoredRecord(t *testing.T) {
+	ctx := context.Background()
+	client := fileStorageClient(t)
+	rec := newSessionRecord(10)
+	require.NoError(t, rec.attach(ctx, client))
+	require.NoError(t, rec.commit(ctx, []recordUpdate{{key: "a", state: startEmitted}, {key: "b", state: sessionEmitted}}))
+
+	require.NoError(t, rec.attach(ctx, client))
+	want := map[string]sessionState{"a": startEmitted, "b": sessionEmitted}
+	assert.Equal(t, want, storedSessions(t, client))
+	assert.Equal(t, 2, rec.len())
+	for key, state := range want {
+		got, err := rec.get(ctx, key)
+		require.NoError(t, err)
+		assert.Equal(t, state, got, key)
+	}
+	require.NoError(t, rec.commit(ctx, []recordUpdate{{key: "c", state: startEmitted}}))
+	want["c"] = startEmitted
+	assert.Equal(t, want, storedSessions(t, client))
+}
+
+// TestRecordMigrationAfterDowngrade: an earlier version run after this one
+// (downgrade, then upgrade) left "session/" entries whose sequence numbers
+// repeat the "seq/" ones, one of them a session stored in both formats. Each
+// session ends up stored once, under its own number, the migrated ones as the
+// most recent in their earlier order, with what either format said.
+func TestRecordMigrationAfterDowngrade(t *testing.T) {
+	ctx := context.Background()
+	client := fileStorageClient(t)
+	rec := newSessionRecord(10)
+	require.NoError(t, rec.attach(ctx, client))
+	require.NoError(t, rec.commit(ctx, []recordUpdate{{key: "new1", state: startEmitted}, {key: "new2", state: startEmitted}})) // seq/1, seq/2
+	// The earlier version's entries, numbered by its own counter.
+	require.NoError(t, client.Set(ctx, storageKeyPrefix+"new1", []byte{byte(sessionEmitted), 0, 0, 0, 0, 0, 0, 0, 0}))
+	require.NoError(t, client.Set(ctx, storageKeyPrefix+"old1", []byte{byte(startEmitted), 0, 0, 0, 0, 0, 0, 0, 1}))
+	require.NoError(t, client.Set(ctx, storageKeyPrefix+"old2", []byte{byte(sessionEmitted), 0, 0, 0, 0, 0, 0, 0, 2}))
+
+	upgraded := newSessionRecord(10)
+	require.NoError(t, upgraded.attach(ctx, client))
+	want := map[string]sessionState{"new1": startEmitted | sessionEmitted, "new2": startEmitted, "old1": startEmitted, "old2": sessionEmitted}
+	assert.Equal(t, want, storedSessions(t, client))
+	assert.Equal(t, 4, upgraded.len())
+	seqs := map[uint64]string{}
+	for el := upgraded.order.Front(); el != nil; el = el.Next() {
+		e := el.Value.(*recordEntry)
+		if other, dup := seqs[e.seq]; dup {
+			t.Errorf("sequence %d is both %s's and %s's", e.seq, other, e.key)
+		}
+		seqs[e.seq] = e.key
+	}
+
+	// Reloaded with room for two, the migrated entries last touched stay.
+	smaller := newSessionRecord(2)
+	require.NoError(t, smaller.attach(ctx, client))
+	assert.Equal(t, map[string]sessionState{"old1": startEmitted, "old2": sessionEmitted}, storedSessions(t, client))
 }
