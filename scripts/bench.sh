@@ -85,9 +85,8 @@ batch (group commit). Before the group commit and the sequence-ordered record (o
 under one lock, a random B+tree page per session written and evicted) it took about 490 µs and 200 kB per
 notification on this machine; the CPU spent in bbolt fell about 3x.
 It runs with \`file_storage\`'s \`fsync\` off and on (\`fsync=true\`, the gateway's setting, so an acknowledged session
-survives a node failure, not only a killed process): on this (shared, 2-core) machine 200-234 µs per notification
-without fsync and 233-304 µs with it over three 2-3 s runs, since concurrent notifications share one fsync (12-16 per
-commit against 1.4-1.5).
+survives a node failure, not only a killed process): compare the two rows. Concurrent notifications share one
+fsync, so it costs little per notification (the raw output's notifications/commit says how many shared one).
 
 ## PromQL receiver
 
