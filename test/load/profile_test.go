@@ -25,7 +25,6 @@ var cpuCategories = []cpuCategory{
 	{"receiver: session record on file_storage (group commit, one bbolt write per batch of notifications)", []string{"alertmanagerreceiver.(*sessionRecord).", "alertmanagerreceiver.(*groupCommitter)."}},
 	{"receiver: webhook JSON decoding", []string{"alertmanagerreceiver.decodeNotification"}},
 	{"receiver: building spans", []string{"alertmanagerreceiver.(*spanBuilder).", "alertmanagerreceiver.(*spanBatch)."}},
-	{"batch processor", []string{"batchprocessor."}},
 	{"file exporter: OTLP JSON encoding and write", []string{"fileexporter."}},
 	{"receiver: rest of the handler", []string{"alertmanagerreceiver."}},
 	{"TLS", []string{"crypto/"}},

@@ -90,7 +90,8 @@ All on loopback, on one machine:
 - the built distribution `+"`_build/otelcol-ai-telemetry`"+` on `+"`test/load/testdata/collector.yaml`"+`: the gateway's
   Alertmanager path (`+"`configs/gateway.yaml`"+`): the `+"`alertmanager`"+` receiver over TLS (a test CA, ECDSA P-256),
   `+"`keycloakauth`"+` validating every request's token against the real Keycloak's keys, the session record on
-  `+"`file_storage`"+`, `+"`memory_limiter`"+` and `+"`batch`"+`, exporting to the `+"`file`"+` exporter (OTLP JSON) instead of Tempo;
+  `+"`file_storage`"+` with `+"`fsync`"+`, `+"`memory_limiter`"+` and no batch processor (the exporter batches from its queue, in
+  memory here so that stopping the collector drains it), exporting to the `+"`file`"+` exporter (OTLP JSON) instead of Tempo;
 - Keycloak %s in dev mode with realm NERC (`+"`extension/keycloakauth/testdata/realm-nerc.json`"+`, client secrets drawn
   for the run, access tokens living %s);
 - the generator, in the test process: Alertmanager's webhook client (HTTP/2 over TLS, client-credentials token of
@@ -101,7 +102,7 @@ All on loopback, on one machine:
 
 Each request is one webhook notification of %d `+"`GPUInUse`"+` alerts (half firing, half resolved), every alert its
 own session (unique fingerprint), so each must become exactly one span (`+"`gpu.usage.start`"+` for a firing alert,
-`+"`gpu.usage`"+` for a resolved one). After the run the collector is stopped (SIGTERM, which flushes the batch and the
+`+"`gpu.usage`"+` for a resolved one). After the run the collector is stopped (SIGTERM, which drains the exporter's
 queue; %s) and every span in its output is matched to its alert.
 
 ## Results
