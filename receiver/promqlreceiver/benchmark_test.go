@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"fmt"
 	"testing"
+
+	"github.com/prometheus/common/model"
 )
 
 // largeMatrix is a raw-sample answer the size of a big cluster's DCGM pull:
@@ -47,7 +49,7 @@ func BenchmarkDecodeAndConvert(b *testing.B) {
 		if err != nil {
 			b.Fatal(err)
 		}
-		if out := convert(q, res, 0, ""); out.points != series*samples {
+		if out := convert(q, res, 0, model.Latest, ""); out.points != series*samples {
 			b.Fatalf("%d points", out.points)
 		}
 	}

@@ -110,7 +110,7 @@ var (
 func (c *Config) Validate() error {
 	var errs []error
 	if u, err := url.Parse(c.Endpoint); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-		errs = append(errs, fmt.Errorf("endpoint %q: %w", c.Endpoint, errNoEndpoint))
+		errs = append(errs, fmt.Errorf("endpoint %q: %w", redacted(c.Endpoint), errNoEndpoint))
 	}
 	if c.Interval < time.Second {
 		errs = append(errs, fmt.Errorf("interval %s: %w", c.Interval, errInterval))

@@ -15,6 +15,7 @@ type converted struct {
 	metrics pmetric.Metrics
 	points  int        // data points in metrics
 	skipped int        // samples at or before the cursor
+	future  int        // samples stamped after the query's evaluation time
 	newest  model.Time // latest sample emitted; 0 when none
 }
 
@@ -22,8 +23,11 @@ type converted struct {
 // name when the series has none, e.g. an aggregation or a scalar), with every
 // other label as an attribute, exactly as the series carries it: the gpumodel
 // processor reads the same labels as from a scrape (exported_*, MIG, ...).
-// Samples at or before cursor were emitted before and are skipped.
-func convert(q query, res *result, cursor model.Time, version string) converted {
+// Samples at or before cursor were emitted before and are skipped. Samples
+// stamped after until (the evaluation time) are skipped too: a skewed clock
+// or a non-compliant API would otherwise move the cursor into the future and
+// make every later sample look already emitted.
+func convert(q query, res *result, cursor, until model.Time, version string) converted {
 	out := converted{metrics: pmetric.NewMetrics()}
 	rm := out.metrics.ResourceMetrics().AppendEmpty()
 	if q.cluster != "" {
@@ -40,6 +44,10 @@ func convert(q query, res *result, cursor model.Time, version string) converted 
 		for _, v := range s.Values {
 			if v.Timestamp <= cursor {
 				out.skipped++
+				continue
+			}
+			if v.Timestamp > until {
+				out.future++
 				continue
 			}
 			if first {

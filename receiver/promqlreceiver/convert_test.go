@@ -14,7 +14,7 @@ func TestConvert(t *testing.T) {
 	res, err := decodeResponse(strings.NewReader(vectorDoc + ""))
 	require.NoError(t, err)
 	q := query{id: "dcgm/nerc-ocp-prod", name: "dcgm", cluster: "nerc-ocp-prod"}
-	out := convert(q, res, 0, "1.2.3")
+	out := convert(q, res, 0, model.Latest, "1.2.3")
 	require.Equal(t, 3, out.points)
 	assert.Equal(t, model.Time(1764320400123), out.newest)
 
@@ -55,7 +55,7 @@ func TestConvertSkipsAtOrBeforeCursor(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			out := convert(query{name: "q"}, res, tt.cursor, "")
+			out := convert(query{name: "q"}, res, tt.cursor, model.Latest, "")
 			assert.Equal(t, tt.wantPoints, out.points)
 			assert.Equal(t, tt.wantSkipped, out.skipped)
 			assert.Equal(t, tt.wantNewest, out.newest)
@@ -68,7 +68,7 @@ func TestConvertSkipsAtOrBeforeCursor(t *testing.T) {
 func TestConvertNamesUnnamedSeriesAfterTheQuery(t *testing.T) {
 	res, err := decodeResponse(strings.NewReader(scalarDoc))
 	require.NoError(t, err)
-	out := convert(query{name: "gpus_busy"}, res, 0, "")
+	out := convert(query{name: "gpus_busy"}, res, 0, model.Latest, "")
 	require.Equal(t, 1, out.points)
 	m := out.metrics.ResourceMetrics().At(0).ScopeMetrics().At(0).Metrics().At(0)
 	assert.Equal(t, "gpus_busy", m.Name())

@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"errors"
 	"testing"
+
+	"github.com/prometheus/common/model"
 )
 
 // FuzzDecodeResponse: any answer decodes to points or to a classified
@@ -20,7 +22,7 @@ func FuzzDecodeResponse(f *testing.F) {
 			}
 			return
 		}
-		out := convert(query{name: "q", cluster: "c"}, res, 0, "")
+		out := convert(query{name: "q", cluster: "c"}, res, 0, model.Latest, "")
 		if out.points+out.skipped != countValues(res) {
 			t.Fatalf("%d points + %d skipped != %d samples", out.points, out.skipped, countValues(res))
 		}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net/url"
 	"strings"
 	"sync"
 	"time"
@@ -11,6 +12,7 @@ import (
 	"github.com/prometheus/common/model"
 	"go.opentelemetry.io/collector/component"
 	"go.opentelemetry.io/collector/consumer"
+	"go.opentelemetry.io/collector/consumer/consumererror"
 	"go.opentelemetry.io/collector/extension/xextension/storage"
 	"go.opentelemetry.io/collector/receiver"
 	"go.opentelemetry.io/collector/receiver/receiverhelper"
@@ -74,7 +76,7 @@ func (r *promqlReceiver) Start(ctx context.Context, host component.Host) error {
 		r.running.Add(1)
 		go r.loop(runCtx, q)
 	}
-	r.set.Logger.Info("Running PromQL queries", zap.Int("queries", len(r.queries)), zap.String("endpoint", r.cfg.Endpoint))
+	r.set.Logger.Info("Running PromQL queries", zap.Int("queries", len(r.queries)), zap.String("endpoint", redacted(r.cfg.Endpoint)))
 	return nil
 }
 
@@ -134,8 +136,35 @@ func (r *promqlReceiver) loop(ctx context.Context, q query) {
 }
 
 // queryState is what one query's schedule remembers between runs: its
-// current failure, so each change is logged once.
-type queryState struct{ failing string }
+// current failure, so each change is logged once, and, while the query has no
+// cursor yet, where its failed runs started (lowWater), so the next run
+// fetches that window again.
+type queryState struct {
+	failing  string
+	lowWater model.Time
+}
+
+// holdFrom remembers, for a query without a cursor, what a failed run
+// starting at from leaves to fetch again: samples from from on for a raw
+// query; the evaluation at from (one step earlier is done) for an evaluated one.
+func (st *queryState) holdFrom(q query, cursor, from model.Time) {
+	if cursor != 0 || from <= 0 {
+		return
+	}
+	if q.raw {
+		st.lowWater = from - 1
+		return
+	}
+	st.lowWater = from.Add(-q.step)
+}
+
+// redacted is an endpoint without the password of its user info, for logs.
+func redacted(endpoint string) string {
+	if u, err := url.Parse(endpoint); err == nil {
+		return u.Redacted()
+	}
+	return endpoint
+}
 
 func (r *promqlReceiver) transition(q query, st *queryState, reason string, err error) {
 	if reason == st.failing {
@@ -156,9 +185,23 @@ func (r *promqlReceiver) run(ctx context.Context, q query, st *queryState) {
 	withQuery := attribute.String("query", q.id)
 	now := r.now().Truncate(time.Millisecond).Add(-r.cfg.Delay) // the API as of delay ago
 	cursor, err := r.cursors.get(ctx, q.id)
-	if err != nil {
+	switch {
+	case errors.Is(err, errBadCursor):
+		// Unreadable content: start over without one (one interval back).
 		r.telemetry.ReceiverPromqlCursorErrors.Add(ctx, 1, metric.WithAttributes(withQuery))
-		r.set.Logger.Warn("Cannot read the query's cursor; starting without one", zap.String("query", q.id), zap.Error(err))
+		r.transition(q, st, "cursor_error", err)
+		cursor = 0
+	case err != nil:
+		// The storage failed: running without the cursor would repeat or
+		// skip samples and then overwrite it, so the next tick tries again.
+		r.telemetry.ReceiverPromqlCursorErrors.Add(ctx, 1, metric.WithAttributes(withQuery))
+		r.transition(q, st, "cursor_error", err)
+		return
+	}
+	if cursor == 0 {
+		// No stored cursor yet: a run that failed before the first success
+		// left where it started in memory, so the next one reaches back to it.
+		cursor = st.lowWater
 	}
 	res, api, from, err := r.fetch(ctx, q, now, cursor)
 	if err != nil {
@@ -168,6 +211,7 @@ func (r *promqlReceiver) run(ctx context.Context, q query, st *queryState) {
 		reason := reasonOf(err)
 		r.telemetry.ReceiverPromqlQueryFailures.Add(ctx, 1, metric.WithAttributes(withQuery, attribute.String("reason", reason)))
 		r.transition(q, st, reason, err)
+		st.holdFrom(q, cursor, from)
 		return
 	}
 	r.telemetry.ReceiverPromqlQueries.Add(ctx, 1, metric.WithAttributes(withQuery, attribute.String("api", api)))
@@ -178,21 +222,36 @@ func (r *promqlReceiver) run(ctx context.Context, q query, st *queryState) {
 		r.telemetry.ReceiverPromqlPointsSkipped.Add(ctx, int64(res.unsupported),
 			metric.WithAttributes(withQuery, attribute.String("reason", "unsupported")))
 	}
-	conv := convert(q, res, cursor, r.set.BuildInfo.Version)
+	conv := convert(q, res, cursor, model.TimeFromUnixNano(now.UnixNano()), r.set.BuildInfo.Version)
 	if conv.skipped > 0 {
 		r.telemetry.ReceiverPromqlPointsSkipped.Add(ctx, int64(conv.skipped),
 			metric.WithAttributes(withQuery, attribute.String("reason", "already_emitted")))
+	}
+	if conv.future > 0 {
+		r.telemetry.ReceiverPromqlPointsSkipped.Add(ctx, int64(conv.future),
+			metric.WithAttributes(withQuery, attribute.String("reason", "future")))
 	}
 	if conv.points > 0 {
 		opCtx := r.obsrecv.StartMetricsOp(ctx)
 		err := r.next.ConsumeMetrics(opCtx, conv.metrics)
 		r.obsrecv.EndMetricsOp(opCtx, metadata.Type.String(), conv.points, err)
-		if err != nil {
+		switch {
+		case err != nil && ctx.Err() != nil: // shutting down: the next start fetches them again
+			return
+		case consumererror.IsPermanent(err):
+			// Fetching them again would be refused again until they aged
+			// out of max_catch_up, stalling the query: count them and move on.
+			r.telemetry.ReceiverPromqlConsumeErrors.Add(ctx, 1, metric.WithAttributes(withQuery))
+			r.set.Logger.Error("Points refused permanently by the next consumer; not fetched again",
+				zap.String("query", q.id), zap.Int("points", conv.points), zap.Error(err))
+		case err != nil:
 			r.telemetry.ReceiverPromqlConsumeErrors.Add(ctx, 1, metric.WithAttributes(withQuery))
 			r.transition(q, st, "consume_error", err)
+			st.holdFrom(q, cursor, from)
 			return
+		default:
+			r.telemetry.ReceiverPromqlPoints.Add(ctx, int64(conv.points), metric.WithAttributes(withQuery))
 		}
-		r.telemetry.ReceiverPromqlPoints.Add(ctx, int64(conv.points), metric.WithAttributes(withQuery))
 	}
 	next := conv.newest
 	if q.raw {
@@ -204,6 +263,7 @@ func (r *promqlReceiver) run(ctx context.Context, q query, st *queryState) {
 		// An evaluated query is done up to the evaluation time, results or not.
 		next = max(next, model.TimeFromUnixNano(now.UnixNano()))
 	}
+	st.lowWater = 0
 	if next > cursor {
 		if err := r.cursors.set(ctx, q.id, next); err != nil {
 			r.telemetry.ReceiverPromqlCursorErrors.Add(ctx, 1, metric.WithAttributes(withQuery))
@@ -222,7 +282,7 @@ func (r *promqlReceiver) run(ctx context.Context, q query, st *queryState) {
 // end at now).
 func (r *promqlReceiver) fetch(ctx context.Context, q query, now time.Time, cursor model.Time) (*result, string, model.Time, error) {
 	since := now.Sub(cursor.Time())
-	if cursor > 0 && q.maxCatchUp > 0 && since > q.maxCatchUp+q.interval {
+	if cursor > 0 && q.maxCatchUp > 0 && since > q.maxCatchUp+2*q.interval {
 		r.set.Logger.Warn("Gap since the last emitted sample exceeds max_catch_up; older samples are not fetched",
 			zap.String("query", q.id), zap.Time("last_emitted", cursor.Time()), zap.Duration("max_catch_up", q.maxCatchUp))
 	}

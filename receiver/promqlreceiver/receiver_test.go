@@ -16,7 +16,9 @@ import (
 	"github.com/stretchr/testify/require"
 	"go.opentelemetry.io/collector/component/componenttest"
 	"go.opentelemetry.io/collector/consumer"
+	"go.opentelemetry.io/collector/consumer/consumererror"
 	"go.opentelemetry.io/collector/consumer/consumertest"
+	"go.opentelemetry.io/collector/extension/xextension/storage"
 	"go.opentelemetry.io/collector/pdata/pmetric"
 	"go.opentelemetry.io/otel/attribute"
 	"go.uber.org/zap/zapcore"
@@ -367,9 +369,9 @@ func (f *flakyConsumer) ConsumeMetrics(ctx context.Context, md pmetric.Metrics) 
 var _ consumer.Metrics = (*flakyConsumer)(nil)
 
 func TestRefusedPointsAreFetchedAgain(t *testing.T) {
-	api := newFakeAPI(t, func(req apiRequest) (int, string) {
-		return 200, matrix("DCGM_FI_DEV_GPU_UTIL", t0.Add(-10*time.Second), req.time.Add(-time.Second))
-	})
+	api := newFakeAPI(t, windowed(t, "DCGM_FI_DEV_GPU_UTIL", func(at time.Time) []time.Time {
+		return []time.Time{t0.Add(-10 * time.Second), at.Add(-time.Second)}
+	}))
 	cfg := testConfig(api.URL, QueryConfig{Name: "dcgm", Query: `DCGM_FI_DEV_GPU_UTIL`, RawSamples: true})
 	next := &flakyConsumer{refuse: 1}
 	h := newHarness(t, cfg, next, componenttest.NewNopHost())
@@ -381,7 +383,8 @@ func TestRefusedPointsAreFetchedAgain(t *testing.T) {
 	assert.Len(t, h.logs.FilterMessage("PromQL query failing").All(), 1)
 
 	h.runAll(t0.Add(time.Minute))
-	assert.Equal(t, "DCGM_FI_DEV_GPU_UTIL[60s]", api.last().query, "no cursor moved: the window is still one interval")
+	// No cursor was stored, yet the window reaches back to the refused run's start.
+	assert.Equal(t, "DCGM_FI_DEV_GPU_UTIL[121s]", api.last().query)
 	var got []time.Time
 	for _, p := range pointsOf(next.AllMetrics()) {
 		got = append(got, p.ts)
@@ -440,4 +443,110 @@ func TestStartFailsOnMissingStorage(t *testing.T) {
 	err = r.Start(context.Background(), componenttest.NewNopHost())
 	require.ErrorContains(t, err, "file_storage/promql")
 	require.NoError(t, r.Shutdown(context.Background()))
+}
+
+// windowed answers selector[Ns] as Prometheus does: only the given samples
+// inside the window ending at the request's time.
+func windowed(t *testing.T, metricName string, samples func(at time.Time) []time.Time) func(apiRequest) (int, string) {
+	return func(req apiRequest) (int, string) {
+		var secs int
+		_, err := fmt.Sscanf(req.query, metricName+"[%ds]", &secs)
+		require.NoError(t, err, req.query)
+		var in []time.Time
+		for _, ts := range samples(req.time) {
+			if ts.After(req.time.Add(-time.Duration(secs) * time.Second)) {
+				in = append(in, ts)
+			}
+		}
+		return 200, matrix(metricName, in...)
+	}
+}
+
+func TestFutureSamplesDoNotMoveTheCursor(t *testing.T) {
+	future := t0.Add(24 * time.Hour) // a skewed clock on the source
+	api := newFakeAPI(t, windowed(t, "DCGM_FI_DEV_GPU_UTIL", func(at time.Time) []time.Time {
+		return []time.Time{t0.Add(-10 * time.Second), at.Add(-time.Second), future}
+	}))
+	cfg := testConfig(api.URL, QueryConfig{Name: "dcgm", Query: `DCGM_FI_DEV_GPU_UTIL`, RawSamples: true})
+	next := new(consumertest.MetricsSink)
+	h := newHarness(t, cfg, next, componenttest.NewNopHost())
+	defer h.shutdown()
+
+	h.runAll(t0)
+	h.runAll(t0.Add(time.Minute))
+	var got []time.Time
+	for _, p := range pointsOf(next.AllMetrics()) {
+		got = append(got, p.ts)
+	}
+	assert.Equal(t, []time.Time{t0.Add(-10 * time.Second), t0.Add(-time.Second), t0.Add(59 * time.Second)}, got,
+		"the second run still emits what came after the first")
+	assert.Equal(t, int64(2), h.count("points_skipped", attribute.String("query", "dcgm"), attribute.String("reason", "future")))
+}
+
+func TestPermanentRefusalIsNotFetchedAgain(t *testing.T) {
+	api := newFakeAPI(t, windowed(t, "DCGM_FI_DEV_GPU_UTIL", func(at time.Time) []time.Time {
+		return []time.Time{t0.Add(-10 * time.Second), at.Add(-time.Second)}
+	}))
+	cfg := testConfig(api.URL, QueryConfig{Name: "dcgm", Query: `DCGM_FI_DEV_GPU_UTIL`, RawSamples: true})
+	refusals := 1
+	next := new(consumertest.MetricsSink)
+	h := newHarness(t, cfg, consumerFunc(func(ctx context.Context, md pmetric.Metrics) error {
+		if refusals > 0 {
+			refusals--
+			return consumererror.NewPermanent(errors.New("label rejected"))
+		}
+		return next.ConsumeMetrics(ctx, md)
+	}), componenttest.NewNopHost())
+	defer h.shutdown()
+
+	h.runAll(t0)
+	h.runAll(t0.Add(time.Minute))
+	var got []time.Time
+	for _, p := range pointsOf(next.AllMetrics()) {
+		got = append(got, p.ts)
+	}
+	assert.Equal(t, []time.Time{t0.Add(59 * time.Second)}, got, "what was refused for good is not fetched again")
+	assert.Equal(t, int64(1), h.count("consume_errors", attribute.String("query", "dcgm")))
+}
+
+type consumerFunc func(context.Context, pmetric.Metrics) error
+
+func (f consumerFunc) ConsumeMetrics(ctx context.Context, md pmetric.Metrics) error {
+	return f(ctx, md)
+}
+func (consumerFunc) Capabilities() consumer.Capabilities { return consumer.Capabilities{} }
+
+// getFails is a storage client whose reads fail while fails > 0.
+type getFails struct {
+	storage.Client
+	fails int
+}
+
+func (g *getFails) Get(ctx context.Context, key string) ([]byte, error) {
+	if g.fails > 0 {
+		g.fails--
+		return nil, errors.New("disk I/O error")
+	}
+	return g.Client.Get(ctx, key)
+}
+
+func TestUnreadableCursorStorageSkipsTheRun(t *testing.T) {
+	api := newFakeAPI(t, windowed(t, "DCGM_FI_DEV_GPU_UTIL", func(at time.Time) []time.Time {
+		return []time.Time{at.Add(-time.Second)}
+	}))
+	cfg := testConfig(api.URL, QueryConfig{Name: "dcgm", Query: `DCGM_FI_DEV_GPU_UTIL`, RawSamples: true})
+	next := new(consumertest.MetricsSink)
+	h := newHarness(t, cfg, next, componenttest.NewNopHost())
+	defer h.shutdown()
+	h.rcv.cursors = newCursors(&getFails{Client: storage.NewNopClient(), fails: 1})
+
+	h.runAll(t0)
+	api.mu.Lock()
+	asked := len(api.requests)
+	api.mu.Unlock()
+	assert.Zero(t, asked, "no query without the cursor: it would repeat or skip samples")
+	assert.Equal(t, int64(1), h.count("cursor_errors", attribute.String("query", "dcgm")))
+
+	h.runAll(t0.Add(time.Minute))
+	assert.Equal(t, 1, next.DataPointCount(), "the next run goes ahead")
 }

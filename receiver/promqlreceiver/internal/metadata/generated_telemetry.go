@@ -83,7 +83,7 @@ func NewTelemetryBuilder(settings component.TelemetrySettings, options ...Teleme
 	errs = errors.Join(errs, err)
 	builder.ReceiverPromqlPointsSkipped, err = builder.meter.Int64Counter(
 		"otelcol_receiver_promql_points_skipped",
-		metric.WithDescription("Samples not emitted, by query and reason (already_emitted at or before the query's cursor; unsupported, e.g. native histograms or string results). [Development]"),
+		metric.WithDescription("Samples not emitted, by query and reason (already_emitted at or before the query's cursor; future, stamped after the run's evaluation time; unsupported, e.g. native histograms). [Development]"),
 		metric.WithUnit("{point}"),
 	)
 	errs = errors.Join(errs, err)

@@ -72,7 +72,7 @@ func AssertEqualReceiverPromqlPoints(t *testing.T, tt *componenttest.Telemetry, 
 func AssertEqualReceiverPromqlPointsSkipped(t *testing.T, tt *componenttest.Telemetry, dps []metricdata.DataPoint[int64], opts ...metricdatatest.Option) {
 	want := metricdata.Metrics{
 		Name:        "otelcol_receiver_promql_points_skipped",
-		Description: "Samples not emitted, by query and reason (already_emitted at or before the query's cursor; unsupported, e.g. native histograms or string results). [Development]",
+		Description: "Samples not emitted, by query and reason (already_emitted at or before the query's cursor; future, stamped after the run's evaluation time; unsupported, e.g. native histograms). [Development]",
 		Unit:        "{point}",
 		Data: metricdata.Sum[int64]{
 			Temporality: metricdata.CumulativeTemporality,
