@@ -33,6 +33,8 @@ var (
 	errMaxResponseSize  = errors.New("max_response_size must be at least 1 byte")
 	errDelay            = errors.New("delay must not be negative")
 	errTooManySteps     = errors.New("max_catch_up / step exceeds Prometheus' 11000 points per series")
+	errTimeoutConfig    = errors.New("timeout must be positive: a hung request would stop its query for good")
+	errNotSelector      = errors.New("raw_samples needs a plain vector selector (no functions, offset, @ or comments): the receiver appends [window]")
 )
 
 // Config defines the PromQL receiver.
@@ -121,6 +123,9 @@ func (c *Config) Validate() error {
 	if c.MaxResponseSize < 1 {
 		errs = append(errs, fmt.Errorf("max_response_size %d: %w", c.MaxResponseSize, errMaxResponseSize))
 	}
+	if c.Timeout <= 0 {
+		errs = append(errs, fmt.Errorf("timeout %s: %w", c.Timeout, errTimeoutConfig))
+	}
 	if c.Delay < 0 {
 		errs = append(errs, fmt.Errorf("delay %s: %w", c.Delay, errDelay))
 	}
@@ -181,6 +186,11 @@ func (c *Config) validateQuery(i int, q QueryConfig, seen map[string]bool) []err
 	}
 	if perCluster && len(c.Clusters) == 0 {
 		errs = append(errs, fmt.Errorf("%s: %w", at, errNoClusters))
+	}
+	if q.RawSamples {
+		if rendered, err := render(tmpl, "cluster"); err == nil && !isVectorSelector(rendered) {
+			errs = append(errs, fmt.Errorf("%s: %q: %w", at, q.Query, errNotSelector))
+		}
 	}
 	return errs
 }

@@ -67,6 +67,10 @@ func TestLoadConfig(t *testing.T) {
 		{name: "too_many_steps", wantErr: errTooManySteps},
 		{name: "negative_delay", wantErr: errDelay},
 		{name: "no_response_size", wantErr: errMaxResponseSize},
+		{name: "no_timeout", wantErr: errTimeoutConfig},
+		{name: "raw_aggregation", wantErr: errNotSelector},
+		{name: "raw_offset", wantErr: errNotSelector},
+		{name: "raw_comment", wantErr: errNotSelector},
 	}
 	for _, tt := range tests {
 		id := component.NewIDWithName(metadata.Type, tt.name)

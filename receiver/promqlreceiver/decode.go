@@ -38,7 +38,7 @@ func decodeResponse(r io.Reader) (*result, error) {
 	switch doc.Status {
 	case "success":
 	case "error":
-		return nil, fmt.Errorf("%w: %s: %s", errAPI, doc.ErrorType, doc.Error)
+		return nil, fmt.Errorf("%w: %s: %s", errAPI, truncate(doc.ErrorType, 64), truncate(doc.Error, 512))
 	default:
 		return nil, fmt.Errorf("%w: status %q", errDecode, doc.Status)
 	}
@@ -82,4 +82,12 @@ func decodeResponse(r io.Reader) (*result, error) {
 		return nil, fmt.Errorf("%w: %q (only vector, matrix and scalar results are metrics)", errUnsupported, doc.Data.ResultType)
 	}
 	return res, nil
+}
+
+// truncate bounds a message from the API before it reaches logs and errors.
+func truncate(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	return s[:n] + "..."
 }

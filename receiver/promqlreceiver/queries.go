@@ -3,6 +3,8 @@ package promqlreceiver // import "github.com/nerc-project/ai-telemetry-collector
 import (
 	"strings"
 	"text/template"
+
+	"github.com/prometheus/prometheus/promql/parser"
 )
 
 // query is one scheduled query after per-cluster generation.
@@ -78,4 +80,20 @@ func generateQueries(cfg *Config) ([]query, error) {
 		}
 	}
 	return out, nil
+}
+
+// isVectorSelector says whether a raw_samples query takes the [window]
+// suffix the receiver appends: with it, Prometheus' own parser must read a
+// range selector without offset or @ (a trailing comment would swallow it).
+func isVectorSelector(query string) bool {
+	expr, err := parser.NewParser(parser.Options{}).ParseExpr(query + "[60s]")
+	if err != nil {
+		return false
+	}
+	ms, ok := expr.(*parser.MatrixSelector)
+	if !ok {
+		return false
+	}
+	vs, ok := ms.VectorSelector.(*parser.VectorSelector)
+	return ok && vs.OriginalOffset == 0 && vs.Timestamp == nil && vs.StartOrEnd == 0
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net/http"
 	"net/url"
 	"strings"
 	"sync"
@@ -86,6 +87,9 @@ func (r *promqlReceiver) setup(ctx context.Context, host component.Host) error {
 	if err != nil {
 		return err
 	}
+	// The authenticator adds the token in the transport, so every hop of a
+	// redirect would carry it: follow redirects on the same host only.
+	httpClient.CheckRedirect = sameHostRedirects
 	r.api = &apiClient{base: strings.TrimRight(r.cfg.Endpoint, "/"), client: httpClient, maxSize: r.cfg.MaxResponseSize}
 	if r.cfg.Storage != nil {
 		ext, ok := host.GetExtensions()[*r.cfg.Storage]
@@ -156,6 +160,18 @@ func (st *queryState) holdFrom(q query, cursor, from model.Time) {
 		return
 	}
 	st.lowWater = from.Add(-q.step)
+}
+
+var errRedirect = errors.New("redirect to another host refused (it would receive the token)")
+
+func sameHostRedirects(req *http.Request, via []*http.Request) error {
+	if len(via) >= 10 {
+		return errors.New("stopped after 10 redirects")
+	}
+	if req.URL.Host != via[0].URL.Host {
+		return fmt.Errorf("%w: %s", errRedirect, req.URL.Host)
+	}
+	return nil
 }
 
 // redacted is an endpoint without the password of its user info, for logs.
