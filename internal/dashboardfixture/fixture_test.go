@@ -9,7 +9,6 @@ import (
 	"flag"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -34,6 +33,7 @@ import (
 
 	"github.com/nerc-project/ai-telemetry-collector/exporter/fileexporter"
 	"github.com/nerc-project/ai-telemetry-collector/internal/dcgmreplay"
+	"github.com/nerc-project/ai-telemetry-collector/internal/testpeers"
 	"github.com/nerc-project/ai-telemetry-collector/processor/gpumodelprocessor"
 	"github.com/nerc-project/ai-telemetry-collector/receiver/alertmanagerreceiver"
 )
@@ -293,10 +293,7 @@ func recordTraces(t *testing.T, s *Schedule, path string) []byte {
 		return f.CreateTraces(ctx, set, cfg)
 	}).(exporter.Traces)
 
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	require.NoError(t, err)
-	endpoint := l.Addr().String()
-	require.NoError(t, l.Close())
+	endpoint := "127.0.0.1:" + testpeers.FreePort(t)
 
 	rf := alertmanagerreceiver.NewFactory()
 	rcfg := rf.CreateDefaultConfig()

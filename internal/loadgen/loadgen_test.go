@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"fmt"
-	"net"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -21,6 +20,7 @@ import (
 	"go.opentelemetry.io/collector/pdata/ptrace"
 	"go.opentelemetry.io/collector/receiver/receivertest"
 
+	"github.com/nerc-project/ai-telemetry-collector/internal/testpeers"
 	"github.com/nerc-project/ai-telemetry-collector/receiver/alertmanagerreceiver"
 )
 
@@ -31,10 +31,7 @@ func testPayload() Payload {
 // startReceiver runs the project's alertmanager receiver (no auth) into sink.
 func startReceiver(t *testing.T, sink *consumertest.TracesSink) string {
 	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	require.NoError(t, err)
-	endpoint := l.Addr().String()
-	require.NoError(t, l.Close())
+	endpoint := "127.0.0.1:" + testpeers.FreePort(t)
 	factory := alertmanagerreceiver.NewFactory()
 	cfg := factory.CreateDefaultConfig()
 	require.NoError(t, confmap.NewFromStringMap(map[string]any{

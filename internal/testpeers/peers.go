@@ -29,7 +29,7 @@ func Tail(path string, n int) string {
 	defer func() { _ = f.Close() }()
 	var lines []string
 	sc := bufio.NewScanner(f)
-	sc.Buffer(make([]byte, 64*1024), 1024*1024)
+	sc.Buffer(make([]byte, 64*1024), 4*1024*1024)
 	for sc.Scan() {
 		lines = append(lines, sc.Text())
 	}

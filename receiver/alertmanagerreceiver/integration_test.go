@@ -7,7 +7,6 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"net"
 	"net/http"
 	"os"
 	"os/exec"
@@ -24,6 +23,7 @@ import (
 	"go.opentelemetry.io/collector/pdata/ptrace"
 	"go.opentelemetry.io/collector/receiver/receivertest"
 
+	"github.com/nerc-project/ai-telemetry-collector/internal/testpeers"
 	"github.com/nerc-project/ai-telemetry-collector/receiver/alertmanagerreceiver/internal/metadata"
 )
 
@@ -40,14 +40,6 @@ func alertmanagerBinary(t *testing.T) string {
 	}
 	t.Fatal("Alertmanager is not installed: run `make deps` (Debian package prometheus-alertmanager) or set ALERTMANAGER_BINARY")
 	return ""
-}
-
-func freeAddr(t *testing.T) string {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	require.NoError(t, err)
-	defer func() { _ = l.Close() }()
-	return l.Addr().String()
 }
 
 type amAlert struct {
@@ -132,7 +124,7 @@ receivers:
         send_resolved: true
 `, webhook)
 	require.NoError(t, os.WriteFile(filepath.Join(dir, "alertmanager.yml"), []byte(amConfig), 0o600))
-	amAddr := freeAddr(t)
+	amAddr := "127.0.0.1:" + testpeers.FreePort(t)
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	am := exec.CommandContext(ctx, bin,

@@ -6,7 +6,6 @@ import (
 	"bufio"
 	"context"
 	"fmt"
-	"net"
 	"net/http"
 	"os"
 	"os/exec"
@@ -20,6 +19,8 @@ import (
 	"github.com/prometheus/common/expfmt"
 	"github.com/prometheus/common/model"
 	"github.com/stretchr/testify/require"
+
+	"github.com/nerc-project/ai-telemetry-collector/internal/testpeers"
 )
 
 // fixturePath is a recorded DCGM exporter scrape (whole GPUs and MIG slices).
@@ -136,14 +137,6 @@ type realPrometheus struct {
 	done chan error
 }
 
-func freePort(t *testing.T) string {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	require.NoError(t, err)
-	defer func() { _ = l.Close() }()
-	return fmt.Sprint(l.Addr().(*net.TCPAddr).Port)
-}
-
 // startPrometheus backfills the TSDB from history (promtool) and starts
 // Prometheus on it, scraping scrapeTarget (host:port) every second when set.
 func startPrometheus(t *testing.T, history []series, t0 time.Time, n int, scrapeTarget string, targetLabels map[string]string) *realPrometheus {
@@ -172,7 +165,7 @@ func startPrometheus(t *testing.T, history []series, t0 time.Time, n int, scrape
 	}
 	cfgPath := filepath.Join(dir, "prometheus.yml")
 	require.NoError(t, os.WriteFile(cfgPath, []byte(config), 0o600))
-	port := freePort(t)
+	port := testpeers.FreePort(t)
 	logPath := filepath.Join(dir, "prometheus.log")
 	logFile, err := os.Create(logPath)
 	require.NoError(t, err)

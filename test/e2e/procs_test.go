@@ -3,18 +3,18 @@
 package e2e
 
 import (
-	"bufio"
 	"fmt"
 	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
-	"strings"
 	"syscall"
 	"testing"
 	"time"
 
 	"github.com/stretchr/testify/require"
+
+	"github.com/nerc-project/ai-telemetry-collector/internal/testpeers"
 )
 
 // proc is one process of the chain, its output kept in a log file under the
@@ -108,17 +108,4 @@ func (p *proc) waitReady(url string, timeout time.Duration) {
 	}
 }
 
-func (p *proc) logTail(n int) string {
-	f, err := os.Open(p.logPath)
-	if err != nil {
-		return err.Error()
-	}
-	defer func() { _ = f.Close() }()
-	var lines []string
-	sc := bufio.NewScanner(f)
-	sc.Buffer(make([]byte, 64*1024), 4*1024*1024)
-	for sc.Scan() {
-		lines = append(lines, sc.Text())
-	}
-	return strings.Join(lines[max(0, len(lines)-n):], "\n")
-}
+func (p *proc) logTail(n int) string { return testpeers.Tail(p.logPath, n) }

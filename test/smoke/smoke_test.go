@@ -10,8 +10,6 @@ import (
 	"bytes"
 	"context"
 	"errors"
-	"fmt"
-	"net"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -30,6 +28,7 @@ import (
 	"go.opentelemetry.io/collector/pdata/ptrace"
 
 	"github.com/nerc-project/ai-telemetry-collector/internal/dcgmreplay"
+	"github.com/nerc-project/ai-telemetry-collector/internal/testpeers"
 )
 
 const recording = "../../testdata/dcgm/gpu-a100-node-1.prom"
@@ -41,14 +40,6 @@ func binary(t *testing.T) string {
 	_, err := os.Stat(bin)
 	require.NoError(t, err, "the collector binary must be built first (make build)")
 	return bin
-}
-
-func freePort(t *testing.T) string {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	require.NoError(t, err)
-	defer func() { _ = l.Close() }()
-	return fmt.Sprint(l.Addr().(*net.TCPAddr).Port)
 }
 
 // syncBuffer collects the collector's output while it runs.
@@ -192,16 +183,16 @@ func TestLocalConfigScrapesDCGMIntoFiles(t *testing.T) {
 	defer dcgm.Close()
 
 	out := t.TempDir()
-	health := "127.0.0.1:" + freePort(t)
-	alertmanager := "127.0.0.1:" + freePort(t)
+	health := "127.0.0.1:" + testpeers.FreePort(t)
+	alertmanager := "127.0.0.1:" + testpeers.FreePort(t)
 	cmd := exec.Command(bin, "--config", "../../configs/local.yaml")
 	cmd.Env = append(os.Environ(),
 		"DCGM_EXPORTER_ENDPOINT="+strings.TrimPrefix(dcgm.URL, "http://"),
 		"OUTPUT_DIR="+out,
-		"OTLP_GRPC_ENDPOINT=127.0.0.1:"+freePort(t),
-		"OTLP_HTTP_ENDPOINT=127.0.0.1:"+freePort(t),
+		"OTLP_GRPC_ENDPOINT=127.0.0.1:"+testpeers.FreePort(t),
+		"OTLP_HTTP_ENDPOINT=127.0.0.1:"+testpeers.FreePort(t),
 		"HEALTH_CHECK_ENDPOINT="+health,
-		"SELF_METRICS_PORT="+freePort(t),
+		"SELF_METRICS_PORT="+testpeers.FreePort(t),
 		"ALERTMANAGER_ENDPOINT="+alertmanager,
 		"PROJECTS_FILE=../../configs/metadata/projects.example.yaml",
 	)
