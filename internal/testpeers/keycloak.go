@@ -2,9 +2,7 @@ package testpeers
 
 import (
 	"encoding/json"
-	"net/http"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"regexp"
 	"strings"
@@ -44,9 +42,7 @@ type Keycloak struct {
 	realmJSON      []byte            // with this run's secrets
 	secrets        map[string]string // client id -> secret
 	port           string
-	logPath        string
-	pgid           int
-	exited         chan error // nil while stopped
+	proc           *Process
 }
 
 // StartKeycloak imports the realm into a new Keycloak and waits until it serves the
@@ -58,7 +54,7 @@ func StartKeycloak(t testing.TB, opts KeycloakOptions) *Keycloak {
 	require.NoError(t, err)
 	kc := &Keycloak{
 		t: t, home: home, javaHome: javaHome, secrets: map[string]string{},
-		port: FreePort(t), logPath: filepath.Join(t.TempDir(), "keycloak.log"),
+		port: FreePort(t),
 	}
 	raw = placeholder.ReplaceAllFunc(raw, func(p []byte) []byte {
 		client := strings.TrimPrefix(string(p), "SECRET_OF_")
@@ -76,7 +72,9 @@ func StartKeycloak(t testing.TB, opts KeycloakOptions) *Keycloak {
 	}
 	kc.realmJSON, err = json.Marshal(realm)
 	require.NoError(t, err)
-	t.Cleanup(kc.Stop)
+	kc.proc = NewProcess(t, t.TempDir(), "keycloak", filepath.Join(home, "bin", "kc.sh"), []string{"JAVA_HOME=" + javaHome},
+		"start-dev", "--http-host=127.0.0.1", "--http-port="+kc.port, "--http-management-port="+FreePort(t),
+		"--db=dev-mem", "--import-realm")
 	kc.Start()
 	return kc
 }
@@ -117,9 +115,6 @@ func (kc *Keycloak) Secret(client string) string {
 	return s
 }
 
-// PGID is the process group of the running Keycloak (kc.sh and its java).
-func (kc *Keycloak) PGID() int { return kc.pgid }
-
 // Start starts a stopped Keycloak again on the same port, with a fresh realm:
 // new signing keys, as after a key rotation.
 func (kc *Keycloak) Start() {
@@ -138,61 +133,18 @@ func (kc *Keycloak) Start() {
 	require.NoError(t, os.WriteFile(filepath.Join(importDir, "realm.json"), kc.realmJSON, 0o600))
 	defer func() { _ = os.Remove(filepath.Join(importDir, "realm.json")) }()
 
-	logFile, err := os.OpenFile(kc.logPath, os.O_CREATE|os.O_APPEND|os.O_WRONLY, 0o600)
-	require.NoError(t, err)
-	defer func() { _ = logFile.Close() }()
-	cmd := exec.Command(filepath.Join(kc.home, "bin", "kc.sh"), "start-dev",
-		"--http-host=127.0.0.1", "--http-port="+kc.port, "--http-management-port="+FreePort(t),
-		"--db=dev-mem", "--import-realm")
-	cmd.Env = append(os.Environ(), "JAVA_HOME="+kc.javaHome)
-	cmd.Stdout, cmd.Stderr = logFile, logFile
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true} // kc.sh forks java: stop the whole group
-	require.NoError(t, cmd.Start())
-	kc.pgid = cmd.Process.Pid
-	kc.exited = make(chan error, 1)
-	go func(done chan<- error) { done <- cmd.Wait() }(kc.exited)
-
-	ready := kc.URL() + "/realms/" + kc.realm + "/.well-known/openid-configuration"
-	deadline := time.Now().Add(startupTimeout)
-	for {
-		select {
-		case err := <-kc.exited:
-			kc.exited = nil
-			t.Fatalf("Keycloak exited during startup (%v); log:\n%s", err, kc.LogTail())
-		default:
-		}
-		if resp, err := http.Get(ready); err == nil { //nolint:noctx // loopback test URL
-			_ = resp.Body.Close()
-			if resp.StatusCode == http.StatusOK {
-				return
-			}
-		}
-		if time.Now().After(deadline) {
-			kc.Stop()
-			t.Fatalf("Keycloak not ready at %s within %s; log:\n%s", ready, startupTimeout, kc.LogTail())
-		}
-		time.Sleep(500 * time.Millisecond)
-	}
+	kc.proc.Start()
+	kc.proc.WaitReady(kc.URL()+"/realms/"+kc.realm+"/.well-known/openid-configuration", startupTimeout)
 }
 
 // Stop ends Keycloak (TERM, then KILL after 30 s) and waits until it is gone.
-func (kc *Keycloak) Stop() {
-	if kc.exited == nil {
-		return
-	}
-	_ = syscall.Kill(-kc.pgid, syscall.SIGTERM)
-	select {
-	case err := <-kc.exited:
-		kc.t.Logf("Keycloak stopped (%v)", err)
-	case <-time.After(30 * time.Second):
-		_ = syscall.Kill(-kc.pgid, syscall.SIGKILL)
-		kc.t.Logf("Keycloak killed after 30 s (%v)", <-kc.exited)
-	}
-	kc.exited = nil
-}
+func (kc *Keycloak) Stop() { kc.proc.Stop(syscall.SIGTERM) }
+
+// PGID is the process group of the running Keycloak (kc.sh and its java).
+func (kc *Keycloak) PGID() int { return kc.proc.PGID() }
 
 // LogTail is the end of Keycloak's log, for failure messages.
-func (kc *Keycloak) LogTail() string { return Tail(kc.logPath, 40) }
+func (kc *Keycloak) LogTail() string { return kc.proc.LogTail(40) }
 
 // lockImportDir takes an exclusive lock on the installation's import
 // directory, across processes.

@@ -57,9 +57,9 @@ type chain struct {
 	metricsURL   string
 	jaegerQuery  string
 	outputDir    string
-	collector    *proc
+	collector    *testpeers.Process
 	collectorURL string // health check
-	jaeger       *proc
+	jaeger       *testpeers.Process
 	jaegerReady  string
 	collectorEnv []string
 }
@@ -96,49 +96,49 @@ func TestChain(t *testing.T) {
 	require.NoError(t, os.WriteFile(secretFile, []byte(c.keycloak.Secret("hub-writer")+"\n"), 0o600))
 	amPort := testpeers.FreePort(t)
 	amCfg := writeAlertmanagerConfig(t, dir, c.webhookURL, c.keycloak.TokenURL(), "hub-writer", secretFile, caFile)
-	am := newProc(t, dir, "alertmanager", binary(t, "ALERTMANAGER_BINARY"), nil,
+	am := testpeers.NewProcess(t, dir, "alertmanager", binary(t, "ALERTMANAGER_BINARY"), nil,
 		"--config.file="+amCfg, "--storage.path="+filepath.Join(dir, "alertmanager-data"),
 		"--web.listen-address=127.0.0.1:"+amPort, "--cluster.listen-address=")
-	am.start()
-	am.waitReady("http://127.0.0.1:"+amPort+"/-/ready", time.Minute)
+	am.Start()
+	am.WaitReady("http://127.0.0.1:"+amPort+"/-/ready", time.Minute)
 
 	// Prometheus, scraping the replay (not started yet) and evaluating the rules.
 	promPort := testpeers.FreePort(t)
 	promCfg := writePrometheusConfig(t, dir, replayAddr, "127.0.0.1:"+amPort)
-	prom := newProc(t, dir, "prometheus", binary(t, "PROMETHEUS_BINARY"), nil,
+	prom := testpeers.NewProcess(t, dir, "prometheus", binary(t, "PROMETHEUS_BINARY"), nil,
 		"--config.file="+promCfg, "--storage.tsdb.path="+filepath.Join(dir, "prometheus-data"),
 		"--web.listen-address=127.0.0.1:"+promPort)
-	prom.start()
-	prom.waitReady("http://127.0.0.1:"+promPort+"/-/ready", time.Minute)
+	prom.Start()
+	prom.WaitReady("http://127.0.0.1:"+promPort+"/-/ready", time.Minute)
 
 	// The replay starts last, its schedule two seconds later.
 	c.t0 = time.Now().Add(2 * time.Second)
 	schedFile, err := filepath.Abs(schedulePath)
 	require.NoError(t, err)
-	replay := newProc(t, dir, "dcgm-replay", binary(t, "DCGM_REPLAY_BINARY"), nil,
+	replay := testpeers.NewProcess(t, dir, "dcgm-replay", binary(t, "DCGM_REPLAY_BINARY"), nil,
 		"-listen", replayAddr, "-schedule", schedFile, "-start", c.t0.Format(time.RFC3339Nano))
-	replay.start()
-	replay.waitReady("http://"+replayAddr+"/metrics", 30*time.Second)
+	replay.Start()
+	replay.WaitReady("http://"+replayAddr+"/metrics", 30*time.Second)
 	t.Logf("chain up in %s; schedule starts %s", time.Since(began).Round(time.Second), c.t0.UTC().Format(time.RFC3339))
 
 	// Faults while sessions run.
 	c.sleepUntil(jaegerDownAt)
 	t.Log("fault: Jaeger stopped")
-	c.jaeger.stop(syscall.SIGTERM)
+	c.jaeger.Stop(syscall.SIGTERM)
 	c.sleepUntil(collectorKillAt)
 	// Sessions resolved while Jaeger is down wait in the exporter's queue: the
 	// kill must find them there for the restart to prove the queue persisted.
 	queued := c.counter("otelcol_exporter_queue_size", `exporter="otlp_grpc/jaeger"`)
 	require.Positive(t, queued, "spans queued for Jaeger when the collector is killed")
 	t.Logf("fault: collector killed (SIGKILL) with %.0f requests queued for Jaeger", queued)
-	c.collector.stop(syscall.SIGKILL)
+	c.collector.Stop(syscall.SIGKILL)
 	c.sleepUntil(collectorRestartAt)
-	c.collector.start()
-	c.collector.waitReady(c.collectorURL, time.Minute)
+	c.collector.Start()
+	c.collector.WaitReady(c.collectorURL, time.Minute)
 	t.Log("collector restarted")
 	c.sleepUntil(jaegerUpAt)
-	c.jaeger.start()
-	c.jaeger.waitReady(c.jaegerReady, time.Minute)
+	c.jaeger.Start()
+	c.jaeger.WaitReady(c.jaegerReady, time.Minute)
 	t.Log("Jaeger restarted")
 
 	// Requests made directly, after the restart (counters start at zero there).
@@ -173,7 +173,7 @@ func (c *chain) startJaeger() {
 	c.collectorEnv = append(c.collectorEnv, "JAEGER_OTLP_ENDPOINT="+otlp)
 	cfg, err := filepath.Abs("testdata/jaeger.yaml")
 	require.NoError(t, err)
-	c.jaeger = newProc(t, c.dir, "jaeger", binary(t, "JAEGER_BINARY"), []string{
+	c.jaeger = testpeers.NewProcess(t, c.dir, "jaeger", binary(t, "JAEGER_BINARY"), []string{
 		"JAEGER_OTLP_GRPC_ENDPOINT=" + otlp,
 		"JAEGER_OTLP_HTTP_ENDPOINT=127.0.0.1:" + testpeers.FreePort(t),
 		"JAEGER_QUERY_ENDPOINT=" + query,
@@ -182,8 +182,8 @@ func (c *chain) startJaeger() {
 		"JAEGER_METRICS_PORT=" + testpeers.FreePort(t),
 		"JAEGER_DATA_DIR=" + filepath.Join(c.dir, "jaeger-data"),
 	}, "--config", cfg)
-	c.jaeger.start()
-	c.jaeger.waitReady(c.jaegerReady, 2*time.Minute)
+	c.jaeger.Start()
+	c.jaeger.WaitReady(c.jaegerReady, 2*time.Minute)
 }
 
 func (c *chain) startCollector(certFile, keyFile, replayAddr string) {
@@ -203,7 +203,7 @@ func (c *chain) startCollector(certFile, keyFile, replayAddr string) {
 		"TLS_CERT_FILE="+certFile, "TLS_KEY_FILE="+keyFile, "KEYCLOAK_URL="+c.keycloak.URL(),
 		"STORAGE_DIR="+filepath.Join(c.dir, "collector-storage"), "OUTPUT_DIR="+c.outputDir, "PROJECTS_FILE="+projects,
 		"DCGM_EXPORTER_ENDPOINT="+replayAddr)
-	c.collector = newProc(t, c.dir, "collector", binary(t, "OTELCOL_BINARY"), c.collectorEnv, "--config", cfg)
-	c.collector.start()
-	c.collector.waitReady(c.collectorURL, time.Minute)
+	c.collector = testpeers.NewProcess(t, c.dir, "collector", binary(t, "OTELCOL_BINARY"), c.collectorEnv, "--config", cfg)
+	c.collector.Start()
+	c.collector.WaitReady(c.collectorURL, time.Minute)
 }

@@ -1,6 +1,4 @@
-//go:build e2e
-
-package e2e
+package testpeers
 
 import (
 	"fmt"
@@ -13,14 +11,13 @@ import (
 	"time"
 
 	"github.com/stretchr/testify/require"
-
-	"github.com/nerc-project/ai-telemetry-collector/internal/testpeers"
 )
 
-// proc is one process of the chain, its output kept in a log file under the
-// test's directory and printed when the test fails.
-type proc struct {
-	t       *testing.T
+// Process is a peer's process, restartable, its output appended to a log
+// file under dir and printed when the test fails. It runs in its own process
+// group, so signals reach what it forks (kc.sh forks java).
+type Process struct {
+	t       testing.TB
 	name    string
 	bin     string
 	args    []string
@@ -30,27 +27,21 @@ type proc struct {
 	exited  chan error // nil while stopped
 }
 
-func binary(t *testing.T, env string) string {
-	t.Helper()
-	bin := os.Getenv(env)
-	require.NotEmpty(t, bin, "%s must name the binary (make e2e sets it)", env)
-	_, err := os.Stat(bin)
-	require.NoError(t, err, "%s=%s", env, bin)
-	return bin
-}
-
-func newProc(t *testing.T, dir, name, bin string, env []string, args ...string) *proc {
-	p := &proc{t: t, name: name, bin: bin, args: args, env: env, logPath: filepath.Join(dir, name+".log")}
+// NewProcess prepares a process; Start starts it. It is stopped (SIGTERM)
+// when the test ends.
+func NewProcess(t testing.TB, dir, name, bin string, env []string, args ...string) *Process {
+	p := &Process{t: t, name: name, bin: bin, args: args, env: env, logPath: filepath.Join(dir, name+".log")}
 	t.Cleanup(func() {
-		p.stop(syscall.SIGTERM)
+		p.Stop(syscall.SIGTERM)
 		if t.Failed() {
-			t.Logf("---- %s log (last 60 lines, %s) ----\n%s", name, p.logPath, p.logTail(60))
+			t.Logf("---- %s log (last 60 lines, %s) ----\n%s", name, p.logPath, p.LogTail(60))
 		}
 	})
 	return p
 }
 
-func (p *proc) start() {
+// Start starts the process (again, after Stop).
+func (p *Process) Start() {
 	t := p.t
 	t.Helper()
 	logFile, err := os.OpenFile(p.logPath, os.O_CREATE|os.O_APPEND|os.O_WRONLY, 0o600)
@@ -60,15 +51,15 @@ func (p *proc) start() {
 	cmd := exec.Command(p.bin, p.args...)
 	cmd.Env = append(os.Environ(), p.env...)
 	cmd.Stdout, cmd.Stderr = logFile, logFile
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true} // kc.sh forks java: signal the whole group
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
 	require.NoError(t, cmd.Start(), p.name)
 	p.pgid = cmd.Process.Pid
 	p.exited = make(chan error, 1)
 	go func(done chan<- error) { done <- cmd.Wait() }(p.exited)
 }
 
-// stop signals the process group and waits (SIGKILL after 30 s).
-func (p *proc) stop(sig syscall.Signal) {
+// Stop signals the process group and waits (SIGKILL after 30 s).
+func (p *Process) Stop(sig syscall.Signal) {
 	if p.exited == nil {
 		return
 	}
@@ -83,8 +74,9 @@ func (p *proc) stop(sig syscall.Signal) {
 	p.exited = nil
 }
 
-// waitReady polls url until it answers 200, failing when the process exits.
-func (p *proc) waitReady(url string, timeout time.Duration) {
+// WaitReady polls url until it answers 200, failing the test when the
+// process exits first or timeout passes.
+func (p *Process) WaitReady(url string, timeout time.Duration) {
 	t := p.t
 	t.Helper()
 	deadline := time.Now().Add(timeout)
@@ -92,7 +84,7 @@ func (p *proc) waitReady(url string, timeout time.Duration) {
 		select {
 		case err := <-p.exited:
 			p.exited = nil
-			t.Fatalf("%s exited during startup (%v); log:\n%s", p.name, err, p.logTail(60))
+			t.Fatalf("%s exited during startup (%v); log:\n%s", p.name, err, p.LogTail(60))
 		default:
 		}
 		if resp, err := http.Get(url); err == nil { //nolint:noctx // loopback test URL
@@ -102,10 +94,15 @@ func (p *proc) waitReady(url string, timeout time.Duration) {
 			}
 		}
 		if time.Now().After(deadline) {
-			t.Fatalf("%s not ready at %s within %s; log:\n%s", p.name, url, timeout, p.logTail(60))
+			p.Stop(syscall.SIGTERM)
+			t.Fatalf("%s not ready at %s within %s; log:\n%s", p.name, url, timeout, p.LogTail(60))
 		}
 		time.Sleep(300 * time.Millisecond)
 	}
 }
 
-func (p *proc) logTail(n int) string { return testpeers.Tail(p.logPath, n) }
+// PGID is the process group of the running process.
+func (p *Process) PGID() int { return p.pgid }
+
+// LogTail is the last n lines of the process's log.
+func (p *Process) LogTail(n int) string { return Tail(p.logPath, n) }
