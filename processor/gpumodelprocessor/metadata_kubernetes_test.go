@@ -69,5 +69,8 @@ func TestKubernetesSource(t *testing.T) {
 		n, ok := s.podNode("nerc-ocp-prod", "nvidia-dcgm-exporter-new01")
 		return ok && n == "wrk-8"
 	}, 10*time.Second, 10*time.Millisecond)
-	assert.Greater(t, s.generation(), gen)
+	// The informer updates its store before it notifies the handler that
+	// bumps the generation, so the bump may come a moment after the pod shows.
+	require.Eventually(t, func() bool { return s.generation() > gen }, 10*time.Second, 10*time.Millisecond,
+		"the generation moves when a pod changes")
 }
