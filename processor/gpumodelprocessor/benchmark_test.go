@@ -151,7 +151,7 @@ func cpuNow() int64 {
 func BenchmarkFloorRewritePrecomputedAttributes(b *testing.B) {
 	scrapes, points := benchWorkload(b)
 	en := &enrichment{attrs: floorAttributes(b)}
-	en.shape = newShape(en.attrs)
+	en.shape = newShape(en.attrs, nil)
 	require.NotNil(b, en.shape)
 	cells := newCells()
 	runScrapes(b, scrapes, points, func(md pmetric.Metrics) {

@@ -193,6 +193,6 @@ func (e *enricher) compute(labels pcommon.Map, resourceCluster string, gen uint6
 	}
 	topology.PutNonEmpty(attrs, topology.AttrNGSILDID, ent.NGSILDID())
 	en.attrs = attrs
-	en.shape = newShape(attrs)
+	en.shape = newShape(attrs, en.labels)
 	return en
 }

@@ -27,7 +27,9 @@ func (en *enrichment) same(labels pcommon.Map) bool {
 	}
 	i := 0
 	for k, v := range labels.All() {
-		if v.Type() != pcommon.ValueTypeStr || k != kv[i] || v.Str() != kv[i+1] {
+		// Str is "" for any other type: only then is the type looked at.
+		s := v.Str()
+		if s != kv[i+1] || k != kv[i] || (s == "" && v.Type() != pcommon.ValueTypeStr) {
 			return false
 		}
 		i += 2

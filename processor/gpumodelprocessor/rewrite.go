@@ -18,59 +18,112 @@ func newCells() []pcommon.Value {
 	return cells
 }
 
-// shape prepares rewrite: the attributes' keys with empty values, and the
-// values in the same order. It is nil when a value is not a string, bool, int
-// or double.
+// shape prepares rewrite: the attributes' keys with empty values, the values
+// in the same order, and which label values can be reused for them. It is nil
+// when a value is not a string, bool, int or double.
 type shape struct {
 	keys   pcommon.Map
 	values []pcommon.Value
+	// from[j] is the position of the label whose value equals attribute j's
+	// (hw.id is the UUID label's value, and so on), or -1: that value moves
+	// to the attribute as it is, without a write.
+	from []int
+	// spare are the positions of the labels no attribute takes as they are, in
+	// order: their values are reused for the attributes written anew.
+	spare []int
+	// take[i] says whether label i's value is reused: a position in from or
+	// spare.
+	take []bool
 }
 
-func newShape(attrs pcommon.Map) *shape {
+// newShape prepares rewrite for attrs; labels is the label set they were
+// computed from (see snapshot), or nil when it is not known.
+func newShape(attrs pcommon.Map, labels []string) *shape {
 	s := &shape{keys: pcommon.NewMap()}
 	s.keys.EnsureCapacity(attrs.Len())
+	s.take = make([]bool, min(len(labels)/2, cellCount))
+	written := 0
 	for k, v := range attrs.All() {
 		switch v.Type() {
 		case pcommon.ValueTypeStr, pcommon.ValueTypeBool, pcommon.ValueTypeDouble, pcommon.ValueTypeInt:
 		default:
 			return nil
 		}
+		from := -1
+		if v.Type() == pcommon.ValueTypeStr {
+			for i, taken := range s.take {
+				if !taken && labels[2*i+1] == v.Str() {
+					from, s.take[i] = i, true
+					break
+				}
+			}
+			if from < 0 {
+				written++
+			}
+		}
+		s.from = append(s.from, from)
 		s.keys.PutEmpty(k)
 		s.values = append(s.values, v)
+	}
+	if labels == nil {
+		// Positions unknown: any of the first labels may hold a string.
+		s.take = make([]bool, cellCount)
+	}
+	// Only as many other values as there are strings to write are taken out
+	// of the labels; the rest are dropped with them.
+	for i, taken := range s.take {
+		if len(s.spare) == written {
+			break
+		}
+		if !taken {
+			s.spare = append(s.spare, i)
+			s.take[i] = true
+		}
 	}
 	return s
 }
 
 // rewrite replaces a point's labels with the enrichment's attributes: the
 // result is what attrs.CopyTo(labels) gives, but the labels' string values are
-// reused for the string attributes. pdata allocates a new value for each
-// attribute it copies, which made copying cost as much as all the rest.
+// reused. pdata allocates a new value for each attribute it copies and writing
+// into a value costs about as much, which made copying cost as much as all the
+// rest; an attribute whose value a label already has takes that label's value
+// untouched.
 func (en *enrichment) rewrite(labels pcommon.Map, cells []pcommon.Value) {
-	if en.shape == nil {
+	s := en.shape
+	if s == nil {
 		en.attrs.CopyTo(labels)
 		return
 	}
+	// Cell i holds the value of label i, if taken.
 	n := 0
 	for _, v := range labels.All() {
-		if n == len(cells) {
+		if n == len(s.take) {
 			break
 		}
-		if v.Type() == pcommon.ValueTypeStr {
+		if s.take[n] {
 			v.MoveTo(cells[n])
-			n++
 		}
+		n++
 	}
 	// Copying empty values sets the keys and allocates nothing.
-	en.shape.keys.CopyTo(labels)
-	next, i := 0, 0
+	s.keys.CopyTo(labels)
+	j, spare := 0, 0
 	for _, out := range labels.All() {
-		v := en.shape.values[i]
-		i++
+		v := s.values[j]
+		from := s.from[j]
+		j++
 		switch v.Type() {
 		case pcommon.ValueTypeStr:
-			if next < n {
-				cells[next].MoveTo(out)
-				next++
+			if from >= 0 && from < n {
+				cells[from].MoveTo(out)
+				continue
+			}
+			if spare < len(s.spare) {
+				// A cell's value belongs to no point's attributes, so even
+				// one this point did not fill is safe to reuse.
+				cells[s.spare[spare]].MoveTo(out)
+				spare++
 			}
 			out.SetStr(v.Str())
 		case pcommon.ValueTypeBool:
