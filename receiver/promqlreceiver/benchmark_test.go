@@ -2,10 +2,20 @@ package promqlreceiver
 
 import (
 	"bytes"
+	"context"
 	"fmt"
+	"io"
+	"runtime"
 	"testing"
+	"time"
 
 	"github.com/prometheus/common/model"
+	"github.com/stretchr/testify/require"
+	"go.opentelemetry.io/collector/component/componenttest"
+	"go.opentelemetry.io/collector/pdata/pmetric"
+	"go.opentelemetry.io/collector/receiver/receivertest"
+
+	"github.com/nerc-project/ai-telemetry-collector/receiver/promqlreceiver/internal/metadata"
 )
 
 // largeMatrix is a raw-sample answer the size of a big cluster's DCGM pull:
@@ -54,4 +64,76 @@ func BenchmarkDecodeAndConvert(b *testing.B) {
 		}
 	}
 	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*series*samples), "ns/point")
+}
+
+// BenchmarkCatchUp6h is the gateway's worst catch-up: 6 hours of ACM's 300 s
+// raw samples of 2,000 DCGM series (144,000 points) after an outage, fetched
+// from a Prometheus API (a local fake that streams its answers) at once or in
+// 30-minute chunks. peak-heap-MiB is the heap in use, above the heap before
+// the run, when a batch reaches the next consumer.
+func BenchmarkCatchUp6h(b *testing.B) {
+	const series, step = 2000, 5 * time.Minute
+	now := time.Date(2026, 11, 28, 12, 0, 0, 0, time.UTC)
+	api := newFakeAPIWriter(b, func(w io.Writer, req apiRequest) {
+		var secs int
+		_, _ = fmt.Sscanf(req.query, "DCGM_FI_DEV_GPU_UTIL[%ds]", &secs)
+		from := req.time.Add(-time.Duration(secs) * time.Second)
+		_, _ = fmt.Fprint(w, `{"status":"success","data":{"resultType":"matrix","result":[`)
+		for i := range series {
+			if i > 0 {
+				_, _ = fmt.Fprint(w, ",")
+			}
+			_, _ = fmt.Fprintf(w, `{"metric":{"__name__":"DCGM_FI_DEV_GPU_UTIL","Hostname":"gpu-node-%d","UUID":"GPU-%08x-7b4d-4e1a-9c55-0d2b8e6f1a70",`+
+				`"cluster":"nerc-ocp-prod","exported_namespace":"team-%d","exported_pod":"train-%d","gpu":"%d","modelName":"NVIDIA A100-SXM4-80GB"},"values":[`,
+				i/8, i, i%50, i, i%8)
+			sep := ""
+			// Samples every step since now-6h, in (from, req.time].
+			first := now.Add(-6 * time.Hour)
+			if from.After(first) {
+				first = from.Truncate(step)
+			}
+			for ts := first.Add(step); !ts.After(req.time); ts = ts.Add(step) {
+				_, _ = fmt.Fprintf(w, `%s[%d,"%d"]`, sep, ts.Unix(), i%100)
+				sep = ","
+			}
+			_, _ = fmt.Fprint(w, "]}")
+		}
+		_, _ = fmt.Fprint(w, "]}}")
+	})
+	for _, chunk := range []time.Duration{0, 30 * time.Minute} {
+		b.Run("catch_up_chunk="+chunk.String(), func(b *testing.B) {
+			cfg := testConfig(api.URL, QueryConfig{Name: "dcgm", Query: `DCGM_FI_DEV_GPU_UTIL`, RawSamples: true})
+			cfg.Interval, cfg.MaxCatchUp, cfg.CatchUpChunk = step, 6*time.Hour, chunk
+			var peak, base uint64
+			points := 0
+			next := consumerFunc(func(_ context.Context, md pmetric.Metrics) error {
+				points += md.DataPointCount()
+				var ms runtime.MemStats
+				runtime.ReadMemStats(&ms)
+				peak = max(peak, ms.HeapInuse-min(ms.HeapInuse, base))
+				return nil
+			})
+			r, err := newReceiver(receivertest.NewNopSettings(metadata.Type), cfg, next)
+			require.NoError(b, err)
+			require.NoError(b, r.setup(context.Background(), componenttest.NewNopHost()))
+			defer func() { require.NoError(b, r.Shutdown(context.Background())) }()
+			r.now = func() time.Time { return now }
+			b.ReportAllocs()
+			for b.Loop() {
+				b.StopTimer()
+				points = 0
+				require.NoError(b, r.cursors.set(context.Background(), "dcgm", model.TimeFromUnixNano(now.Add(-6*time.Hour).UnixNano())))
+				runtime.GC()
+				var ms runtime.MemStats
+				runtime.ReadMemStats(&ms)
+				base = ms.HeapInuse
+				b.StartTimer()
+				r.run(context.Background(), r.queries[0], &queryState{})
+				if points != series*72 {
+					b.Fatalf("%d points", points)
+				}
+			}
+			b.ReportMetric(float64(peak)/(1<<20), "peak-heap-MiB")
+		})
+	}
 }

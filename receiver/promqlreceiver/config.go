@@ -30,6 +30,7 @@ var (
 	errInterval         = errors.New("interval must be at least 1s")
 	errStep             = errors.New("step must be at least 1s")
 	errMaxCatchUp       = errors.New("max_catch_up must not be negative")
+	errCatchUpChunk     = errors.New("catch_up_chunk must be 0 (one request) or at least 1s")
 	errMaxResponseSize  = errors.New("max_response_size must be at least 1 byte")
 	errDelay            = errors.New("delay must not be negative")
 	errTooManySteps     = errors.New("max_catch_up / step exceeds Prometheus' 11000 points per series")
@@ -50,6 +51,12 @@ type Config struct {
 	// MaxCatchUp bounds how far back a run reaches after an outage or a
 	// restart: samples older than this are never fetched.
 	MaxCatchUp time.Duration `mapstructure:"max_catch_up"`
+
+	// CatchUpChunk splits a catch-up longer than this into requests of at
+	// most this span, fetched and emitted oldest first, the cursor moving
+	// after each: memory holds one chunk's answer at a time, and a refused
+	// chunk is the only one fetched again. 0 fetches a catch-up at once.
+	CatchUpChunk time.Duration `mapstructure:"catch_up_chunk"`
 
 	// Delay makes each run look at the API as of this long ago: samples
 	// still being written when a run starts (ACM forwards a batch of series
@@ -119,6 +126,9 @@ func (c *Config) Validate() error {
 	}
 	if c.MaxCatchUp < 0 {
 		errs = append(errs, fmt.Errorf("max_catch_up %s: %w", c.MaxCatchUp, errMaxCatchUp))
+	}
+	if c.CatchUpChunk != 0 && c.CatchUpChunk < time.Second {
+		errs = append(errs, fmt.Errorf("catch_up_chunk %s: %w", c.CatchUpChunk, errCatchUpChunk))
 	}
 	if c.MaxResponseSize < 1 {
 		errs = append(errs, fmt.Errorf("max_response_size %d: %w", c.MaxResponseSize, errMaxResponseSize))
@@ -197,11 +207,11 @@ func (c *Config) validateQuery(i int, q QueryConfig, seen map[string]bool) []err
 
 // schedule is a query's interval, step and catch-up bound after defaults.
 type schedule struct {
-	interval, step, maxCatchUp time.Duration
+	interval, step, maxCatchUp, chunk time.Duration
 }
 
 func (c *Config) effective(q QueryConfig) schedule {
-	s := schedule{interval: c.Interval, maxCatchUp: c.MaxCatchUp}
+	s := schedule{interval: c.Interval, maxCatchUp: c.MaxCatchUp, chunk: c.CatchUpChunk}
 	if q.Interval > 0 {
 		s.interval = q.Interval
 	}

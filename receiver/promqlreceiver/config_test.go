@@ -31,6 +31,7 @@ func TestLoadConfig(t *testing.T) {
 	nerc.Auth = configoptional.Some(configauth.Config{AuthenticatorID: component.MustNewIDWithName("keycloakauth", "observability")})
 	nerc.Interval = 5 * time.Minute
 	nerc.MaxCatchUp = 2 * time.Hour
+	nerc.CatchUpChunk = 20 * time.Minute
 	nerc.Delay = 2 * time.Minute
 	nerc.MaxResponseSize = 64 << 20
 	nerc.Storage = &storageID
@@ -53,6 +54,7 @@ func TestLoadConfig(t *testing.T) {
 		{name: "no_endpoint", wantErr: errNoEndpoint},
 		{name: "ftp_endpoint", wantErr: errNoEndpoint},
 		{name: "no_queries", wantErr: errNoQueries},
+		{name: "bad_catch_up_chunk", wantErr: errCatchUpChunk},
 		{name: "bad_name", wantErr: errQueryName},
 		{name: "duplicate_name", wantErr: errDuplicateName},
 		{name: "empty_query", wantErr: errEmptyQuery},

@@ -15,7 +15,10 @@ import (
 const (
 	defaultInterval   = time.Minute
 	defaultMaxCatchUp = time.Hour
-	defaultTimeout    = 30 * time.Second
+	// defaultCatchUpChunk keeps a long catch-up's answers a fraction of
+	// max_response_size each.
+	defaultCatchUpChunk = 30 * time.Minute
+	defaultTimeout      = 30 * time.Second
 	// defaultMaxResponseSize holds an hour of raw samples of ~20 DCGM
 	// fields of a few thousand GPUs.
 	defaultMaxResponseSize = 256 << 20
@@ -37,6 +40,7 @@ func createDefaultConfig() component.Config {
 		ClientConfig: client,
 		Interval:     defaultInterval,
 		MaxCatchUp:   defaultMaxCatchUp,
+		CatchUpChunk: defaultCatchUpChunk,
 
 		MaxResponseSize: defaultMaxResponseSize,
 	}

@@ -76,9 +76,11 @@ func TestRealPrometheus(t *testing.T) {
 		cfg := testConfig(prom.url, QueryConfig{Name: "dcgm", Query: `{__name__=~"DCGM_FI_.*",cluster="{{.Cluster}}"}`, RawSamples: true})
 		cfg.Clusters = []string{"nerc-ocp-prod"}
 		cfg.Interval, cfg.MaxCatchUp = 5*time.Minute, 30*time.Minute
+		cfg.CatchUpChunk = 10 * time.Minute // catch-ups in several requests
 		cfg.Storage = &storageID
 		dir := t.TempDir()
 		var all []point
+		var requests int64
 		life := func(runs ...time.Time) []point {
 			host := newFileStorage(t, dir)
 			sink := new(consumertest.MetricsSink)
@@ -87,6 +89,7 @@ func TestRealPrometheus(t *testing.T) {
 				h.runAll(ts)
 			}
 			require.Equal(t, int64(0), h.count("query_failures"), "%v", h.logs.All())
+			requests = h.count("queries")
 			h.shutdown()
 			require.NoError(t, host.ext.Shutdown(context.Background()))
 			ps := pointsOf(sink.AllMetrics())
@@ -103,10 +106,12 @@ func TestRealPrometheus(t *testing.T) {
 		// Stopped for 20 minutes; the next life catches up from the stored cursor.
 		second := life(at(16), at(17))
 		assert.Equal(t, expectPoints(prod, t0, 13, 14, 15, 16, 17), gotPoints(t, second))
+		assert.Equal(t, int64(4), requests, "20 minutes in chunks of 10, the rest, then the next interval")
 
 		// Stopped for 2 h: only max_catch_up (30 min) is fetched.
 		third := life(at(41))
 		assert.Equal(t, expectPoints(prod, t0, 36, 37, 38, 39, 40, 41), gotPoints(t, third))
+		assert.Equal(t, int64(3), requests, "30 minutes in chunks of 10")
 		gotPoints(t, all) // fails on any point emitted twice over the three lives
 		t.Logf("raw samples: %d series, %d points over three lives", len(prod), len(all))
 	})

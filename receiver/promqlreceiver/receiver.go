@@ -108,12 +108,24 @@ func (r *promqlReceiver) setup(ctx context.Context, host component.Host) error {
 	return nil
 }
 
-// Shutdown stops the schedules, waiting for runs in flight, and closes the storage client.
+// Shutdown stops the schedules, waiting for runs in flight (their requests
+// are cancelled) until ctx ends, and closes the storage client.
 func (r *promqlReceiver) Shutdown(ctx context.Context) error {
 	if r.cancel != nil {
 		r.cancel()
 	}
-	r.running.Wait()
+	stopped := make(chan struct{})
+	go func() {
+		r.running.Wait()
+		close(stopped)
+	}()
+	select {
+	case <-stopped:
+	case <-ctx.Done():
+		// A run held by a next consumer that ignores cancellation: it may
+		// still move its cursor, so the storage client stays open.
+		return fmt.Errorf("promql runs still in flight: %w", ctx.Err())
+	}
 	var err error
 	if r.client != nil {
 		err = r.client.Close(ctx)
@@ -194,9 +206,10 @@ func (r *promqlReceiver) transition(q query, st *queryState, reason string, err 
 	st.failing = reason
 }
 
-// run fetches what the query has beyond its cursor and emits it. The cursor
-// moves only once the next consumer accepted the points, so refused points
-// are fetched again by the next run (as a catch-up, bounded by max_catch_up).
+// run fetches what the query has beyond its cursor and emits it, a catch-up
+// longer than catch_up_chunk in chunks, oldest first. The cursor moves only
+// once the next consumer accepted a chunk's points, so refused points are
+// fetched again by the next run (as a catch-up, bounded by max_catch_up).
 func (r *promqlReceiver) run(ctx context.Context, q query, st *queryState) {
 	withQuery := attribute.String("query", q.id)
 	now := r.now().Truncate(time.Millisecond).Add(-r.cfg.Delay) // the API as of delay ago
@@ -219,18 +232,44 @@ func (r *promqlReceiver) run(ctx context.Context, q query, st *queryState) {
 		// left where it started in memory, so the next one reaches back to it.
 		cursor = st.lowWater
 	}
-	res, api, from, err := r.fetch(ctx, q, now, cursor)
+	for {
+		next, ok := r.emitChunk(ctx, q, st, now, cursor)
+		if !ok {
+			return
+		}
+		if next.last {
+			break
+		}
+		cursor = next.cursor
+	}
+	r.transition(q, st, "", nil)
+}
+
+// progress is where a chunk left the query: its cursor, and whether the
+// chunk reached the run's time.
+type progress struct {
+	cursor model.Time
+	last   bool
+}
+
+// emitChunk fetches and emits the next chunk after cursor and stores the
+// cursor it reached; ok is false when the run must stop (a failure, already
+// counted and logged, or shutdown).
+func (r *promqlReceiver) emitChunk(ctx context.Context, q query, st *queryState, now time.Time, cursor model.Time) (progress, bool) {
+	withQuery := attribute.String("query", q.id)
+	f, err := r.fetch(ctx, q, now, cursor)
 	if err != nil {
 		if ctx.Err() != nil { // shutting down
-			return
+			return progress{}, false
 		}
 		reason := reasonOf(err)
 		r.telemetry.ReceiverPromqlQueryFailures.Add(ctx, 1, metric.WithAttributes(withQuery, attribute.String("reason", reason)))
 		r.transition(q, st, reason, err)
-		st.holdFrom(q, cursor, from)
-		return
+		st.holdFrom(q, cursor, f.from)
+		return progress{}, false
 	}
-	r.telemetry.ReceiverPromqlQueries.Add(ctx, 1, metric.WithAttributes(withQuery, attribute.String("api", api)))
+	res := f.res
+	r.telemetry.ReceiverPromqlQueries.Add(ctx, 1, metric.WithAttributes(withQuery, attribute.String("api", f.api)))
 	if len(res.warnings) > 0 {
 		r.set.Logger.Debug("PromQL query warnings", zap.String("query", q.id), zap.Strings("warnings", res.warnings))
 	}
@@ -253,7 +292,7 @@ func (r *promqlReceiver) run(ctx context.Context, q query, st *queryState) {
 		r.obsrecv.EndMetricsOp(opCtx, metadata.Type.String(), conv.points, err)
 		switch {
 		case err != nil && ctx.Err() != nil: // shutting down: the next start fetches them again
-			return
+			return progress{}, false
 		case consumererror.IsPermanent(err):
 			// Fetching them again would be refused again until they aged
 			// out of max_catch_up, stalling the query: count them and move on.
@@ -263,19 +302,23 @@ func (r *promqlReceiver) run(ctx context.Context, q query, st *queryState) {
 		case err != nil:
 			r.telemetry.ReceiverPromqlConsumeErrors.Add(ctx, 1, metric.WithAttributes(withQuery))
 			r.transition(q, st, "consume_error", err)
-			st.holdFrom(q, cursor, from)
-			return
+			st.holdFrom(q, cursor, f.from)
+			return progress{}, false
 		default:
 			r.telemetry.ReceiverPromqlPoints.Add(ctx, int64(conv.points), metric.WithAttributes(withQuery))
 		}
 	}
 	next := conv.newest
-	if q.raw {
+	switch {
+	case !f.last:
+		// A chunk before the run's time: everything up to its end is done.
+		next = max(next, f.to)
+	case q.raw:
 		// Samples before the window are never fetched again: after a gap
 		// longer than max_catch_up the cursor moves to the window's start
 		// even when the window held nothing.
-		next = max(next, from)
-	} else {
+		next = max(next, f.from)
+	default:
 		// An evaluated query is done up to the evaluation time, results or not.
 		next = max(next, model.TimeFromUnixNano(now.UnixNano()))
 	}
@@ -284,19 +327,28 @@ func (r *promqlReceiver) run(ctx context.Context, q query, st *queryState) {
 		if err := r.cursors.set(ctx, q.id, next); err != nil {
 			r.telemetry.ReceiverPromqlCursorErrors.Add(ctx, 1, metric.WithAttributes(withQuery))
 			r.transition(q, st, "cursor_error", err)
-			return
+			return progress{}, false
 		}
 	}
-	r.transition(q, st, "", nil)
+	// A chunk always ends after the cursor it started from, so the loop ends.
+	return progress{cursor: next, last: f.last || next <= cursor}, true
+}
+
+// fetched is one answer and the span it covers.
+type fetched struct {
+	res  *result
+	api  string
+	from model.Time // how far back the answer reaches
+	to   model.Time // the query's time: the window's end, or the last step
+	last bool       // the answer reaches the run's time
 }
 
 // fetch asks for what the query has after cursor, at most max_catch_up back,
-// and says how far back the answer reaches. Raw-sample queries read
-// Query[window] at now, the window reaching back to the cursor (one interval
-// without a cursor). Evaluated queries are evaluated at now; after a missed
-// run, every step from the cursor up to now (query_range, steps aligned to
-// end at now).
-func (r *promqlReceiver) fetch(ctx context.Context, q query, now time.Time, cursor model.Time) (*result, string, model.Time, error) {
+// at most catch_up_chunk at once. Raw-sample queries read Query[window], the
+// window reaching back to the cursor (one interval without a cursor).
+// Evaluated queries are evaluated at now; after a missed run, every step from
+// the cursor up to now (query_range, steps aligned to end at now).
+func (r *promqlReceiver) fetch(ctx context.Context, q query, now time.Time, cursor model.Time) (fetched, error) {
 	since := now.Sub(cursor.Time())
 	if cursor > 0 && q.maxCatchUp > 0 && since > q.maxCatchUp+2*q.interval {
 		r.set.Logger.Warn("Gap since the last emitted sample exceeds max_catch_up; older samples are not fetched",
@@ -313,18 +365,31 @@ func (r *promqlReceiver) fetch(ctx context.Context, q query, now time.Time, curs
 			}
 		}
 		secs := max(int64((window+time.Second-1)/time.Second), 1)
-		from := model.TimeFromUnixNano(now.Add(-time.Duration(secs) * time.Second).UnixNano())
-		res, err := r.api.instant(ctx, fmt.Sprintf("%s[%ds]", q.promql, secs), now)
-		return res, "query", from, err
+		f := fetched{api: "query", from: model.TimeFromUnixNano(now.Add(-time.Duration(secs) * time.Second).UnixNano()), last: true}
+		at := now
+		if chunk := int64(q.chunk / time.Second); cursor > 0 && chunk > 0 && secs > chunk {
+			secs, f.last = chunk, false
+			at = f.from.Time().Add(time.Duration(chunk) * time.Second)
+		}
+		f.to = model.TimeFromUnixNano(at.UnixNano())
+		var err error
+		f.res, err = r.api.instant(ctx, fmt.Sprintf("%s[%ds]", q.promql, secs), at)
+		return f, err
 	}
 	at := model.TimeFromUnixNano(now.UnixNano())
 	if cursor == 0 || q.maxCatchUp == 0 || since <= q.interval*3/2 {
 		res, err := r.api.instant(ctx, q.promql, now)
-		return res, "query", at, err
+		return fetched{res: res, api: "query", from: at, to: at, last: true}, err
 	}
 	steps := (since + q.step - 1) / q.step // evaluations after the cursor, up to now
 	steps = min(steps, q.maxCatchUp/q.step+1)
-	start := now.Add(-(steps - 1) * q.step)
-	res, err := r.api.rangeQuery(ctx, q.promql, start, now, q.step)
-	return res, "query_range", model.TimeFromUnixNano(start.UnixNano()), err
+	start, end := now.Add(-(steps-1)*q.step), now
+	f := fetched{api: "query_range", from: model.TimeFromUnixNano(start.UnixNano()), last: true}
+	if perChunk := max(q.chunk/q.step, 1); q.chunk > 0 && steps > perChunk {
+		end, f.last = start.Add((perChunk-1)*q.step), false
+	}
+	f.to = model.TimeFromUnixNano(end.UnixNano())
+	var err error
+	f.res, err = r.api.rangeQuery(ctx, q.promql, start, end, q.step)
+	return f, err
 }

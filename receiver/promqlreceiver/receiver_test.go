@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"net/http"
 	"net/http/httptest"
 	"strconv"
@@ -12,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/prometheus/common/model"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 	"go.opentelemetry.io/collector/component/componenttest"
@@ -32,7 +34,6 @@ type fakeAPI struct {
 	*httptest.Server
 	mu       sync.Mutex
 	requests []apiRequest
-	answer   func(req apiRequest) (int, string)
 }
 
 type apiRequest struct {
@@ -41,8 +42,22 @@ type apiRequest struct {
 	step             time.Duration
 }
 
-func newFakeAPI(t *testing.T, answer func(req apiRequest) (int, string)) *fakeAPI {
-	f := &fakeAPI{answer: answer}
+func newFakeAPI(t testing.TB, answer func(req apiRequest) (int, string)) *fakeAPI {
+	return serveFakeAPI(t, func(w http.ResponseWriter, req apiRequest) {
+		code, body := answer(req)
+		w.WriteHeader(code)
+		_, _ = w.Write([]byte(body))
+	})
+}
+
+// newFakeAPIWriter answers 200 with what write streams, so that a large
+// answer is never held in memory whole.
+func newFakeAPIWriter(t testing.TB, write func(w io.Writer, req apiRequest)) *fakeAPI {
+	return serveFakeAPI(t, func(w http.ResponseWriter, req apiRequest) { write(w, req) })
+}
+
+func serveFakeAPI(t testing.TB, respond func(w http.ResponseWriter, req apiRequest)) *fakeAPI {
+	f := &fakeAPI{}
 	f.Server = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		q := r.URL.Query()
 		req := apiRequest{
@@ -55,11 +70,8 @@ func newFakeAPI(t *testing.T, answer func(req apiRequest) (int, string)) *fakeAP
 		}
 		f.mu.Lock()
 		f.requests = append(f.requests, req)
-		answer := f.answer
 		f.mu.Unlock()
-		code, body := answer(req)
-		w.WriteHeader(code)
-		_, _ = w.Write([]byte(body))
+		respond(w, req)
 	}))
 	t.Cleanup(f.Close)
 	return f
@@ -115,6 +127,7 @@ func TestRawSamplesWindowFollowsTheCursor(t *testing.T) {
 	api := newFakeAPI(t, func(apiRequest) (int, string) { return 200, matrix("DCGM_FI_DEV_GPU_UTIL", samples...) })
 	cfg := testConfig(api.URL, QueryConfig{Name: "dcgm", Query: `DCGM_FI_DEV_GPU_UTIL`, RawSamples: true})
 	cfg.Interval, cfg.MaxCatchUp = time.Minute, time.Hour
+	cfg.CatchUpChunk = 0 // one request per catch-up; chunks are tested below
 	sink := new(consumertest.MetricsSink)
 	h := newHarness(t, cfg, sink, componenttest.NewNopHost())
 	defer h.shutdown()
@@ -235,6 +248,138 @@ func TestEvaluatedQueryCatchesUpWithQueryRange(t *testing.T) {
 		})
 	}
 	assert.Equal(t, int64(2), h.count("queries", attribute.String("api", "query_range")))
+}
+
+// everyMinute is a series sampled at every minute since t0-6h, up to the
+// request's time.
+func everyMinute(at time.Time) []time.Time {
+	var out []time.Time
+	for ts := t0.Add(-6 * time.Hour); !ts.After(at); ts = ts.Add(time.Minute) {
+		out = append(out, ts)
+	}
+	return out
+}
+
+func TestLongCatchUpIsFetchedInChunks(t *testing.T) {
+	tests := []struct {
+		name        string
+		query       QueryConfig
+		wantQueries []apiRequest
+		wantPoints  int
+	}{
+		{
+			name:  "raw samples: windows of catch_up_chunk, oldest first",
+			query: QueryConfig{Name: "dcgm", Query: `DCGM_FI_DEV_GPU_UTIL`, RawSamples: true},
+			wantQueries: []apiRequest{
+				{path: "/api/v1/query", query: "DCGM_FI_DEV_GPU_UTIL[3600s]", time: t0.Add(-90*time.Minute + 30*time.Second)},
+				{path: "/api/v1/query", query: "DCGM_FI_DEV_GPU_UTIL[3600s]", time: t0.Add(-30*time.Minute + 30*time.Second)},
+				// The rest, up to now: shorter than a chunk.
+				{path: "/api/v1/query", query: "DCGM_FI_DEV_GPU_UTIL[1800s]", time: t0.Add(30 * time.Second)},
+			},
+			// Every minute after the cursor up to now, each once.
+			wantPoints: 150,
+		},
+		{
+			name:  "evaluated: query_range of at most catch_up_chunk / step evaluations",
+			query: QueryConfig{Name: "busy", Query: `sum(busy)`, Step: time.Minute},
+			wantQueries: []apiRequest{
+				{path: "/api/v1/query_range", query: "sum(busy)", start: t0.Add(-149*time.Minute + 30*time.Second), end: t0.Add(-90*time.Minute + 30*time.Second), step: time.Minute},
+				{path: "/api/v1/query_range", query: "sum(busy)", start: t0.Add(-89*time.Minute + 30*time.Second), end: t0.Add(-30*time.Minute + 30*time.Second), step: time.Minute},
+				{path: "/api/v1/query_range", query: "sum(busy)", start: t0.Add(-29*time.Minute + 30*time.Second), end: t0.Add(30 * time.Second), step: time.Minute},
+			},
+			wantPoints: 150,
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			answer := evaluate
+			if tt.query.RawSamples {
+				answer = windowed(t, "DCGM_FI_DEV_GPU_UTIL", everyMinute)
+			}
+			api := newFakeAPI(t, answer)
+			cfg := testConfig(api.URL, tt.query)
+			cfg.MaxCatchUp, cfg.CatchUpChunk = 4*time.Hour, time.Hour
+			sink := new(consumertest.MetricsSink)
+			h := newHarness(t, cfg, sink, componenttest.NewNopHost())
+			defer h.shutdown()
+			cursor := t0.Add(-150*time.Minute + 30*time.Second)
+			require.NoError(t, h.rcv.cursors.set(context.Background(), h.rcv.queries[0].id, model.TimeFromUnixNano(cursor.UnixNano())))
+
+			h.runAll(t0.Add(30 * time.Second))
+			api.mu.Lock()
+			assert.Equal(t, tt.wantQueries, api.requests)
+			api.mu.Unlock()
+			assert.Len(t, sink.AllMetrics(), len(tt.wantQueries), "one batch per chunk")
+			seen := map[time.Time]bool{}
+			for _, p := range pointsOf(sink.AllMetrics()) {
+				assert.False(t, seen[p.ts], "emitted twice: %s", p.ts)
+				seen[p.ts] = true
+				assert.True(t, p.ts.After(cursor) && !p.ts.After(t0.Add(30*time.Second)), p.ts)
+			}
+			assert.Len(t, seen, tt.wantPoints)
+		})
+	}
+}
+
+func TestEmptyChunksDoNotStopTheCatchUp(t *testing.T) {
+	// A gap in the data: nothing in the first two chunks.
+	api := newFakeAPI(t, windowed(t, "DCGM_FI_DEV_GPU_UTIL", func(at time.Time) []time.Time {
+		var out []time.Time
+		for _, ts := range everyMinute(at) {
+			if ts.After(t0.Add(-30 * time.Minute)) {
+				out = append(out, ts)
+			}
+		}
+		return out
+	}))
+	cfg := testConfig(api.URL, QueryConfig{Name: "dcgm", Query: `DCGM_FI_DEV_GPU_UTIL`, RawSamples: true})
+	cfg.MaxCatchUp, cfg.CatchUpChunk = 4*time.Hour, time.Hour
+	sink := new(consumertest.MetricsSink)
+	h := newHarness(t, cfg, sink, componenttest.NewNopHost())
+	defer h.shutdown()
+	require.NoError(t, h.rcv.cursors.set(context.Background(), "dcgm", model.TimeFromUnixNano(t0.Add(-150*time.Minute).UnixNano())))
+
+	h.runAll(t0)
+	assert.Len(t, api.requests, 3)
+	assert.Equal(t, 30, sink.DataPointCount(), "the samples after the gap, in the same run")
+	stored, err := h.rcv.cursors.get(context.Background(), "dcgm")
+	require.NoError(t, err)
+	assert.Equal(t, t0, stored.Time().UTC())
+}
+
+func TestRefusedChunkIsTheOnlyOneFetchedAgain(t *testing.T) {
+	api := newFakeAPI(t, windowed(t, "DCGM_FI_DEV_GPU_UTIL", everyMinute))
+	cfg := testConfig(api.URL, QueryConfig{Name: "dcgm", Query: `DCGM_FI_DEV_GPU_UTIL`, RawSamples: true})
+	cfg.MaxCatchUp, cfg.CatchUpChunk = 4*time.Hour, time.Hour
+	batches := 0
+	next := new(consumertest.MetricsSink)
+	h := newHarness(t, cfg, consumerFunc(func(ctx context.Context, md pmetric.Metrics) error {
+		batches++
+		if batches == 2 {
+			return errors.New("memory limiter: data refused")
+		}
+		return next.ConsumeMetrics(ctx, md)
+	}), componenttest.NewNopHost())
+	defer h.shutdown()
+	cursor := t0.Add(-3 * time.Hour)
+	require.NoError(t, h.rcv.cursors.set(context.Background(), "dcgm", model.TimeFromUnixNano(cursor.UnixNano())))
+
+	h.runAll(t0)
+	assert.Equal(t, 60, next.DataPointCount(), "the first chunk is emitted, the refused second stops the run")
+	stored, err := h.rcv.cursors.get(context.Background(), "dcgm")
+	require.NoError(t, err)
+	assert.Equal(t, cursor.Add(time.Hour), stored.Time().UTC(), "the cursor stays at the end of the accepted chunk")
+
+	h.runAll(t0.Add(time.Minute))
+	require.Len(t, api.requests, 5, "2 chunks, then 3 from the stored cursor")
+	assert.Equal(t, api.requests[1], api.requests[2], "the next run starts with the refused chunk")
+	var got []time.Time
+	for _, p := range pointsOf(next.AllMetrics()) {
+		got = append(got, p.ts)
+	}
+	assert.Len(t, got, 181, "every minute after the cursor up to the second run, once")
+	assert.Equal(t, cursor.Add(time.Minute), got[0])
+	assert.Equal(t, t0.Add(time.Minute), got[len(got)-1])
 }
 
 func TestDelayLooksAtTheAPIAsOfDelayAgo(t *testing.T) {
@@ -433,6 +578,28 @@ func TestStartRunsQueriesOnSchedule(t *testing.T) {
 	require.NoError(t, r.Shutdown(context.Background()))
 	got := pointsOf(sink.AllMetrics())
 	assert.Equal(t, "busy", got[0].metric)
+}
+
+func TestShutdownGivesUpOnAStuckConsumerAtTheDeadline(t *testing.T) {
+	api := newFakeAPI(t, evaluate)
+	cfg := testConfig(api.URL, QueryConfig{Name: "busy", Query: `sum(busy)`})
+	entered, release := make(chan struct{}), make(chan struct{})
+	stuck := consumerFunc(func(context.Context, pmetric.Metrics) error {
+		close(entered)
+		<-release // ignores cancellation
+		return nil
+	})
+	r, err := NewFactory().CreateMetrics(context.Background(), newHarnessSettings(t), cfg, stuck)
+	require.NoError(t, err)
+	require.NoError(t, r.Start(context.Background(), componenttest.NewNopHost()))
+	<-entered
+	ctx, cancel := context.WithTimeout(context.Background(), 100*time.Millisecond)
+	defer cancel()
+	err = r.Shutdown(ctx)
+	require.ErrorIs(t, err, context.DeadlineExceeded)
+	assert.ErrorContains(t, err, "promql runs still in flight")
+	close(release)
+	require.NoError(t, r.Shutdown(context.Background()), "once the run ends, shutdown completes")
 }
 
 func TestStartFailsOnMissingStorage(t *testing.T) {
