@@ -158,7 +158,9 @@ func bearer(headers map[string][]string, name string) (string, error) {
 		return "", errMissingHeader
 	}
 	scheme, token, ok := strings.Cut(values[0], " ")
-	if !ok || !strings.EqualFold(scheme, "Bearer") || token == "" || strings.ContainsAny(token, " \t") {
+	// IndexByte is vectorized; ContainsAny walks a kilobyte token byte by
+	// byte and was most of a cached request's time.
+	if !ok || !strings.EqualFold(scheme, "Bearer") || token == "" || strings.IndexByte(token, ' ') >= 0 || strings.IndexByte(token, '\t') >= 0 {
 		return "", errBadHeader
 	}
 	return token, nil

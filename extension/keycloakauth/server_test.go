@@ -77,6 +77,8 @@ func TestAuthenticateRejects(t *testing.T) {
 		{"empty header", map[string][]string{"Authorization": {""}}, errMissingHeader, "missing_token"},
 		{"basic scheme", map[string][]string{"Authorization": {"Basic dXNlcjpwYXNz"}}, errBadHeader, "bad_header"},
 		{"no token", map[string][]string{"Authorization": {"Bearer "}}, errBadHeader, "bad_header"},
+		{"space in the token", map[string][]string{"Authorization": {"Bearer " + parts[0] + " " + parts[1]}}, errBadHeader, "bad_header"},
+		{"tab in the token", map[string][]string{"Authorization": {"Bearer " + parts[0] + "\t" + parts[1]}}, errBadHeader, "bad_header"},
 		{"not a JWT", bearerHeader("not-a-jwt"), errMalformed, "malformed"},
 		{"unsigned (alg none)", bearerHeader("eyJhbGciOiJub25lIn0." + parts[1] + "."), errMalformed, "malformed"},
 		{"HMAC with a guessable secret", bearerHeader(signWith(t, jose.HS256, []byte("0123456789abcdef0123456789abcdef"), "k1", f.claims(time.Minute))), errAlgorithm, "algorithm"},
