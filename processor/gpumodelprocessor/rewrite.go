@@ -18,22 +18,31 @@ func newCells() []pcommon.Value {
 	return cells
 }
 
-// shape prepares rewrite: the attributes' keys with empty values, the values
-// in the same order, and which label values can be reused for them. It is nil
-// when a value is not a string, bool, int or double.
+// shape prepares rewrite: the attributes' keys with empty values, then, in
+// the same order, how each value is set. It is nil when a value is not a
+// string, bool, int or double.
 type shape struct {
-	keys   pcommon.Map
-	values []pcommon.Value
-	// from[j] is the position of the label whose value equals attribute j's
-	// (hw.id is the UUID label's value, and so on), or -1: that value moves
-	// to the attribute as it is, without a write.
-	from []int
+	keys  pcommon.Map
+	attrs []attrPlan
 	// spare are the positions of the labels no attribute takes as they are, in
-	// order: their values are reused for the attributes written anew.
+	// order: their values are reused for the strings written anew.
 	spare []int
-	// take[i] says whether label i's value is reused: a position in from or
-	// spare.
+	// take[i] says whether label i's value is reused: a position in some
+	// attrPlan.from or in spare.
 	take []bool
+}
+
+// attrPlan is how rewrite sets one attribute's value.
+type attrPlan struct {
+	kind pcommon.ValueType
+	// from is the position of the label whose value equals this string
+	// attribute's (hw.id is the UUID label's value, and so on), or -1: that
+	// value moves to the attribute as it is, without a write.
+	from int
+	str  string
+	b    bool
+	d    float64
+	i    int64
 }
 
 // newShape prepares rewrite for attrs; labels is the label set they were
@@ -49,21 +58,28 @@ func newShape(attrs pcommon.Map, labels []string) *shape {
 		default:
 			return nil
 		}
-		from := -1
-		if v.Type() == pcommon.ValueTypeStr {
+		a := attrPlan{kind: v.Type(), from: -1}
+		switch a.kind {
+		case pcommon.ValueTypeStr:
+			a.str = v.Str()
 			for i, taken := range s.take {
-				if !taken && labels[2*i+1] == v.Str() {
-					from, s.take[i] = i, true
+				if !taken && labels[2*i+1] == a.str {
+					a.from, s.take[i] = i, true
 					break
 				}
 			}
-			if from < 0 {
+			if a.from < 0 {
 				written++
 			}
+		case pcommon.ValueTypeBool:
+			a.b = v.Bool()
+		case pcommon.ValueTypeDouble:
+			a.d = v.Double()
+		default:
+			a.i = v.Int()
 		}
-		s.from = append(s.from, from)
+		s.attrs = append(s.attrs, a)
 		s.keys.PutEmpty(k)
-		s.values = append(s.values, v)
 	}
 	if labels == nil {
 		// Positions unknown: any of the first labels may hold a string.
@@ -110,13 +126,12 @@ func (en *enrichment) rewrite(labels pcommon.Map, cells []pcommon.Value) {
 	s.keys.CopyTo(labels)
 	j, spare := 0, 0
 	for _, out := range labels.All() {
-		v := s.values[j]
-		from := s.from[j]
+		a := &s.attrs[j]
 		j++
-		switch v.Type() {
+		switch a.kind {
 		case pcommon.ValueTypeStr:
-			if from >= 0 && from < n {
-				cells[from].MoveTo(out)
+			if a.from >= 0 && a.from < n {
+				cells[a.from].MoveTo(out)
 				continue
 			}
 			if spare < len(s.spare) {
@@ -125,13 +140,13 @@ func (en *enrichment) rewrite(labels pcommon.Map, cells []pcommon.Value) {
 				cells[s.spare[spare]].MoveTo(out)
 				spare++
 			}
-			out.SetStr(v.Str())
+			out.SetStr(a.str)
 		case pcommon.ValueTypeBool:
-			out.SetBool(v.Bool())
+			out.SetBool(a.b)
 		case pcommon.ValueTypeDouble:
-			out.SetDouble(v.Double())
+			out.SetDouble(a.d)
 		default:
-			out.SetInt(v.Int())
+			out.SetInt(a.i)
 		}
 	}
 	// Cells not reused keep their value until the next point's overwrite it.
