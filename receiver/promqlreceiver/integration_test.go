@@ -123,6 +123,7 @@ func TestRealPrometheus(t *testing.T) {
 		})
 		cfg.Clusters = []string{"nerc-ocp-test"}
 		cfg.Interval = 5 * time.Minute
+		cfg.CatchUpChunk = 10 * time.Minute // two evaluations per query_range
 		sink := new(consumertest.MetricsSink)
 		h := newHarness(t, cfg, sink, componenttest.NewNopHost())
 		defer h.shutdown()
@@ -145,7 +146,7 @@ func TestRealPrometheus(t *testing.T) {
 			assert.Equal(t, "nvidia-dcgm-exporter-x7k2p", ps[i].attrs["pod"])
 		}
 		assert.Equal(t, int64(1), h.count("queries", attribute.String("api", "query")))
-		assert.Equal(t, int64(1), h.count("queries", attribute.String("api", "query_range")))
+		assert.Equal(t, int64(2), h.count("queries", attribute.String("api", "query_range")), "20 minutes of 5-minute steps in chunks of 10")
 	})
 
 	t.Run("scalar result: one point named after the query", func(t *testing.T) {

@@ -232,8 +232,8 @@ func (r *promqlReceiver) run(ctx context.Context, q query, st *queryState) {
 		// left where it started in memory, so the next one reaches back to it.
 		cursor = st.lowWater
 	}
-	for {
-		next, ok := r.emitChunk(ctx, q, st, now, cursor)
+	for continuing := false; ; continuing = true {
+		next, ok := r.emitChunk(ctx, q, st, now, cursor, continuing)
 		if !ok {
 			return
 		}
@@ -252,12 +252,13 @@ type progress struct {
 	last   bool
 }
 
-// emitChunk fetches and emits the next chunk after cursor and stores the
-// cursor it reached; ok is false when the run must stop (a failure, already
-// counted and logged, or shutdown).
-func (r *promqlReceiver) emitChunk(ctx context.Context, q query, st *queryState, now time.Time, cursor model.Time) (progress, bool) {
+// emitChunk fetches and emits the next chunk after cursor (continuing: after
+// an earlier chunk of the same run) and stores the cursor it reached; ok is
+// false when the run must stop (a failure, already counted and logged, or
+// shutdown).
+func (r *promqlReceiver) emitChunk(ctx context.Context, q query, st *queryState, now time.Time, cursor model.Time, continuing bool) (progress, bool) {
 	withQuery := attribute.String("query", q.id)
-	f, err := r.fetch(ctx, q, now, cursor)
+	f, err := r.fetch(ctx, q, now, cursor, continuing)
 	if err != nil {
 		if ctx.Err() != nil { // shutting down
 			return progress{}, false
@@ -347,8 +348,9 @@ type fetched struct {
 // at most catch_up_chunk at once. Raw-sample queries read Query[window], the
 // window reaching back to the cursor (one interval without a cursor).
 // Evaluated queries are evaluated at now; after a missed run, every step from
-// the cursor up to now (query_range, steps aligned to end at now).
-func (r *promqlReceiver) fetch(ctx context.Context, q query, now time.Time, cursor model.Time) (fetched, error) {
+// the cursor up to now (query_range, steps aligned to end at now), also for
+// the rest of a catch-up (continuing) however short.
+func (r *promqlReceiver) fetch(ctx context.Context, q query, now time.Time, cursor model.Time, continuing bool) (fetched, error) {
 	since := now.Sub(cursor.Time())
 	if cursor > 0 && q.maxCatchUp > 0 && since > q.maxCatchUp+2*q.interval {
 		r.set.Logger.Warn("Gap since the last emitted sample exceeds max_catch_up; older samples are not fetched",
@@ -377,7 +379,7 @@ func (r *promqlReceiver) fetch(ctx context.Context, q query, now time.Time, curs
 		return f, err
 	}
 	at := model.TimeFromUnixNano(now.UnixNano())
-	if cursor == 0 || q.maxCatchUp == 0 || since <= q.interval*3/2 {
+	if cursor == 0 || q.maxCatchUp == 0 || (!continuing && since <= q.interval*3/2) {
 		res, err := r.api.instant(ctx, q.promql, now)
 		return fetched{res: res, api: "query", from: at, to: at, last: true}, err
 	}

@@ -321,6 +321,30 @@ func TestLongCatchUpIsFetchedInChunks(t *testing.T) {
 	}
 }
 
+func TestChunkedCatchUpEvaluatesEveryStepToTheEnd(t *testing.T) {
+	api := newFakeAPI(t, evaluate)
+	// A step shorter than the interval: the catch-up's last, short chunk
+	// must not fall back to one evaluation at now.
+	cfg := testConfig(api.URL, QueryConfig{Name: "busy", Query: `sum(busy)`, Step: 30 * time.Second})
+	cfg.Interval, cfg.CatchUpChunk = time.Minute, 2*time.Minute
+	sink := new(consumertest.MetricsSink)
+	h := newHarness(t, cfg, sink, componenttest.NewNopHost())
+	defer h.shutdown()
+	require.NoError(t, h.rcv.cursors.set(context.Background(), "busy", model.TimeFromUnixNano(t0.Add(-5*time.Minute).UnixNano())))
+
+	h.runAll(t0)
+	var got []time.Time
+	for _, p := range pointsOf(sink.AllMetrics()) {
+		got = append(got, p.ts)
+	}
+	var want []time.Time
+	for ts := t0.Add(-270 * time.Second); !ts.After(t0); ts = ts.Add(30 * time.Second) {
+		want = append(want, ts)
+	}
+	assert.Equal(t, want, got, "every step after the cursor, up to now")
+	assert.Equal(t, int64(3), h.count("queries", attribute.String("api", "query_range")))
+}
+
 func TestEmptyChunksDoNotStopTheCatchUp(t *testing.T) {
 	// A gap in the data: nothing in the first two chunks.
 	api := newFakeAPI(t, windowed(t, "DCGM_FI_DEV_GPU_UTIL", func(at time.Time) []time.Time {
