@@ -53,11 +53,6 @@ func newShape(attrs pcommon.Map, labels []string) *shape {
 	s.take = make([]bool, min(len(labels)/2, cellCount))
 	written := 0
 	for k, v := range attrs.All() {
-		switch v.Type() {
-		case pcommon.ValueTypeStr, pcommon.ValueTypeBool, pcommon.ValueTypeDouble, pcommon.ValueTypeInt:
-		default:
-			return nil
-		}
 		a := attrPlan{kind: v.Type(), from: -1}
 		switch a.kind {
 		case pcommon.ValueTypeStr:
@@ -75,8 +70,10 @@ func newShape(attrs pcommon.Map, labels []string) *shape {
 			a.b = v.Bool()
 		case pcommon.ValueTypeDouble:
 			a.d = v.Double()
-		default:
+		case pcommon.ValueTypeInt:
 			a.i = v.Int()
+		default:
+			return nil
 		}
 		s.attrs = append(s.attrs, a)
 		s.keys.PutEmpty(k)
