@@ -18,31 +18,41 @@ import (
 	"github.com/nerc-project/ai-telemetry-collector/receiver/promqlreceiver/internal/metadata"
 )
 
-// largeMatrix is a raw-sample answer the size of a big cluster's DCGM pull:
-// series with a DCGM exporter's labels (as federated, exported_*), samples each.
-func largeMatrix(series, samples int) []byte {
-	var b bytes.Buffer
-	b.WriteString(`{"status":"success","data":{"resultType":"matrix","result":[`)
+// writeMatrix writes a raw-sample answer the size of a big cluster's DCGM
+// pull: series with a DCGM exporter's labels (as federated, exported_*), each
+// with a sample at every one of times (Unix seconds).
+func writeMatrix(w io.Writer, series int, times []int64) {
+	_, _ = io.WriteString(w, `{"status":"success","data":{"resultType":"matrix","result":[`)
 	for i := range series {
 		if i > 0 {
-			b.WriteByte(',')
+			_, _ = io.WriteString(w, ",")
 		}
-		fmt.Fprintf(&b, `{"metric":{"__name__":"DCGM_FI_PROF_GR_ENGINE_ACTIVE","DCGM_FI_DRIVER_VERSION":"550.90.07",`+
+		_, _ = fmt.Fprintf(w, `{"metric":{"__name__":"DCGM_FI_PROF_GR_ENGINE_ACTIVE","DCGM_FI_DRIVER_VERSION":"550.90.07",`+
 			`"Hostname":"gpu-node-%d","UUID":"GPU-%08x-7b4d-4e1a-9c55-0d2b8e6f1a70","cluster":"nerc-ocp-prod",`+
 			`"container":"nvidia-dcgm-exporter","device":"nvidia%d","exported_container":"trainer",`+
 			`"exported_namespace":"team-%d","exported_pod":"train-%d","gpu":"%d","instance":"10.128.4.%d:9400",`+
 			`"job":"nvidia-dcgm-exporter","modelName":"NVIDIA A100-SXM4-80GB","namespace":"nvidia-gpu-operator",`+
 			`"pci_bus_id":"00000000:17:00.0","pod":"nvidia-dcgm-exporter-x7k2p"},"values":[`,
 			i/8, i, i%8, i%50, i, i%8, i%250)
-		for s := range samples {
+		for s, ts := range times {
 			if s > 0 {
-				b.WriteByte(',')
+				_, _ = io.WriteString(w, ",")
 			}
-			fmt.Fprintf(&b, `[%d,"0.%06d"]`, 1764320400+300*s, (i*7+s)%1000000)
+			_, _ = fmt.Fprintf(w, `[%d,"0.%06d"]`, ts, (i*7+s)%1000000)
 		}
-		b.WriteString("]}")
+		_, _ = io.WriteString(w, "]}")
 	}
-	b.WriteString("]}}")
+	_, _ = io.WriteString(w, "]}}")
+}
+
+// largeMatrix is writeMatrix's answer with samples every 300 s.
+func largeMatrix(series, samples int) []byte {
+	times := make([]int64, samples)
+	for s := range times {
+		times[s] = 1764320400 + 300*int64(s)
+	}
+	var b bytes.Buffer
+	writeMatrix(&b, series, times)
 	return b.Bytes()
 }
 
@@ -78,27 +88,16 @@ func BenchmarkCatchUp6h(b *testing.B) {
 		var secs int
 		_, _ = fmt.Sscanf(req.query, "DCGM_FI_DEV_GPU_UTIL[%ds]", &secs)
 		from := req.time.Add(-time.Duration(secs) * time.Second)
-		_, _ = fmt.Fprint(w, `{"status":"success","data":{"resultType":"matrix","result":[`)
-		for i := range series {
-			if i > 0 {
-				_, _ = fmt.Fprint(w, ",")
-			}
-			_, _ = fmt.Fprintf(w, `{"metric":{"__name__":"DCGM_FI_DEV_GPU_UTIL","Hostname":"gpu-node-%d","UUID":"GPU-%08x-7b4d-4e1a-9c55-0d2b8e6f1a70",`+
-				`"cluster":"nerc-ocp-prod","exported_namespace":"team-%d","exported_pod":"train-%d","gpu":"%d","modelName":"NVIDIA A100-SXM4-80GB"},"values":[`,
-				i/8, i, i%50, i, i%8)
-			sep := ""
-			// Samples every step since now-6h, in (from, req.time].
-			first := now.Add(-6 * time.Hour)
-			if from.After(first) {
-				first = from.Truncate(step)
-			}
-			for ts := first.Add(step); !ts.After(req.time); ts = ts.Add(step) {
-				_, _ = fmt.Fprintf(w, `%s[%d,"%d"]`, sep, ts.Unix(), i%100)
-				sep = ","
-			}
-			_, _ = fmt.Fprint(w, "]}")
+		// Samples every step since now-6h, in (from, req.time].
+		first := now.Add(-6 * time.Hour)
+		if from.After(first) {
+			first = from.Truncate(step)
 		}
-		_, _ = fmt.Fprint(w, "]}}")
+		var times []int64
+		for ts := first.Add(step); !ts.After(req.time); ts = ts.Add(step) {
+			times = append(times, ts.Unix())
+		}
+		writeMatrix(w, series, times)
 	})
 	for _, chunk := range []time.Duration{0, 30 * time.Minute} {
 		b.Run("catch_up_chunk="+chunk.String(), func(b *testing.B) {
