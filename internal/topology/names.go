@@ -101,18 +101,15 @@ func IsTopologyKey(key string) bool {
 // no topology key twice, and every name attribute present a string holding a
 // valid name of its kind (an empty value means unknown and is allowed).
 func ValidateAttributes(attrs pcommon.Map) error {
-	var seen map[string]bool
+	i := 0
 	for k, v := range attrs.All() {
+		i++
 		if !IsTopologyKey(k) {
 			continue
 		}
-		if seen == nil {
-			seen = make(map[string]bool, attrs.Len())
-		}
-		if seen[k] {
+		if seenBefore(attrs, k, i-1) {
 			return fmt.Errorf("%s: %w", k, ErrDuplicateKey)
 		}
-		seen[k] = true
 		kind, isName := nameAttributes[k]
 		if !isName {
 			continue
@@ -128,6 +125,23 @@ func ValidateAttributes(attrs pcommon.Map) error {
 		}
 	}
 	return nil
+}
+
+// seenBefore reports whether key is among the first n keys of attrs. Maps
+// hold a dozen or two attributes and this runs on every data point: a scan
+// costs less than building a set.
+func seenBefore(attrs pcommon.Map, key string, n int) bool {
+	j := 0
+	for k := range attrs.All() {
+		if j == n {
+			return false
+		}
+		if k == key {
+			return true
+		}
+		j++
+	}
+	return false
 }
 
 // truncate keeps error messages short when a name is absurdly long.

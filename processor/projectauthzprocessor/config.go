@@ -5,6 +5,8 @@ import (
 	"fmt"
 
 	"go.opentelemetry.io/collector/component"
+
+	"github.com/nerc-project/ai-telemetry-collector/internal/topology"
 )
 
 var (
@@ -54,9 +56,16 @@ func (c *Config) Validate() error {
 	}
 	if c.Hub == "" {
 		errs = append(errs, errNoHub)
+	} else if err := topology.ValidateName(topology.KindHub, c.Hub); err != nil {
+		errs = append(errs, fmt.Errorf("hub: %w", err))
 	}
-	if c.Cluster == "local-cluster" {
+	switch {
+	case c.Cluster == topology.HubLocalCluster:
 		errs = append(errs, errLocalCluster)
+	case c.Cluster != "":
+		if err := topology.ValidateName(topology.KindCluster, c.Cluster); err != nil {
+			errs = append(errs, fmt.Errorf("cluster: %w", err))
+		}
 	}
 	if c.OnDenied != OnDeniedDrop && c.OnDenied != OnDeniedReject {
 		errs = append(errs, fmt.Errorf("%w, got %q", errOnDenied, c.OnDenied))

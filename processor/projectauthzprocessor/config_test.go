@@ -10,6 +10,7 @@ import (
 	"go.opentelemetry.io/collector/confmap"
 	"go.opentelemetry.io/collector/confmap/confmaptest"
 
+	"github.com/nerc-project/ai-telemetry-collector/internal/topology"
 	"github.com/nerc-project/ai-telemetry-collector/processor/projectauthzprocessor/internal/metadata"
 )
 
@@ -34,6 +35,8 @@ func TestLoadConfig(t *testing.T) {
 		{id: component.NewIDWithName(metadata.Type, "bad_on_denied"), wantErr: errOnDenied},
 		{id: component.NewIDWithName(metadata.Type, "no_resources"), wantErr: errMaxResources},
 		{id: component.NewIDWithName(metadata.Type, "local_cluster"), wantErr: errLocalCluster},
+		{id: component.NewIDWithName(metadata.Type, "separator_in_cluster"), wantErr: topology.ErrInvalidName},
+		{id: component.NewIDWithName(metadata.Type, "upper_case_hub"), wantErr: topology.ErrInvalidName},
 	}
 	for _, tt := range tests {
 		t.Run(tt.id.String(), func(t *testing.T) {

@@ -49,16 +49,17 @@ func (e *permissionDeniedError) GRPCStatus() *status.Status {
 
 // Reasons a resource is refused (attribute reason of resources_refused).
 const (
-	reasonDenied           = "denied"
-	reasonNoCaller         = "no_caller"
-	reasonResourceMismatch = "resource_mismatch"
-	reasonImplausibleName  = "implausible_name"
-	reasonTooManyResources = "too_many_resources"
+	reasonDenied             = "denied"
+	reasonNoCaller           = "no_caller"
+	reasonResourceMismatch   = "resource_mismatch"
+	reasonInvalidName        = "invalid_name"
+	reasonDuplicateAttribute = "duplicate_attribute"
+	reasonTooManyResources   = "too_many_resources"
 )
 
 var reasonOptions = func() map[string]metric.AddOption {
 	m := map[string]metric.AddOption{}
-	for _, r := range []string{reasonDenied, reasonNoCaller, reasonResourceMismatch, reasonImplausibleName, reasonTooManyResources} {
+	for _, r := range []string{reasonDenied, reasonNoCaller, reasonResourceMismatch, reasonInvalidName, reasonDuplicateAttribute, reasonTooManyResources} {
 		m[r] = metric.WithAttributeSet(attribute.NewSet(attribute.String("reason", r)))
 	}
 	return m
@@ -98,32 +99,56 @@ func (p *projectAuthzProcessor) shutdown(context.Context) error {
 // resourceOf names the Keycloak resource guarding data with these resource
 // attributes: always computed from k8s.cluster.name (else the configured
 // cluster) and k8s.namespace.name, never taken from the data. It returns a
-// refusal reason instead when the attributes cannot name a real resource, or
+// refusal reason instead when the attributes cannot name a real resource (a
+// name that is not a Kubernetes name, a topology attribute given twice), or
 // when aitelemetry.keycloak.resource names another resource than the computed
 // one or aitelemetry.hub.name another hub than the configured one (the caller
 // must not pick the resource it is checked against). e is the position the
 // resource covers, against which the records inside are checked.
 func (p *projectAuthzProcessor) resourceOf(attrs pcommon.Map) (e topology.Entity, resource, reason string) {
-	cluster, ok := stringAttr(attrs, topology.AttrK8sClusterName)
-	if !ok {
-		return e, "", reasonImplausibleName
+	if reason := invalidReason(attrs); reason != "" {
+		return e, "", reason
 	}
+	cluster := stringAttr(attrs, topology.AttrK8sClusterName)
 	if cluster == "" {
 		cluster = p.cfg.Cluster
 	}
-	namespace, ok := stringAttr(attrs, topology.AttrK8sNamespaceName)
-	if !ok {
-		return e, "", reasonImplausibleName
-	}
+	namespace := stringAttr(attrs, topology.AttrK8sNamespaceName)
 	if cluster == "" {
 		namespace = "" // guarded by the hub: any namespace
 	}
 	e = topology.Entity{Cluster: cluster, Namespace: namespace}
-	resource = e.Resource(p.cfg.Hub)
-	if !p.labelsFit(attrs, e) {
-		return e, "", reasonResourceMismatch
+	if reason := p.fitReason(attrs, e); reason != "" {
+		return e, "", reason
 	}
-	return e, resource, ""
+	return e, e.Resource(p.cfg.Hub), ""
+}
+
+// invalidReason checks one attribute map as the sender gave it: every
+// topology name a valid Kubernetes name, no topology attribute twice (the
+// check would read one value, the exporters write both).
+func invalidReason(attrs pcommon.Map) string {
+	switch err := topology.ValidateAttributes(attrs); {
+	case err == nil:
+		return ""
+	case errors.Is(err, topology.ErrDuplicateKey):
+		return reasonDuplicateAttribute
+	default:
+		return reasonInvalidName
+	}
+}
+
+// fitReason checks a record's (or scope's) attributes inside a resource
+// guarded by e's resource: valid, and labelling the data with a position that
+// resource covers.
+func (p *projectAuthzProcessor) fitReason(attrs pcommon.Map, e topology.Entity) string {
+	if reason := invalidReason(attrs); reason != "" {
+		return reason
+	}
+	if !p.labelsFit(attrs, e) {
+		return reasonResourceMismatch
+	}
+	return ""
 }
 
 // labelsFit says whether a map of attributes (a resource's, or a record's
@@ -132,19 +157,20 @@ func (p *projectAuthzProcessor) resourceOf(attrs pcommon.Map) (e topology.Entity
 // namespace when e has one, the configured hub, and an
 // aitelemetry.keycloak.resource equal to the one these labels compute to.
 // The hub's resource covers every cluster and the cluster's every namespace.
+// The attributes have passed invalidReason: names are strings, each once.
 func (p *projectAuthzProcessor) labelsFit(attrs pcommon.Map, e topology.Entity) bool {
 	labelled := e
-	if v, ok := attrs.Get(topology.AttrK8sClusterName); ok && v.AsString() != "" {
-		if e.Cluster != "" && v.AsString() != e.Cluster {
+	if v := stringAttr(attrs, topology.AttrK8sClusterName); v != "" {
+		if e.Cluster != "" && v != e.Cluster {
 			return false
 		}
-		labelled.Cluster = v.AsString()
+		labelled.Cluster = v
 	}
-	if v, ok := attrs.Get(topology.AttrK8sNamespaceName); ok && v.AsString() != "" {
-		if e.Namespace != "" && v.AsString() != e.Namespace {
+	if v := stringAttr(attrs, topology.AttrK8sNamespaceName); v != "" {
+		if e.Namespace != "" && v != e.Namespace {
 			return false
 		}
-		labelled.Namespace = v.AsString()
+		labelled.Namespace = v
 	}
 	if v, ok := attrs.Get(topology.AttrHubName); ok && v.AsString() != p.cfg.Hub {
 		return false
@@ -155,29 +181,25 @@ func (p *projectAuthzProcessor) labelsFit(attrs pcommon.Map, e topology.Entity) 
 	return true
 }
 
-// stringAttr returns a resource attribute's value, "" when absent; ok is false
-// when it is not a plausible Kubernetes name (not a string, or too long).
-func stringAttr(attrs pcommon.Map, key string) (string, bool) {
-	v, present := attrs.Get(key)
-	if !present {
-		return "", true
+// stringAttr returns a string attribute's value, "" when absent.
+func stringAttr(attrs pcommon.Map, key string) string {
+	if v, ok := attrs.Get(key); ok {
+		return v.Str()
 	}
-	if v.Type() != pcommon.ValueTypeStr || len(v.Str()) > topology.MaxNameLength {
-		return "", false
-	}
-	return v.Str(), true
+	return ""
 }
 
 // authorize decides each of n resources, whose attributes attrs returns, and
 // returns which are refused. Each distinct Keycloak resource is asked once, in
-// ctx (the caller's). An error means the batch must not go on: retryable when
-// a decision could not be made, permanent when something was refused and
-// on_denied is reject.
+// ctx (the caller's), by the shared loop of internal/authz. An error means the
+// batch must not go on: retryable when a decision could not be made,
+// permanent when something was refused and on_denied is reject.
 //
-// records calls fit with the attribute maps of resource i's scopes and records
-// and returns false as soon as fit does: a resource whose records label their
-// data with a position its guarding resource does not cover is refused.
-func (p *projectAuthzProcessor) authorize(ctx context.Context, n int, attrs func(int) pcommon.Map, records func(i int, fit func(pcommon.Map) bool) bool) ([]bool, error) {
+// records calls check with the attribute maps of resource i's scopes and
+// records and returns the first refusal reason check gives: a resource whose
+// records are invalid or label their data with a position its guarding
+// resource does not cover is refused.
+func (p *projectAuthzProcessor) authorize(ctx context.Context, n int, attrs func(int) pcommon.Map, records func(i int, check func(pcommon.Map) string) string) ([]bool, error) {
 	refused := make([]bool, n)
 	reasons := make([]string, n)
 	if client.FromContext(ctx).Auth == nil {
@@ -190,31 +212,20 @@ func (p *projectAuthzProcessor) authorize(ctx context.Context, n int, attrs func
 		}
 		return refused, p.finish(ctx, refused, reasons)
 	}
-	decided := map[string]error{}
+	decisions := authz.NewDecisions(p.authorizer, p.cfg.MaxResourcesPerRequest)
 	for i := range n {
 		e, resource, reason := p.resourceOf(attrs(i))
-		if reason == "" && !records(i, func(m pcommon.Map) bool { return p.labelsFit(m, e) }) {
-			reason = reasonResourceMismatch
+		if reason == "" {
+			reason = records(i, func(m pcommon.Map) string { return p.fitReason(m, e) })
 		}
 		if reason != "" {
 			refused[i], reasons[i] = true, reason
 			continue
 		}
-		err, ok := decided[resource]
-		if !ok {
-			if len(decided) >= p.cfg.MaxResourcesPerRequest {
-				refused[i], reasons[i] = true, reasonTooManyResources
-				continue
-			}
-			if ctx.Err() != nil {
-				err = ctx.Err()
-			} else {
-				err = p.authorizer.Authorize(ctx, resource)
-			}
-			decided[resource] = err
-		}
-		switch {
+		switch err := decisions.Decide(ctx, resource); {
 		case err == nil:
+		case errors.Is(err, authz.ErrTooManyResources):
+			refused[i], reasons[i] = true, reasonTooManyResources
 		case errors.Is(err, authz.ErrDenied):
 			refused[i], reasons[i] = true, reasonDenied
 		default:
@@ -254,7 +265,7 @@ func (p *projectAuthzProcessor) processTraces(ctx context.Context, td ptrace.Tra
 	rs := td.ResourceSpans()
 	refused, err := p.authorize(ctx, rs.Len(),
 		func(i int) pcommon.Map { return rs.At(i).Resource().Attributes() },
-		func(i int, fit func(pcommon.Map) bool) bool { return spansFit(rs.At(i), fit) })
+		func(i int, check func(pcommon.Map) string) string { return spansReason(rs.At(i), check) })
 	if err != nil {
 		return td, err
 	}
@@ -267,7 +278,7 @@ func (p *projectAuthzProcessor) processMetrics(ctx context.Context, md pmetric.M
 	rm := md.ResourceMetrics()
 	refused, err := p.authorize(ctx, rm.Len(),
 		func(i int) pcommon.Map { return rm.At(i).Resource().Attributes() },
-		func(i int, fit func(pcommon.Map) bool) bool { return metricsFit(rm.At(i), fit) })
+		func(i int, check func(pcommon.Map) string) string { return metricsReason(rm.At(i), check) })
 	if err != nil {
 		return md, err
 	}
@@ -280,7 +291,7 @@ func (p *projectAuthzProcessor) processLogs(ctx context.Context, ld plog.Logs) (
 	rl := ld.ResourceLogs()
 	refused, err := p.authorize(ctx, rl.Len(),
 		func(i int) pcommon.Map { return rl.At(i).Resource().Attributes() },
-		func(i int, fit func(pcommon.Map) bool) bool { return logsFit(rl.At(i), fit) })
+		func(i int, check func(pcommon.Map) string) string { return logsReason(rl.At(i), check) })
 	if err != nil {
 		return ld, err
 	}
@@ -289,77 +300,77 @@ func (p *projectAuthzProcessor) processLogs(ctx context.Context, ld plog.Logs) (
 	return ld, nil
 }
 
-// spansFit checks the attributes of scopes, spans and span events.
-func spansFit(rs ptrace.ResourceSpans, fit func(pcommon.Map) bool) bool {
+// spansReason checks the attributes of scopes, spans and span events.
+func spansReason(rs ptrace.ResourceSpans, check func(pcommon.Map) string) string {
 	for _, ss := range rs.ScopeSpans().All() {
-		if !fit(ss.Scope().Attributes()) {
-			return false
+		if r := check(ss.Scope().Attributes()); r != "" {
+			return r
 		}
 		for _, span := range ss.Spans().All() {
-			if !fit(span.Attributes()) {
-				return false
+			if r := check(span.Attributes()); r != "" {
+				return r
 			}
 			for _, ev := range span.Events().All() {
-				if !fit(ev.Attributes()) {
-					return false
+				if r := check(ev.Attributes()); r != "" {
+					return r
 				}
 			}
 		}
 	}
-	return true
+	return ""
 }
 
-// metricsFit checks the attributes of scopes and data points.
-func metricsFit(rm pmetric.ResourceMetrics, fit func(pcommon.Map) bool) bool {
+// metricsReason checks the attributes of scopes and data points.
+func metricsReason(rm pmetric.ResourceMetrics, check func(pcommon.Map) string) string {
 	for _, sm := range rm.ScopeMetrics().All() {
-		if !fit(sm.Scope().Attributes()) {
-			return false
+		if r := check(sm.Scope().Attributes()); r != "" {
+			return r
 		}
 		for _, m := range sm.Metrics().All() {
-			if !dataPointsFit(m, fit) {
-				return false
+			if r := dataPointsReason(m, check); r != "" {
+				return r
 			}
 		}
 	}
-	return true
+	return ""
 }
 
-func dataPointsFit(m pmetric.Metric, fit func(pcommon.Map) bool) bool {
+func dataPointsReason(m pmetric.Metric, check func(pcommon.Map) string) string {
 	switch m.Type() {
 	case pmetric.MetricTypeGauge:
-		return pointsFit(m.Gauge().DataPoints().All(), fit)
+		return pointsReason(m.Gauge().DataPoints().All(), check)
 	case pmetric.MetricTypeSum:
-		return pointsFit(m.Sum().DataPoints().All(), fit)
+		return pointsReason(m.Sum().DataPoints().All(), check)
 	case pmetric.MetricTypeHistogram:
-		return pointsFit(m.Histogram().DataPoints().All(), fit)
+		return pointsReason(m.Histogram().DataPoints().All(), check)
 	case pmetric.MetricTypeExponentialHistogram:
-		return pointsFit(m.ExponentialHistogram().DataPoints().All(), fit)
+		return pointsReason(m.ExponentialHistogram().DataPoints().All(), check)
 	case pmetric.MetricTypeSummary:
-		return pointsFit(m.Summary().DataPoints().All(), fit)
+		return pointsReason(m.Summary().DataPoints().All(), check)
 	}
-	return true
+	return ""
 }
 
-func pointsFit[P interface{ Attributes() pcommon.Map }](all func(func(int, P) bool), fit func(pcommon.Map) bool) bool {
+func pointsReason[P interface{ Attributes() pcommon.Map }](all func(func(int, P) bool), check func(pcommon.Map) string) string {
 	for _, dp := range all {
-		if !fit(dp.Attributes()) {
-			return false
+		if r := check(dp.Attributes()); r != "" {
+			return r
 		}
 	}
-	return true
+	return ""
 }
 
-// logsFit checks the attributes of scopes and log records.
-func logsFit(rl plog.ResourceLogs, fit func(pcommon.Map) bool) bool {
+// logsReason checks the attributes of scopes and log records.
+func logsReason(rl plog.ResourceLogs, check func(pcommon.Map) string) string {
 	for _, sl := range rl.ScopeLogs().All() {
-		if !fit(sl.Scope().Attributes()) {
-			return false
+		if r := check(sl.Scope().Attributes()); r != "" {
+			return r
 		}
 		for _, lr := range sl.LogRecords().All() {
-			if !fit(lr.Attributes()) {
-				return false
+			if r := check(lr.Attributes()); r != "" {
+				return r
 			}
 		}
 	}
-	return true
+	return ""
 }

@@ -30,7 +30,10 @@ import (
 )
 
 // fakeAuthorizer answers from a map (a resource not in it is denied) and
-// records what it was asked and whether a caller was in the context.
+// records what it was asked and whether a caller was in the context. Like
+// Keycloak's token endpoint, it decides on the part of the permission before
+// the first '#' (keycloakauth sends "{resource}#{scope}"), so a resource
+// smuggling a separator is decided the way the real server would.
 type fakeAuthorizer struct {
 	component.StartFunc
 	component.ShutdownFunc
@@ -54,7 +57,8 @@ func (f *fakeAuthorizer) Authorize(ctx context.Context, resource string) error {
 	if client.FromContext(ctx).Auth == nil {
 		f.noCaller++
 	}
-	if err, ok := f.answers[resource]; ok {
+	decidedOn, _, _ := strings.Cut(resource, "#")
+	if err, ok := f.answers[decidedOn]; ok {
 		return err
 	}
 	return errDeniedTest
@@ -452,7 +456,7 @@ func TestAuthorize(t *testing.T) {
 			wantRefused: map[string]int64{reasonDenied: 1},
 		},
 		{
-			name:    "implausible names refused without asking",
+			name:    "invalid names refused without asking",
 			answers: map[string]error{teamA: nil},
 			resources: []map[string]any{
 				project(prod, long), project(long, "team-a"),
@@ -462,16 +466,56 @@ func TestAuthorize(t *testing.T) {
 			wantKept:    []string{"r3"},
 			wantAsked:   []string{teamA},
 			wantAllowed: 1,
-			wantRefused: map[string]int64{reasonImplausibleName: 3},
+			wantRefused: map[string]int64{reasonInvalidName: 3},
 		},
 		{
-			name:    "names of 253 bytes are asked",
-			answers: map[string]error{topology.ProjectResource(hub, prod, strings.Repeat("n", 253)): nil},
+			// Keycloak decides on what precedes '#': this resource would be
+			// decided as team-a's while the data is team-b's.
+			name:    "separator injected through the cluster name: refused without asking",
+			answers: map[string]error{teamA: nil},
 			resources: []map[string]any{
-				project(prod, strings.Repeat("n", 253)),
+				project("nerc-ocp-prod-PROJECT-team-a#GET#", "team-b"),
+				project("nerc-ocp-prod-PROJECT-team-a#GET", ""),
+				project(prod, "team-a#GET#x"),
+				project(prod+",GET", "team-b"),
+			},
+			wantRefused: map[string]int64{reasonInvalidName: 4},
+		},
+		{
+			name:    "names Kubernetes does not allow: refused without asking",
+			answers: map[string]error{teamA: nil, topology.ProjectResource(hub, prod, "TEAM-A"): nil},
+			resources: []map[string]any{
+				project(prod, "TEAM-A"),
+				project("nerc-ocp-prod-PROJECT-team-a", "x"),
+				project(prod, "team-a\n"),
+				project(prod, "team a"),
+				with(project(prod, "team-a"), topology.AttrK8sNodeName, "wrk 1"),
+				with(project(prod, "team-a"), topology.AttrNvidiaGPUIndex, "0#GET"),
+				with(project(prod, "team-a"), topology.AttrHubName, "MOC"),
+			},
+			wantRefused: map[string]int64{reasonInvalidName: 7},
+		},
+		{
+			name:      "invalid name in a record: the resource refused",
+			answers:   map[string]error{teamA: nil},
+			resources: []map[string]any{project(prod, "team-a"), project(prod, "team-a")},
+			records: map[int]map[string]any{
+				0: {topology.AttrK8sNamespaceName: "team-a#GET"},
+				1: {topology.AttrK8sNodeName: "wrk-1"},
+			},
+			wantKept:    []string{"r1"},
+			wantAsked:   []string{teamA},
+			wantAllowed: 1,
+			wantRefused: map[string]int64{reasonInvalidName: 1},
+		},
+		{
+			name:    "longest valid names are asked",
+			answers: map[string]error{topology.ProjectResource(hub, strings.Repeat("c", 253), strings.Repeat("n", 63)): nil},
+			resources: []map[string]any{
+				project(strings.Repeat("c", 253), strings.Repeat("n", 63)),
 			},
 			wantKept:    []string{"r0"},
-			wantAsked:   []string{topology.ProjectResource(hub, prod, strings.Repeat("n", 253))},
+			wantAsked:   []string{topology.ProjectResource(hub, strings.Repeat("c", 253), strings.Repeat("n", 63))},
 			wantAllowed: 1,
 			wantRefused: map[string]int64{},
 		},
@@ -655,22 +699,22 @@ func TestLifecycle(t *testing.T) {
 func TestNestedLabelsChecked(t *testing.T) {
 	p := &projectAuthzProcessor{cfg: &Config{Hub: hub}}
 	e := topology.Entity{Cluster: prod, Namespace: "team-a"}
-	fit := func(m pcommon.Map) bool { return p.labelsFit(m, e) }
+	check := func(m pcommon.Map) string { return p.fitReason(m, e) }
 	other := func(m pcommon.Map) { m.PutStr(topology.AttrK8sNamespaceName, "team-b") }
 
 	td := ptrace.NewTraces()
 	span := td.ResourceSpans().AppendEmpty().ScopeSpans().AppendEmpty().Spans().AppendEmpty()
 	ev := span.Events().AppendEmpty()
-	assert.True(t, spansFit(td.ResourceSpans().At(0), fit))
+	assert.Empty(t, spansReason(td.ResourceSpans().At(0), check))
 	other(ev.Attributes())
-	assert.False(t, spansFit(td.ResourceSpans().At(0), fit), "span event")
+	assert.Equal(t, reasonResourceMismatch, spansReason(td.ResourceSpans().At(0), check), "span event")
 
 	ld := plog.NewLogs()
 	sl := ld.ResourceLogs().AppendEmpty().ScopeLogs().AppendEmpty()
 	sl.LogRecords().AppendEmpty()
-	assert.True(t, logsFit(ld.ResourceLogs().At(0), fit))
+	assert.Empty(t, logsReason(ld.ResourceLogs().At(0), check))
 	other(sl.Scope().Attributes())
-	assert.False(t, logsFit(ld.ResourceLogs().At(0), fit), "scope")
+	assert.Equal(t, reasonResourceMismatch, logsReason(ld.ResourceLogs().At(0), check), "scope")
 
 	for _, typ := range []pmetric.MetricType{pmetric.MetricTypeGauge, pmetric.MetricTypeSum, pmetric.MetricTypeHistogram, pmetric.MetricTypeExponentialHistogram, pmetric.MetricTypeSummary} {
 		md := pmetric.NewMetrics()
@@ -689,8 +733,65 @@ func TestNestedLabelsChecked(t *testing.T) {
 			attrs = m.SetEmptySummary().DataPoints().AppendEmpty().Attributes()
 		}
 		attrs.PutStr(topology.AttrK8sNamespaceName, "team-a")
-		assert.True(t, metricsFit(md.ResourceMetrics().At(0), fit), typ.String())
+		assert.Empty(t, metricsReason(md.ResourceMetrics().At(0), check), typ.String())
 		other(attrs)
-		assert.False(t, metricsFit(md.ResourceMetrics().At(0), fit), typ.String())
+		assert.Equal(t, reasonResourceMismatch, metricsReason(md.ResourceMetrics().At(0), check), typ.String())
+	}
+}
+
+// OTLP (protobuf and JSON) can carry an attribute twice in one list; the
+// check would read the first value while the exporters write both. Such a
+// resource or record is refused whatever the values, decoded the way the OTLP
+// receiver decodes it.
+func TestDuplicateTopologyAttributesRefused(t *testing.T) {
+	attr := func(k, v string) string { return fmt.Sprintf(`{"key":%q,"value":{"stringValue":%q}}`, k, v) }
+	body := func(resource, point []string) []byte {
+		return []byte(`{"resourceMetrics":[{"resource":{"attributes":[` + strings.Join(resource, ",") +
+			`]},"scopeMetrics":[{"metrics":[{"name":"m","gauge":{"dataPoints":[{"asDouble":1,"attributes":[` +
+			strings.Join(point, ",") + `]}]}}]}]}]}`)
+	}
+	ns := topology.AttrK8sNamespaceName
+	cl := topology.AttrK8sClusterName
+	tests := []struct {
+		name            string
+		resource, point []string
+	}{
+		{"namespace twice on the resource", []string{attr(cl, prod), attr(ns, "team-a"), attr(ns, "team-b")}, nil},
+		{"same namespace twice", []string{attr(cl, prod), attr(ns, "team-a"), attr(ns, "team-a")}, nil},
+		{"cluster twice", []string{attr(cl, prod), attr(ns, "team-a"), attr(cl, "nerc-ocp-test")}, nil},
+		{"keycloak resource twice", []string{attr(cl, prod), attr(ns, "team-a"),
+			attr(topology.AttrKeycloakResource, teamA), attr(topology.AttrKeycloakResource, teamB)}, nil},
+		{"namespace twice on a data point", []string{attr(cl, prod), attr(ns, "team-a")}, []string{attr(ns, "team-a"), attr(ns, "team-b")}},
+		{"hw.id twice on a data point", []string{attr(cl, prod), attr(ns, "team-a")}, []string{attr(topology.AttrHwID, "GPU-1"), attr(topology.AttrHwID, "GPU-2")}},
+	}
+	for _, tt := range tests {
+		for _, wire := range []string{"json", "protobuf"} {
+			t.Run(tt.name+"/"+wire, func(t *testing.T) {
+				md, err := (&pmetric.JSONUnmarshaler{}).UnmarshalMetrics(body(tt.resource, tt.point))
+				require.NoError(t, err)
+				if wire == "protobuf" {
+					raw, err := (&pmetric.ProtoMarshaler{}).MarshalMetrics(md)
+					require.NoError(t, err)
+					md, err = (&pmetric.ProtoUnmarshaler{}).UnmarshalMetrics(raw)
+					require.NoError(t, err)
+				}
+				fa := &fakeAuthorizer{answers: map[string]error{teamA: nil, teamB: nil}}
+				host := fakeHost{Host: componenttest.NewNopHost(), extensions: map[component.ID]component.Component{authorizerID: fa}}
+				tel := componenttest.NewTelemetry()
+				t.Cleanup(func() { require.NoError(t, tel.Shutdown(context.Background())) })
+				sink := &consumertest.MetricsSink{}
+				cfg := &Config{Authorizer: authorizerID, Hub: hub, OnDenied: OnDeniedDrop, MaxResourcesPerRequest: 64}
+				p, err := NewFactory().CreateMetrics(context.Background(), metadatatest.NewSettings(tel), cfg, sink)
+				require.NoError(t, err)
+				require.NoError(t, p.Start(context.Background(), host))
+				defer func() { require.NoError(t, p.Shutdown(context.Background())) }()
+
+				require.NoError(t, p.ConsumeMetrics(callerContext(), md))
+				assert.Zero(t, sink.DataPointCount(), "nothing forwarded")
+				assert.Empty(t, fa.askedResources(), "refused without asking")
+				_, refused, _ := counters(t, tel)
+				assert.Equal(t, map[string]int64{reasonDuplicateAttribute: 1}, refused)
+			})
+		}
 	}
 }
