@@ -131,6 +131,9 @@ func (p *gpuModelProcessor) enrichBatch(rms pmetric.ResourceMetricsSlice) batchC
 type batchCounts struct {
 	enriched   int64
 	incomplete map[string]int64
+	// refused points, and the last reason seen (for the log).
+	refused int64
+	invalid error
 }
 
 func (p *gpuModelProcessor) learn(ctx context.Context, rms pmetric.ResourceMetricsSlice) {
@@ -198,13 +201,20 @@ func (p *gpuModelProcessor) setResource(attrs pcommon.Map, e topology.Entity, no
 }
 
 func (p *gpuModelProcessor) record(ctx context.Context, counts batchCounts) {
-	if counts.enriched > 0 {
-		p.telemetry.ProcessorGpumodelDatapointsEnriched.Add(ctx, counts.enriched)
+	if enriched := counts.enriched - counts.refused; enriched > 0 {
+		p.telemetry.ProcessorGpumodelDatapointsEnriched.Add(ctx, enriched)
+	}
+	if counts.refused > 0 {
+		p.telemetry.ProcessorGpumodelDatapointsRefused.Add(ctx, counts.refused, withReasonInvalidName)
+		p.logger.Warn("DCGM data points refused: a name of their topology is not a Kubernetes name",
+			zap.Int64("points", counts.refused), zap.Error(counts.invalid))
 	}
 	for reason, n := range counts.incomplete {
 		p.telemetry.ProcessorGpumodelDatapointsIncomplete.Add(ctx, n, metric.WithAttributes(attribute.String("reason", reason)))
 	}
 }
+
+var withReasonInvalidName = metric.WithAttributeSet(attribute.NewSet(attribute.String("reason", "invalid_name")))
 
 var (
 	withSourceFile = metric.WithAttributeSet(attribute.NewSet(attribute.String("source", "file")))

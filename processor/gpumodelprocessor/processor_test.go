@@ -183,3 +183,39 @@ func TestRegroupingKeepsOtherResourceAttributes(t *testing.T) {
 	}
 	assert.Equal(t, 3, got.DataPointCount())
 }
+
+// A label set naming its project, cluster, node or GPU with something that is
+// not a Kubernetes name cannot name a Keycloak resource or tenant: its points
+// are dropped and counted, the others of the same metric go on.
+func TestInvalidNamesRefused(t *testing.T) {
+	valid := map[string]any{"UUID": "GPU-1", "gpu": "0", "Hostname": "wrk-1", "namespace": "team-a", "pod": "p"}
+	with := func(k string, v any) map[string]any {
+		m := map[string]any{}
+		for kk, vv := range valid {
+			m[kk] = vv
+		}
+		m[k] = v
+		return m
+	}
+	bad := []map[string]any{
+		with("namespace", "team-b#GET"),
+		with("namespace", "TEAM-B"),
+		with("cluster", "nerc-ocp-prod-PROJECT-team-a#GET#"),
+		with("Hostname", "wrk 1"),
+		with("gpu", "0,GET"),
+	}
+	tp := newTestProcessor(t, nil)
+	md := pmetric.NewMetrics()
+	sm := md.ResourceMetrics().AppendEmpty().ScopeMetrics().AppendEmpty()
+	gauge(sm, "DCGM_FI_DEV_GPU_UTIL", 7, append([]map[string]any{valid}, bad...)...)
+	tp.run(md)
+
+	out := flatten(tp.sink.AllMetrics()[0])
+	require.Len(t, out, 1, "only the valid point goes on")
+	assert.Equal(t, "team-a", out[0].resource["k8s.namespace.name"])
+	metadatatest.AssertEqualProcessorGpumodelDatapointsRefused(t, tp.tel, []metricdata.DataPoint[int64]{
+		{Attributes: attribute.NewSet(attribute.String("reason", "invalid_name")), Value: int64(len(bad))},
+	}, metricdatatest.IgnoreTimestamp(), metricdatatest.IgnoreExemplars())
+	metadatatest.AssertEqualProcessorGpumodelDatapointsEnriched(t, tp.tel,
+		[]metricdata.DataPoint[int64]{{Value: 1}}, metricdatatest.IgnoreTimestamp(), metricdatatest.IgnoreExemplars())
+}

@@ -67,6 +67,9 @@ func (p *gpuModelProcessor) regroup(rms pmetric.ResourceMetricsSlice, rm pmetric
 				}
 				cur = append(cur, s)
 				s.points++
+				if s.en.invalid != nil {
+					continue // refused: removed with the input metric
+				}
 				if s.resource != resource {
 					e := s.en.entity
 					key := groupKey{e.Cluster, e.Node, e.Namespace, e.Pod, e.Container, e.PodUID}

@@ -28,6 +28,7 @@ type TelemetryBuilder struct {
 	registrations                         []metric.Registration
 	ProcessorGpumodelDatapointsEnriched   metric.Int64Counter
 	ProcessorGpumodelDatapointsIncomplete metric.Int64Counter
+	ProcessorGpumodelDatapointsRefused    metric.Int64Counter
 	ProcessorGpumodelMetadataErrors       metric.Int64Counter
 	ProcessorGpumodelMetadataUpdates      metric.Int64Counter
 }
@@ -70,6 +71,12 @@ func NewTelemetryBuilder(settings component.TelemetrySettings, options ...Teleme
 	builder.ProcessorGpumodelDatapointsIncomplete, err = builder.meter.Int64Counter(
 		"otelcol_processor_gpumodel_datapoints_incomplete",
 		metric.WithDescription("DCGM data points passed with part of the model missing, by reason (attribute reason - no_gpu_identity, no_node, no_cluster, unknown_mig_profile, node_unresolved, no_project_metadata, unsupported_type, counted once per metric for the last). [Development]"),
+		metric.WithUnit("{datapoint}"),
+	)
+	errs = errors.Join(errs, err)
+	builder.ProcessorGpumodelDatapointsRefused, err = builder.meter.Int64Counter(
+		"otelcol_processor_gpumodel_datapoints_refused",
+		metric.WithDescription("DCGM data points refused and dropped, by reason (attribute reason - invalid_name, a cluster, node, namespace or GPU index that is not a Kubernetes name and could not name a Keycloak resource or tenant). [Development]"),
 		metric.WithUnit("{datapoint}"),
 	)
 	errs = errors.Join(errs, err)

@@ -21,12 +21,16 @@ func TestSetupTelemetry(t *testing.T) {
 	defer tb.Shutdown()
 	tb.ProcessorGpumodelDatapointsEnriched.Add(context.Background(), 1)
 	tb.ProcessorGpumodelDatapointsIncomplete.Add(context.Background(), 1)
+	tb.ProcessorGpumodelDatapointsRefused.Add(context.Background(), 1)
 	tb.ProcessorGpumodelMetadataErrors.Add(context.Background(), 1)
 	tb.ProcessorGpumodelMetadataUpdates.Add(context.Background(), 1)
 	AssertEqualProcessorGpumodelDatapointsEnriched(t, testTel,
 		[]metricdata.DataPoint[int64]{{Value: 1}},
 		metricdatatest.IgnoreTimestamp())
 	AssertEqualProcessorGpumodelDatapointsIncomplete(t, testTel,
+		[]metricdata.DataPoint[int64]{{Value: 1}},
+		metricdatatest.IgnoreTimestamp())
+	AssertEqualProcessorGpumodelDatapointsRefused(t, testTel,
 		[]metricdata.DataPoint[int64]{{Value: 1}},
 		metricdatatest.IgnoreTimestamp())
 	AssertEqualProcessorGpumodelMetadataErrors(t, testTel,
