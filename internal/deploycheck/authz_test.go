@@ -9,7 +9,6 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
-	"go.yaml.in/yaml/v3"
 )
 
 // The checks of what a shipped config or manifest lets through are
@@ -256,16 +255,5 @@ func strs(v any) []string {
 // readYAMLDocs reads every document of a YAML file.
 func readYAMLDocs(t *testing.T, rel string) []map[string]any {
 	t.Helper()
-	dec := yaml.NewDecoder(strings.NewReader(string(read(t, rel))))
-	var out []map[string]any
-	for {
-		var m map[string]any
-		if err := dec.Decode(&m); err != nil {
-			require.ErrorContains(t, err, "EOF", rel)
-			return out
-		}
-		if m != nil {
-			out = append(out, m)
-		}
-	}
+	return parseDocs(t, string(read(t, rel)))
 }
