@@ -162,23 +162,31 @@ func TestAuthorizationProblems(t *testing.T) {
 		mutate func(cfg map[string]any)
 		want   string
 	}{
-		{"mode none", func(c map[string]any) { set(c, "none", "extensions", "keycloakauth", "authorization", "mode") },
-			"extension keycloakauth validates tokens without authorization.mode resource"},
-		{"no authorization section", func(c map[string]any) { del(c, "extensions", "keycloakauth", "authorization") },
-			"extension keycloakauth validates tokens without authorization.mode resource"},
+		{
+			"mode none", func(c map[string]any) { set(c, "none", "extensions", "keycloakauth", "authorization", "mode") },
+			"extension keycloakauth validates tokens without authorization.mode resource",
+		},
+		{
+			"no authorization section", func(c map[string]any) { del(c, "extensions", "keycloakauth", "authorization") },
+			"extension keycloakauth validates tokens without authorization.mode resource",
+		},
 		{"OTLP metrics without projectauthz", func(c map[string]any) {
 			set(c, []any{"memory_limiter"}, "service", "pipelines", "metrics", "processors")
 		}, "pipeline metrics: the data of receiver otlp is not authorized per project"},
 		{"OTLP traces without projectauthz", func(c map[string]any) {
 			set(c, []any{"memory_limiter"}, "service", "pipelines", "traces", "processors")
 		}, "pipeline traces: the data of receiver otlp is not authorized per project"},
-		{"alertmanager without authorizer", func(c map[string]any) { del(c, "receivers", "alertmanager", "authorizer") },
-			"receiver alertmanager authorizes per record only with an authorizer"},
+		{
+			"alertmanager without authorizer", func(c map[string]any) { del(c, "receivers", "alertmanager", "authorizer") },
+			"receiver alertmanager authorizes per record only with an authorizer",
+		},
 		{"projectauthz on the promql pipeline", func(c map[string]any) {
 			set(c, []any{"memory_limiter", "projectauthz", "gpumodel"}, "service", "pipelines", "metrics/acm", "processors")
 		}, "pipeline metrics/acm has projectauthz but receiver promql does not authenticate callers"},
-		{"OTLP/HTTP without auth", func(c map[string]any) { del(c, "receivers", "otlp", "protocols", "http", "auth") },
-			"pipeline metrics has projectauthz but receiver otlp does not authenticate callers"},
+		{
+			"OTLP/HTTP without auth", func(c map[string]any) { del(c, "receivers", "otlp", "protocols", "http", "auth") },
+			"pipeline metrics has projectauthz but receiver otlp does not authenticate callers",
+		},
 		{"OTLP without auth nor projectauthz", func(c map[string]any) {
 			del(c, "receivers", "otlp", "protocols", "grpc", "auth")
 			set(c, []any{"memory_limiter"}, "service", "pipelines", "metrics", "processors")
@@ -190,8 +198,10 @@ func TestAuthorizationProblems(t *testing.T) {
 			set(c, map[string]any{}, "processors", "batch")
 			set(c, []any{"memory_limiter", "batch", "projectauthz"}, "service", "pipelines", "metrics", "processors")
 		}, "pipeline metrics: projectauthz after batch"},
-		{"authorizer not enabled", func(c map[string]any) { set(c, "keycloakauth/other", "processors", "projectauthz", "authorizer") },
-			"processor projectauthz: authorizer keycloakauth/other is not an enabled extension"},
+		{
+			"authorizer not enabled", func(c map[string]any) { set(c, "keycloakauth/other", "processors", "projectauthz", "authorizer") },
+			"processor projectauthz: authorizer keycloakauth/other is not an enabled extension",
+		},
 		{"authorizer a client-only extension", func(c map[string]any) {
 			set(c, "keycloakauth/prometheus", "receivers", "alertmanager", "authorizer")
 		}, "receiver alertmanager: authorizer keycloakauth/prometheus does not decide per resource"},

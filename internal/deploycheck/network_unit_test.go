@@ -129,8 +129,10 @@ func TestNetworkPolicies(t *testing.T) {
 		policy func(t *testing.T) map[string]any
 		want   []string
 	}{
-		{"old gateway policy", func(t *testing.T) map[string]any { return parseDocs(t, oldGatewayPolicy)[0] },
-			[]string{"policyTypes lacks Egress", "ingress rule 0 admits every namespace"}},
+		{
+			"old gateway policy", func(t *testing.T) map[string]any { return parseDocs(t, oldGatewayPolicy)[0] },
+			[]string{"policyTypes lacks Egress", "ingress rule 0 admits every namespace"},
+		},
 		{"no Ingress type", func(t *testing.T) map[string]any {
 			p := gateway(t)
 			set(p, []any{"Egress"}, "spec", "policyTypes")
