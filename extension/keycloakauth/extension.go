@@ -97,6 +97,13 @@ func (e *keycloakAuth) Start(ctx context.Context, _ component.Host) error {
 	if len(e.cfg.Server.Audiences) == 0 {
 		return nil
 	}
+	// Validating tokens without per-resource decisions lets one caller write
+	// every project: allowed, but only as a setting an operator sees.
+	if e.cfg.Authorization.Mode == ModeNone {
+		e.logger.Warn("keycloakauth: authorization.mode is none: any valid token may write any project's data; "+
+			"set authorization.mode: resource to authorize per project",
+			zap.Strings("audiences", e.cfg.Server.Audiences))
+	}
 	if err := e.keys.refresh(ctx); err != nil {
 		e.logger.Warn("Keycloak keys not loaded yet; tokens are refused until they are", zap.Error(err))
 	}

@@ -1,88 +1,258 @@
-//go:build deploy
-
 package deploycheck
 
 import (
+	"fmt"
+	"maps"
 	"slices"
 	"strings"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
 )
 
-// checkAuthorization: a collector config that authorizes per project does so
-// where it can work.
+// The checks of what a shipped config or manifest lets through are
+// functions returning problems, one line each: TestOverlays (-tags deploy)
+// runs them on every rendered object, the tests without tags on the files
+// themselves and on variants that each must be refused.
+
+// pullReceivers fetch their data: nobody sends to them, so they have no
+// caller to authorize (what they fetch is chosen by the configuration; the
+// promql receiver's proxy authorizes each query per cluster).
+var pullReceivers = map[string]bool{"prometheus": true, "promql": true}
+
+// selfAuthorizingReceivers decide per record themselves when given an
+// authorizer (the Alertmanager receiver, per alert), which projectauthz
+// after them cannot replace: they keep state per record (the session
+// record) before any processor sees it.
+var selfAuthorizingReceivers = map[string]bool{"alertmanager": true}
+
+func componentType(id string) string { typ, _, _ := strings.Cut(id, "/"); return typ }
+
+// authorizationProblems: a collector config that accepts data authorizes it
+// per project, where that can work.
 //
-//   - projectauthz reads the caller from the request's context: it comes
-//     before batch (which drops the context), and every receiver of its
-//     pipelines authenticates (else their data has no caller and is all
-//     refused, reason no_caller) — a pull receiver added to such a pipeline
-//     fails here;
-//   - the authorizer of projectauthz or of a receiver is an enabled
-//     extension in authorization mode resource, and a receiver with an
-//     authorizer authenticates.
-func checkAuthorization(t *testing.T, c otelcol) {
-	cfg := c.Spec.Config
-	for id, p := range cfg.Service.Pipelines {
-		procs := strs(get(p, "processors"))
-		i := slices.Index(procs, "projectauthz")
-		if i < 0 {
-			continue
-		}
-		if b := slices.Index(procs, "batch"); b >= 0 {
-			assert.Less(t, i, b, "pipeline %s: projectauthz before batch", id)
-		}
-		for _, r := range strs(get(p, "receivers")) {
-			assert.True(t, authenticates(cfg.Receivers[r]), "pipeline %s has projectauthz: receiver %s must authenticate every listener (auth.authenticator)", id, r)
-		}
-		checkAuthorizer(t, cfg, "processor projectauthz", str(get(cfg.Processors["projectauthz"], "authorizer")))
-	}
-	for id, r := range cfg.Receivers {
-		if a := str(get(r, "authorizer")); a != "" {
-			assert.True(t, authenticates(r), "receiver %s has an authorizer: it needs auth", id)
-			checkAuthorizer(t, cfg, "receiver "+id, a)
-		}
-	}
-}
+//   - Every receiver that accepts data (any but a pull receiver)
+//     authenticates every listener with a server-side authenticator: a
+//     keycloakauth that validates tokens (server.audiences), or an extension
+//     of another type (oidc, bearertokenauth, ...). A client-only
+//     keycloakauth (the promql receiver's) authenticates nobody.
+//   - Its data is authorized per project: a receiver that authorizes itself
+//     (alertmanager) names an authorizer, and every pipeline another one
+//     feeds has projectauthz.
+//   - projectauthz comes before batch (which drops the caller), and every
+//     receiver of its pipeline authenticates callers: a pull receiver's data
+//     has no caller and would all be refused (no_caller).
+//   - Every authorizer is an enabled keycloakauth in mode resource, and no
+//     keycloakauth validates tokens in mode none (any valid token could
+//     write any project's data).
+func authorizationProblems(cfg map[string]any) []string {
+	var problems []string
+	add := func(format string, args ...any) { problems = append(problems, fmt.Sprintf(format, args...)) }
+	receivers, _ := get(cfg, "receivers").(map[string]any)
+	extensions, _ := get(cfg, "extensions").(map[string]any)
+	enabled := strs(get(cfg, "service", "extensions"))
+	pipelines, _ := get(cfg, "service", "pipelines").(map[string]any)
 
-func checkAuthorizer(t *testing.T, cfg otelcolConfig, user, ext string) {
-	t.Helper()
-	if !assert.NotEmpty(t, ext, "%s names an authorizer", user) {
-		return
+	validatesTokens := func(ext string) bool {
+		if componentType(ext) != "keycloakauth" {
+			return true
+		}
+		return len(list(get(extensions, ext, "server", "audiences"))) > 0
 	}
-	assert.Contains(t, cfg.Service.Extensions, ext, "%s: authorizer %s is an enabled extension", user, ext)
-	if strings.Split(ext, "/")[0] == "keycloakauth" {
-		assert.Equal(t, "resource", str(get(cfg.Extensions[ext], "authorization", "mode")),
-			"%s: extension %s decides in authorization mode resource", user, ext)
-	}
-}
-
-// authenticates reports whether every listener of a receiver's config (a
-// map with an endpoint) has auth.authenticator, and there is one.
-func authenticates(receiver any) bool {
-	listeners, authed := 0, 0
-	var walk func(v any)
-	walk = func(v any) {
-		switch x := v.(type) {
-		case map[string]any:
-			if _, ok := x["endpoint"]; ok {
-				listeners++
-				if str(get(x, "auth", "authenticator")) != "" {
-					authed++
+	// authenticates: every listener (a map with an endpoint) names an
+	// enabled server-side authenticator, and there is a listener.
+	authenticates := func(receiver any) bool {
+		listeners, authed := 0, 0
+		var walk func(v any)
+		walk = func(v any) {
+			switch x := v.(type) {
+			case map[string]any:
+				if _, ok := x["endpoint"]; ok {
+					listeners++
+					if a := str(get(x, "auth", "authenticator")); a != "" && slices.Contains(enabled, a) && validatesTokens(a) {
+						authed++
+					}
+				}
+				for _, e := range x {
+					walk(e)
+				}
+			case []any:
+				for _, e := range x {
+					walk(e)
 				}
 			}
-			for _, e := range x {
-				walk(e)
-			}
-		case []any:
-			for _, e := range x {
-				walk(e)
-			}
+		}
+		walk(receiver)
+		return listeners > 0 && listeners == authed
+	}
+	checkAuthorizer := func(user, ext string) {
+		switch {
+		case ext == "":
+			add("%s names no authorizer", user)
+		case !slices.Contains(enabled, ext):
+			add("%s: authorizer %s is not an enabled extension", user, ext)
+		case componentType(ext) == "keycloakauth" && str(get(extensions, ext, "authorization", "mode")) != "resource":
+			add("%s: authorizer %s does not decide per resource (authorization.mode resource)", user, ext)
 		}
 	}
-	walk(receiver)
-	return listeners > 0 && listeners == authed
+
+	for _, ext := range slices.Sorted(maps.Keys(extensions)) {
+		if componentType(ext) == "keycloakauth" && slices.Contains(enabled, ext) && validatesTokens(ext) &&
+			str(get(extensions, ext, "authorization", "mode")) != "resource" {
+			add("extension %s validates tokens without authorization.mode resource: any valid token may write any project's data", ext)
+		}
+	}
+	for _, id := range slices.Sorted(maps.Keys(pipelines)) {
+		p := pipelines[id]
+		procs := strs(get(p, "processors"))
+		authz := slices.Index(procs, "projectauthz")
+		for _, r := range strs(get(p, "receivers")) {
+			pull := pullReceivers[componentType(r)]
+			authed := authenticates(receivers[r])
+			switch {
+			case !authed && authz >= 0:
+				add("pipeline %s has projectauthz but receiver %s does not authenticate callers: its data has no caller and is all refused (no_caller)", id, r)
+			case !authed && !pull:
+				add("pipeline %s: receiver %s accepts data without authenticating callers (a server-side auth.authenticator on every listener)", id, r)
+			case authed && authz < 0 && !pull && (!selfAuthorizingReceivers[componentType(r)] || str(get(receivers[r], "authorizer")) == ""):
+				add("pipeline %s: the data of receiver %s is not authorized per project (no projectauthz)", id, r)
+			}
+		}
+		if authz >= 0 {
+			if b := slices.Index(procs, "batch"); b >= 0 && b < authz {
+				add("pipeline %s: projectauthz after batch, which drops the caller", id)
+			}
+			checkAuthorizer("processor projectauthz", str(get(cfg, "processors", "projectauthz", "authorizer")))
+		}
+	}
+	for _, id := range slices.Sorted(maps.Keys(receivers)) {
+		a := str(get(receivers[id], "authorizer"))
+		if a == "" && selfAuthorizingReceivers[componentType(id)] {
+			add("receiver %s authorizes per record only with an authorizer; it has none", id)
+			continue
+		}
+		if a != "" {
+			if !authenticates(receivers[id]) {
+				add("receiver %s has an authorizer but does not authenticate callers", id)
+			}
+			checkAuthorizer("receiver "+id, a)
+		}
+	}
+	return slices.Compact(problems)
 }
+
+// TestShippedConfigsAuthorizePerProject: the collectors' configs (configs/
+// agent.yaml and gateway.yaml, as the overlays and the image's default
+// command run them) authorize every write per project.
+func TestShippedConfigsAuthorizePerProject(t *testing.T) {
+	for _, p := range configPatches {
+		t.Run(p.config, func(t *testing.T) {
+			assert.Empty(t, authorizationProblems(parseMap(t, p.config, read(t, p.config))))
+		})
+	}
+}
+
+// TestAuthorizationProblems: each way of letting a caller write another
+// project's data, or of making authorization refuse everything, applied to
+// configs/gateway.yaml, is found.
+func TestAuthorizationProblems(t *testing.T) {
+	tests := []struct {
+		name   string
+		mutate func(cfg map[string]any)
+		want   string
+	}{
+		{
+			"mode none", func(c map[string]any) { set(c, "none", "extensions", "keycloakauth", "authorization", "mode") },
+			"extension keycloakauth validates tokens without authorization.mode resource",
+		},
+		{
+			"no authorization section", func(c map[string]any) { del(c, "extensions", "keycloakauth", "authorization") },
+			"extension keycloakauth validates tokens without authorization.mode resource",
+		},
+		{"OTLP metrics without projectauthz", func(c map[string]any) {
+			set(c, []any{"memory_limiter"}, "service", "pipelines", "metrics", "processors")
+		}, "pipeline metrics: the data of receiver otlp is not authorized per project"},
+		{"OTLP traces without projectauthz", func(c map[string]any) {
+			set(c, []any{"memory_limiter"}, "service", "pipelines", "traces", "processors")
+		}, "pipeline traces: the data of receiver otlp is not authorized per project"},
+		{
+			"alertmanager without authorizer", func(c map[string]any) { del(c, "receivers", "alertmanager", "authorizer") },
+			"receiver alertmanager authorizes per record only with an authorizer",
+		},
+		{"projectauthz on the promql pipeline", func(c map[string]any) {
+			set(c, []any{"memory_limiter", "projectauthz", "gpumodel"}, "service", "pipelines", "metrics/acm", "processors")
+		}, "pipeline metrics/acm has projectauthz but receiver promql does not authenticate callers"},
+		{
+			"OTLP/HTTP without auth", func(c map[string]any) { del(c, "receivers", "otlp", "protocols", "http", "auth") },
+			"pipeline metrics has projectauthz but receiver otlp does not authenticate callers",
+		},
+		{"OTLP without auth nor projectauthz", func(c map[string]any) {
+			del(c, "receivers", "otlp", "protocols", "grpc", "auth")
+			set(c, []any{"memory_limiter"}, "service", "pipelines", "metrics", "processors")
+		}, "pipeline metrics: receiver otlp accepts data without authenticating callers"},
+		{"OTLP authenticated by a client-only extension", func(c map[string]any) {
+			set(c, "keycloakauth/prometheus", "receivers", "otlp", "protocols", "grpc", "auth", "authenticator")
+		}, "pipeline metrics has projectauthz but receiver otlp does not authenticate callers"},
+		{"projectauthz after batch", func(c map[string]any) {
+			set(c, map[string]any{}, "processors", "batch")
+			set(c, []any{"memory_limiter", "batch", "projectauthz"}, "service", "pipelines", "metrics", "processors")
+		}, "pipeline metrics: projectauthz after batch"},
+		{
+			"authorizer not enabled", func(c map[string]any) { set(c, "keycloakauth/other", "processors", "projectauthz", "authorizer") },
+			"processor projectauthz: authorizer keycloakauth/other is not an enabled extension",
+		},
+		{"authorizer a client-only extension", func(c map[string]any) {
+			set(c, "keycloakauth/prometheus", "receivers", "alertmanager", "authorizer")
+		}, "receiver alertmanager: authorizer keycloakauth/prometheus does not decide per resource"},
+	}
+	require.Empty(t, authorizationProblems(parseMap(t, "configs/gateway.yaml", read(t, "configs/gateway.yaml"))), "the shipped config")
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			cfg := parseMap(t, "configs/gateway.yaml", read(t, "configs/gateway.yaml"))
+			tt.mutate(cfg)
+			problems := authorizationProblems(cfg)
+			assert.True(t, slices.ContainsFunc(problems, func(p string) bool { return strings.Contains(p, tt.want) }),
+				"want %q in %q", tt.want, problems)
+		})
+	}
+}
+
+// set puts v at the path of map keys, creating maps on the way.
+func set(m map[string]any, v any, keys ...string) {
+	for _, k := range keys[:len(keys)-1] {
+		next, ok := m[k].(map[string]any)
+		if !ok {
+			next = map[string]any{}
+			m[k] = next
+		}
+		m = next
+	}
+	m[keys[len(keys)-1]] = v
+}
+
+// del removes the last key of the path.
+func del(m map[string]any, keys ...string) {
+	if parent, ok := get(m, keys[:len(keys)-1]...).(map[string]any); ok {
+		delete(parent, keys[len(keys)-1])
+	}
+}
+
+func str(v any) string { s, _ := v.(string); return s }
+
+// get walks a path of map keys.
+func get(v any, keys ...string) any {
+	for _, k := range keys {
+		m, ok := v.(map[string]any)
+		if !ok {
+			return nil
+		}
+		v = m[k]
+	}
+	return v
+}
+
+func list(v any) []any { l, _ := v.([]any); return l }
 
 func strs(v any) []string {
 	var out []string
@@ -90,4 +260,10 @@ func strs(v any) []string {
 		out = append(out, str(e))
 	}
 	return out
+}
+
+// readYAMLDocs reads every document of a YAML file.
+func readYAMLDocs(t *testing.T, rel string) []map[string]any {
+	t.Helper()
+	return parseDocs(t, string(read(t, rel)))
 }

@@ -117,22 +117,6 @@ func render(t *testing.T, dir string) []object {
 	return objs
 }
 
-func str(v any) string { s, _ := v.(string); return s }
-
-// get walks a path of map keys.
-func get(v any, keys ...string) any {
-	for _, k := range keys {
-		m, ok := v.(map[string]any)
-		if !ok {
-			return nil
-		}
-		v = m[k]
-	}
-	return v
-}
-
-func list(v any) []any { l, _ := v.([]any); return l }
-
 // otelcol is a typed view of the OpenTelemetryCollector v1beta1 fields the
 // checks below read. Its schema (unknown fields, types, enums, required
 // fields) is checked against the operator's own CRD in crd_test.go; core
@@ -210,10 +194,6 @@ func collectorPatch(name string) (configPatch, bool) {
 	return configPatch{}, false
 }
 
-// envRef matches ${env:NAME} without a default (NAME must be set) and
-// ${env:NAME:-default}.
-var envRef = regexp.MustCompile(`\$\{env:([A-Za-z_][A-Za-z0-9_]*)(:-[^}]*)?\}`)
-
 // containerPaths are paths every pod has without a volume of ours.
 var containerPaths = []string{"/var/run/secrets/kubernetes.io/serviceaccount", "/etc/pki"}
 
@@ -254,6 +234,20 @@ func TestOverlays(t *testing.T) {
 				}
 			}
 			checkReferences(t, objs, byKey, collectors)
+
+			// RBAC: each collector's ServiceAccounts may read exactly what its config reads.
+			needs := map[string]map[access]bool{}
+			for _, c := range collectors {
+				ta := c.Spec.TargetAllocator != nil && c.Spec.TargetAllocator.Enabled
+				cfg, _ := get(byKey["OpenTelemetryCollector "+c.Metadata.Namespace+"/"+c.Metadata.Name].m, "spec", "config").(map[string]any)
+				maps.Copy(needs, rbacNeeds(cfg, c.Metadata.Namespace, c.Metadata.Name, ta))
+			}
+			var objMaps []map[string]any
+			for _, o := range objs {
+				objMaps = append(objMaps, o.m)
+			}
+			grants, problems := rbacGrants(objMaps)
+			assert.Empty(t, append(problems, rbacProblems(grants, needs)...), "RBAC")
 		})
 	}
 }
@@ -282,7 +276,7 @@ func checkCollector(t *testing.T, dir string, dist builderDist, c otelcol, o obj
 		"spec.config of %s differs from %s with the operations of %v", c.Metadata.Name, patch.config, opsFiles)
 	configYAML, err := yaml.Marshal(rendered)
 	require.NoError(t, err)
-	checkAuthorization(t, c)
+	assert.Empty(t, authorizationProblems(rendered.(map[string]any)), "%s authorizes per project", c.Metadata.Name)
 
 	// The environment: literal values, ConfigMaps (which must be rendered),
 	// Secrets (which must have a template with the key).
@@ -370,6 +364,25 @@ func checkCollector(t *testing.T, dir string, dist builderDist, c otelcol, o obj
 		if strings.HasPrefix(v, "/") {
 			assert.True(t, under(v, mounts) || under(v, containerPaths), "%s=%s is on no volume (mounts: %v)", m[1], v, mounts)
 		}
+	}
+
+	// Transport: ClickHouse over TLS, with the overlay's environment.
+	assert.Empty(t, clickhouseTLSProblems(rendered.(map[string]any), env), "%s: ClickHouse over TLS", c.Metadata.Name)
+
+	// Network: a NetworkPolicy selects the collector's pods and lets out
+	// every port its config connects to.
+	open := map[string]bool{}
+	policies := 0
+	for _, np := range byKey {
+		if np.Kind == "NetworkPolicy" && np.Namespace == ns &&
+			str(get(np.m, "spec", "podSelector", "matchLabels", "app.kubernetes.io/instance")) == ns+"."+c.Metadata.Name {
+			policies++
+			maps.Copy(open, egressPorts(np.m))
+		}
+	}
+	assert.Positive(t, policies, "%s: a NetworkPolicy selects its pods", c.Metadata.Name)
+	for what, port := range dialPorts(rendered.(map[string]any), env) {
+		assert.True(t, open["TCP/"+port], "%s: %s connects to port %s, which no egress rule lets out", c.Metadata.Name, what, port)
 	}
 
 	// The built binary accepts the config, with the overlay's environment.
@@ -495,6 +508,7 @@ func checkReferences(t *testing.T, objs []object, byKey map[string]object, colle
 			assert.Contains(t, names, str(get(o.m, "spec", "port", "targetPort")), "%s: the Service has the port", o.key())
 			assert.Equal(t, "reencrypt", str(get(o.m, "spec", "tls", "termination")), "%s: TLS to the pods", o.key())
 		case "NetworkPolicy":
+			assert.Empty(t, networkPolicyProblems(o.m))
 			sel, _ := get(o.m, "spec", "podSelector", "matchLabels").(map[string]any)
 			c, ok := instance(o.Namespace, sel)
 			if !assert.True(t, ok, "%s selects a rendered collector's pods", o.key()) {

@@ -260,7 +260,10 @@ func TestContainerfile(t *testing.T) {
 		if d == cmd[i+1] {
 			found = true
 			_, err := os.Stat(filepath.Join(root, src))
-			assert.NoError(t, err, "default config source %s", src)
+			if assert.NoError(t, err, "default config source %s", src) {
+				// Secure by default: the image run without arguments authorizes per project.
+				assert.Empty(t, authorizationProblems(parseMap(t, src, read(t, src))), "the image's default config %s", src)
+			}
 		}
 	}
 	assert.True(t, found, "CMD's config %s is copied into the image", cmd[i+1])
