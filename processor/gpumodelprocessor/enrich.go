@@ -28,7 +28,10 @@ type enrichment struct {
 	attrs          pcommon.Map
 	nodeUnresolved bool
 	incomplete     []string
-	generation     uint64
+	// invalid is why the label set's points are refused: a name that would
+	// take part in a Keycloak resource or tenant is not a Kubernetes name.
+	invalid    error
+	generation uint64
 	// labels is the label set (see snapshot), so a point is recognized by
 	// comparison rather than by hash alone.
 	labels          []string
@@ -101,6 +104,11 @@ func (e *enricher) enrich(bc *batchCache, labels pcommon.Map, resourceCluster st
 // once per point.
 func (bc *batchCache) countIncomplete(counts *batchCounts) {
 	for _, s := range bc.all {
+		if s.en.invalid != nil {
+			counts.refused += s.points
+			counts.invalid = s.en.invalid
+			continue
+		}
 		for _, r := range s.en.incomplete {
 			counts.incomplete[r] += s.points
 		}
@@ -155,6 +163,10 @@ func (e *enricher) compute(labels pcommon.Map, resourceCluster string, gen uint6
 	}
 	ent := parser.Parse(mapLabels(labels))
 	en := &enrichment{generation: gen, labels: snapshot(labels), resourceCluster: resourceCluster}
+	if err := ent.ValidateNames(); err != nil {
+		en.invalid = err
+		return en
+	}
 
 	// DCGM puts the exporter pod's name in Hostname when NODE_NAME is unset:
 	// find the pod's node in the metadata sources.
