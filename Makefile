@@ -81,6 +81,7 @@ test: deps ## Everything: unit tests (race), brief fuzzing, integration tests, b
 	$(MAKE) validate
 	$(MAKE) smoke
 	$(MAKE) deploy-test
+	$(MAKE) attack
 	$(MAKE) e2e
 
 VENV := .tools/venv
@@ -156,6 +157,12 @@ e2e: deps keycloak $(DIST) $(JAEGER) ## The whole chain on loopback: DCGM schedu
 		PROMETHEUS_BINARY=$$(command -v prometheus) ALERTMANAGER_BINARY=$$(command -v prometheus-alertmanager || command -v alertmanager) \
 		KEYCLOAK_HOME="$$(./scripts/keycloak.sh home)" KEYCLOAK_JAVA_HOME="$$(./scripts/keycloak.sh java-home)" \
 		$(GO) test -tags e2e -count=1 -timeout 15m -v ./test/e2e/
+
+.PHONY: attack
+attack: deps keycloak $(DIST) ## Cross-project write attacks on the built collector with the real Keycloak (test/attack)
+	OTELCOL_BINARY=$(CURDIR)/$(DIST) \
+		KEYCLOAK_HOME="$$(./scripts/keycloak.sh home)" KEYCLOAK_JAVA_HOME="$$(./scripts/keycloak.sh java-home)" \
+		$(GO) test -tags attack -count=1 -timeout 10m -v ./test/attack/
 
 # Open-loop load through the built collector with TLS and a real Keycloak; not
 # in `make test` (it takes about 3 minutes, most of it Keycloak's start).

@@ -15,7 +15,6 @@ import (
 	"os"
 	"path/filepath"
 	"sort"
-	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -30,6 +29,7 @@ import (
 	"golang.org/x/oauth2/clientcredentials"
 
 	"github.com/nerc-project/ai-telemetry-collector/internal/dcgmreplay"
+	"github.com/nerc-project/ai-telemetry-collector/internal/testpeers"
 	"github.com/nerc-project/ai-telemetry-collector/internal/topology"
 )
 
@@ -62,30 +62,7 @@ func (c *chain) post(url, contentType, token string, body []byte) (int, string) 
 // internal telemetry, with or without the _total suffix) over the series whose
 // labels contain every match.
 func (c *chain) counter(name string, match ...string) float64 {
-	resp, err := http.Get(c.metricsURL) //nolint:noctx // loopback test URL
-	require.NoError(c.t, err)
-	defer func() { _ = resp.Body.Close() }()
-	sum := 0.0
-	sc := bufio.NewScanner(resp.Body)
-	sc.Buffer(make([]byte, 64*1024), 4*1024*1024)
-next:
-	for sc.Scan() {
-		line := sc.Text()
-		series, _, _ := strings.Cut(line, " ")
-		series, _, _ = strings.Cut(series, "{")
-		if series != name && series != name+"_total" {
-			continue
-		}
-		for _, m := range match {
-			if !strings.Contains(line, m) {
-				continue next
-			}
-		}
-		v, err := strconv.ParseFloat(line[strings.LastIndexByte(line, ' ')+1:], 64)
-		require.NoError(c.t, err, line)
-		sum += v
-	}
-	return sum
+	return testpeers.SelfMetric(c.t, c.metricsURL, name, match...)
 }
 
 // checkWebhookRefusals: a malformed webhook is refused with 400 and counted;

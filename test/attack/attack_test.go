@@ -1,0 +1,221 @@
+//go:build attack
+
+package attack
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"fmt"
+	"net/http"
+	"sort"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+	"go.opentelemetry.io/collector/pdata/pmetric"
+	"go.opentelemetry.io/collector/pdata/pmetric/pmetricotlp"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/credentials"
+	"google.golang.org/grpc/metadata"
+)
+
+const (
+	attrCluster   = "k8s.cluster.name"
+	attrNamespace = "k8s.namespace.name"
+	attrNode      = "k8s.node.name"
+	attrHub       = "aitelemetry.hub.name"
+	attrResource  = "aitelemetry.keycloak.resource"
+	teamAResource = "HUB-moc-CLUSTER-nerc-ocp-prod-PROJECT-team-a"
+)
+
+// suite records what was sent: controls must arrive, attacks must not.
+type suite struct {
+	*gateway
+	controls []string
+	attacks  []string
+}
+
+func (s *suite) control(name string) string { s.controls = append(s.controls, name); return name }
+func (s *suite) attack(name string) string  { s.attacks = append(s.attacks, name); return name }
+
+func TestAttacks(t *testing.T) {
+	s := &suite{gateway: startGateway(t)}
+	writer := s.token(teamAWriter)
+
+	t.Run("class 1: separator injection and non-Kubernetes names in OTLP", func(t *testing.T) {
+		// Each variant tries to have Keycloak decide on team-a's resource
+		// (it splits a permission on '#') while the data is stored under
+		// another project, or smuggles a name Kubernetes never allows.
+		variants := []struct {
+			name     string
+			resource []kv
+			record   []kv
+		}{
+			{"cluster carries team-a's resource and a #", []kv{{attrCluster, "nerc-ocp-prod-PROJECT-team-a#GET#"}, {attrNamespace, "team-b"}}, nil},
+			{"cluster ends in #GET", []kv{{attrCluster, "nerc-ocp-prod-PROJECT-team-a#GET"}, {attrNamespace, "team-b"}}, nil},
+			{"scopes smuggled with a comma", []kv{{attrCluster, "nerc-ocp-prod-PROJECT-team-a#GET,POST#"}, {attrNamespace, "team-b"}}, nil},
+			{"-PROJECT- folded into the cluster", []kv{{attrCluster, "nerc-ocp-prod-PROJECT-team-a"}, {attrNamespace, "x"}}, nil},
+			{"namespace carries a #", []kv{{attrCluster, cluster}, {attrNamespace, "team-a#GET#team-b"}}, nil},
+			{"upper-case namespace", []kv{{attrCluster, cluster}, {attrNamespace, "TEAM-A"}}, nil},
+			{"control character in the namespace", []kv{{attrCluster, cluster}, {attrNamespace, "team-a\nteam-b"}}, nil},
+			{"space in the cluster", []kv{{attrCluster, "nerc-ocp-prod team-a"}, {attrNamespace, "team-a"}}, nil},
+			{"hub with a #", []kv{{attrCluster, cluster}, {attrNamespace, "team-a"}, {attrHub, "moc#GET"}}, nil},
+			{"record namespace with a #", []kv{{attrCluster, cluster}, {attrNamespace, "team-a"}}, []kv{{attrNamespace, "team-a#GET#team-b"}}},
+			{"record node with a comma", []kv{{attrCluster, cluster}, {attrNamespace, "team-a"}}, []kv{{attrNode, "wrk-1,GET"}}},
+		}
+		i := 0
+		for _, v := range variants {
+			for _, signal := range []string{"metrics", "traces", "logs"} {
+				encoding := []string{"json", "protobuf"}[i%2]
+				i++
+				name := s.attack(fmt.Sprintf("attack/1/%s/%s/%s", v.name, signal, encoding))
+				status, msg := s.sendOTLP(signal, encoding, writer, otlpJSON(signal, name, v.resource, v.record))
+				// on_denied: drop answers success for what it drops; the
+				// files decide.
+				assert.Contains(t, []int{http.StatusOK, http.StatusBadRequest, http.StatusForbidden}, status, "%s: %s", name, msg)
+			}
+		}
+		for _, signal := range []string{"metrics", "traces", "logs"} {
+			name := s.control("control/1/" + signal)
+			status, msg := s.sendOTLP(signal, "json", writer, otlpJSON(signal, name, []kv{{attrCluster, cluster}, {attrNamespace, "team-a"}}, nil))
+			require.Equal(t, http.StatusOK, status, "%s: %s", name, msg)
+		}
+	})
+
+	t.Run("class 1: separator injection in alert labels", func(t *testing.T) {
+		variants := []map[string]string{
+			{"cluster": "nerc-ocp-prod-PROJECT-team-a#GET#", "namespace": "team-b"},
+			{"cluster": "nerc-ocp-prod-PROJECT-team-a#GET", "namespace": "team-b"},
+			{"cluster": cluster, "namespace": "team-a#GET#team-b"},
+			{"cluster": cluster, "namespace": "TEAM-B"},
+			{"cluster": cluster, "namespace": "team-b"},
+			{"cluster": cluster, "namespace": "team-a", "node": "wrk 1"},
+			{"cluster": cluster, "namespace": "team-a", "gpu": "0#GET"},
+		}
+		for i, labels := range variants {
+			pod := fmt.Sprintf("attack-1-alert-%d", i)
+			labels["alertname"], labels["pod"], labels["UUID"] = "GPUInUse", pod, "GPU-attack-"+pod
+			if labels["node"] == "" {
+				labels["node"] = "wrk-1"
+			}
+			s.attack("gpu.usage.start/" + pod)
+			status, msg := s.post(s.webhook, "application/json", writer, alertJSON(labels, randomFingerprint(t), time.Now()))
+			assert.Contains(t, []int{http.StatusBadRequest, http.StatusForbidden}, status, "%v: %s", labels, msg)
+		}
+		pod := "control-1-alert"
+		s.control("gpu.usage.start/" + pod)
+		status, msg := s.post(s.webhook, "application/json", writer, alertJSON(map[string]string{
+			"alertname": "GPUInUse", "cluster": cluster, "namespace": "team-a", "node": "wrk-1", "pod": pod, "UUID": "GPU-control",
+		}, randomFingerprint(t), time.Now()))
+		require.Equal(t, http.StatusOK, status, msg)
+	})
+
+	t.Run("class 2: topology attributes given twice", func(t *testing.T) {
+		team := func(ns string) kv { return kv{attrNamespace, ns} }
+		prod := kv{attrCluster, cluster}
+		variants := []struct {
+			name     string
+			resource []kv
+			record   []kv
+		}{
+			{"namespace team-a then team-b", []kv{prod, team("team-a"), team("team-b")}, nil},
+			{"namespace team-b then team-a", []kv{prod, team("team-b"), team("team-a")}, nil},
+			{"cluster twice", []kv{prod, team("team-a"), {attrCluster, "nerc-ocp-test"}}, nil},
+			{"keycloak resource twice", []kv{prod, team("team-a"), {attrResource, teamAResource}, {attrResource, "HUB-moc-CLUSTER-nerc-ocp-prod-PROJECT-team-b"}}, nil},
+			{"record namespace twice", []kv{prod, team("team-a")}, []kv{team("team-a"), team("team-b")}},
+		}
+		for _, v := range variants {
+			for _, signal := range []string{"metrics", "traces", "logs"} {
+				for _, encoding := range []string{"json", "protobuf"} {
+					name := s.attack(fmt.Sprintf("attack/2/%s/%s/%s", v.name, signal, encoding))
+					status, msg := s.sendOTLP(signal, encoding, writer, otlpJSON(signal, name, v.resource, v.record))
+					assert.Contains(t, []int{http.StatusOK, http.StatusBadRequest, http.StatusForbidden}, status, "%s: %s", name, msg)
+				}
+			}
+		}
+		// Over gRPC too: the OTLP receiver's gRPC decoder keeps repeated keys as well.
+		name := s.attack("attack/2/namespace twice/metrics/grpc")
+		md, err := (&pmetric.JSONUnmarshaler{}).UnmarshalMetrics(otlpJSON("metrics", name, []kv{prod, team("team-a"), team("team-b")}, nil))
+		require.NoError(t, err)
+		require.NoError(t, s.exportGRPC(writer, md))
+		name = s.control("control/2/metrics/grpc")
+		md, err = (&pmetric.JSONUnmarshaler{}).UnmarshalMetrics(otlpJSON("metrics", name, []kv{prod, team("team-a")}, nil))
+		require.NoError(t, err)
+		require.NoError(t, s.exportGRPC(writer, md))
+	})
+
+	t.Run("regressions: another project's name, spoofed keycloak resource", func(t *testing.T) {
+		for _, v := range []struct {
+			name     string
+			resource []kv
+		}{
+			{"team-b directly", []kv{{attrCluster, cluster}, {attrNamespace, "team-b"}}},
+			{"team-b labelled with team-a's resource", []kv{{attrCluster, cluster}, {attrNamespace, "team-b"}, {attrResource, teamAResource}}},
+			{"cluster-wide data", []kv{{attrCluster, cluster}}},
+			{"hub-wide data", nil},
+			{"another hub", []kv{{attrCluster, cluster}, {attrNamespace, "team-a"}, {attrHub, "other"}}},
+		} {
+			name := s.attack("attack/regression/" + v.name)
+			status, msg := s.sendOTLP("metrics", "protobuf", writer, otlpJSON("metrics", name, v.resource, nil))
+			assert.Contains(t, []int{http.StatusOK, http.StatusForbidden}, status, "%s: %s", name, msg)
+		}
+	})
+
+	t.Run("nothing of another project reached the exporters", func(t *testing.T) {
+		s.stop()
+		stored := s.stored()
+		var missing, leaked []string
+		for _, c := range s.controls {
+			if len(stored[c]) == 0 {
+				missing = append(missing, c)
+			}
+		}
+		for _, a := range s.attacks {
+			if len(stored[a]) > 0 {
+				leaked = append(leaked, fmt.Sprintf("%s (stored under namespace %q)", a, stored[a]))
+			}
+		}
+		for name, namespaces := range stored {
+			for _, ns := range namespaces {
+				if ns != "team-a" && !strings.HasPrefix(name, "gpu.") {
+					leaked = append(leaked, fmt.Sprintf("%s under %q", name, ns))
+				}
+			}
+		}
+		sort.Strings(leaked)
+		if !assert.Empty(t, missing, "controls that should have arrived") {
+			var names []string
+			for name := range stored {
+				names = append(names, name)
+			}
+			sort.Strings(names)
+			t.Logf("stored: %q", names)
+		}
+		assert.Empty(t, leaked, "attacks that reached the exporters")
+		t.Logf("%d attacks refused, %d controls stored", len(s.attacks), len(s.controls))
+	})
+}
+
+func randomFingerprint(t *testing.T) string {
+	b := make([]byte, 8)
+	_, err := rand.Read(b)
+	require.NoError(t, err)
+	return hex.EncodeToString(b)
+}
+
+// exportGRPC sends metrics over OTLP/gRPC with the bearer token.
+func (g *gateway) exportGRPC(token string, md pmetric.Metrics) error {
+	conn, err := grpc.NewClient(g.otlpGRPC, grpc.WithTransportCredentials(credentials.NewTLS(g.tlsConfig)))
+	if err != nil {
+		return err
+	}
+	defer func() { _ = conn.Close() }()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	ctx = metadata.AppendToOutgoingContext(ctx, "authorization", "Bearer "+token)
+	_, err = pmetricotlp.NewGRPCClient(conn).Export(ctx, pmetricotlp.NewExportRequestFromMetrics(md))
+	return err
+}
