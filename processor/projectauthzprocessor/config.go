@@ -6,6 +6,7 @@ import (
 
 	"go.opentelemetry.io/collector/component"
 
+	"github.com/nerc-project/ai-telemetry-collector/internal/tenant"
 	"github.com/nerc-project/ai-telemetry-collector/internal/topology"
 )
 
@@ -44,7 +45,28 @@ type Config struct {
 	// MaxResourcesPerRequest bounds the distinct Keycloak resources one batch
 	// may ask decisions for; resources beyond it are refused.
 	MaxResourcesPerRequest int `mapstructure:"max_resources_per_request"`
+
+	// Tenant, when its metadata_key is set, forwards each Keycloak
+	// resource's data in its own call, with the resource's name as the
+	// tenant in the client metadata (see TenantConfig).
+	Tenant TenantConfig `mapstructure:"tenant"`
 }
+
+// TenantConfig makes the authorized resource the tenant of its data
+// downstream: the resources allowed in a request are grouped by the Keycloak
+// resource they were authorized on, and each group is passed on in its own
+// call whose client metadata holds that resource name under MetadataKey,
+// replacing whatever the caller sent under that key. An exporter's
+// tenantheader extension then sends it as X-Scope-OrgID. Off when
+// MetadataKey is empty.
+type TenantConfig struct {
+	// MetadataKey is the client metadata key the tenant is put under
+	// (case-insensitive, as client metadata is): x-scope-orgid for Tempo.
+	MetadataKey string `mapstructure:"metadata_key"`
+}
+
+// enabled says whether data is forwarded per tenant.
+func (t TenantConfig) enabled() bool { return t.MetadataKey != "" }
 
 var _ component.Config = (*Config)(nil)
 
@@ -72,6 +94,11 @@ func (c *Config) Validate() error {
 	}
 	if c.MaxResourcesPerRequest < 1 {
 		errs = append(errs, fmt.Errorf("%w, got %d", errMaxResources, c.MaxResourcesPerRequest))
+	}
+	if c.Tenant.enabled() {
+		if err := tenant.ValidateKey(c.Tenant.MetadataKey); err != nil {
+			errs = append(errs, fmt.Errorf("tenant.metadata_key: %w", err))
+		}
 	}
 	return errors.Join(errs...)
 }

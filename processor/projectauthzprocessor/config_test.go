@@ -10,6 +10,7 @@ import (
 	"go.opentelemetry.io/collector/confmap"
 	"go.opentelemetry.io/collector/confmap/confmaptest"
 
+	"github.com/nerc-project/ai-telemetry-collector/internal/tenant"
 	"github.com/nerc-project/ai-telemetry-collector/internal/topology"
 	"github.com/nerc-project/ai-telemetry-collector/processor/projectauthzprocessor/internal/metadata"
 )
@@ -37,6 +38,11 @@ func TestLoadConfig(t *testing.T) {
 		{id: component.NewIDWithName(metadata.Type, "local_cluster"), wantErr: errLocalCluster},
 		{id: component.NewIDWithName(metadata.Type, "separator_in_cluster"), wantErr: topology.ErrInvalidName},
 		{id: component.NewIDWithName(metadata.Type, "upper_case_hub"), wantErr: topology.ErrInvalidName},
+		{id: component.NewIDWithName(metadata.Type, "tenant"), want: &Config{
+			Authorizer: keycloak, Hub: "moc", OnDenied: OnDeniedDrop, MaxResourcesPerRequest: 64,
+			Tenant: TenantConfig{MetadataKey: "x-scope-orgid"},
+		}},
+		{id: component.NewIDWithName(metadata.Type, "bad_tenant_key"), wantErr: tenant.ErrInvalidKey},
 	}
 	for _, tt := range tests {
 		t.Run(tt.id.String(), func(t *testing.T) {
@@ -56,7 +62,9 @@ func TestLoadConfig(t *testing.T) {
 }
 
 func TestDefaultConfigNeedsAuthorizerAndHub(t *testing.T) {
-	err := confmap.Validate(createDefaultConfig())
+	cfg := createDefaultConfig()
+	err := confmap.Validate(cfg)
 	require.ErrorIs(t, err, errNoAuthorizer)
 	require.ErrorIs(t, err, errNoHub)
+	assert.False(t, cfg.(*Config).Tenant.enabled(), "per-tenant forwarding is off by default")
 }

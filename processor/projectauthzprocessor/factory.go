@@ -40,6 +40,11 @@ func createTraces(ctx context.Context, set processor.Settings, cfg component.Con
 	if err != nil {
 		return nil, err
 	}
+	if p.cfg.Tenant.enabled() {
+		if next, err = p.tracesPerTenant(next); err != nil {
+			return nil, err
+		}
+	}
 	return processorhelper.NewTraces(ctx, set, cfg, next, p.processTraces,
 		processorhelper.WithStart(p.start), processorhelper.WithShutdown(p.shutdown), capabilities)
 }
@@ -49,6 +54,11 @@ func createMetrics(ctx context.Context, set processor.Settings, cfg component.Co
 	if err != nil {
 		return nil, err
 	}
+	if p.cfg.Tenant.enabled() {
+		if next, err = p.metricsPerTenant(next); err != nil {
+			return nil, err
+		}
+	}
 	return processorhelper.NewMetrics(ctx, set, cfg, next, p.processMetrics,
 		processorhelper.WithStart(p.start), processorhelper.WithShutdown(p.shutdown), capabilities)
 }
@@ -57,6 +67,11 @@ func createLogs(ctx context.Context, set processor.Settings, cfg component.Confi
 	p, err := newProcessor(set, cfg.(*Config))
 	if err != nil {
 		return nil, err
+	}
+	if p.cfg.Tenant.enabled() {
+		if next, err = p.logsPerTenant(next); err != nil {
+			return nil, err
+		}
 	}
 	return processorhelper.NewLogs(ctx, set, cfg, next, p.processLogs,
 		processorhelper.WithStart(p.start), processorhelper.WithShutdown(p.shutdown), capabilities)

@@ -22,6 +22,7 @@ import (
 	"google.golang.org/grpc/status"
 
 	"github.com/nerc-project/ai-telemetry-collector/internal/authz"
+	"github.com/nerc-project/ai-telemetry-collector/internal/tenant"
 	"github.com/nerc-project/ai-telemetry-collector/internal/topology"
 	"github.com/nerc-project/ai-telemetry-collector/processor/projectauthzprocessor/internal/metadata"
 )
@@ -55,11 +56,12 @@ const (
 	reasonInvalidName        = "invalid_name"
 	reasonDuplicateAttribute = "duplicate_attribute"
 	reasonTooManyResources   = "too_many_resources"
+	reasonInvalidTenant      = "invalid_tenant"
 )
 
 var reasonOptions = func() map[string]metric.AddOption {
 	m := map[string]metric.AddOption{}
-	for _, r := range []string{reasonDenied, reasonNoCaller, reasonResourceMismatch, reasonInvalidName, reasonDuplicateAttribute, reasonTooManyResources} {
+	for _, r := range []string{reasonDenied, reasonNoCaller, reasonResourceMismatch, reasonInvalidName, reasonDuplicateAttribute, reasonTooManyResources, reasonInvalidTenant} {
 		m[r] = metric.WithAttributeSet(attribute.NewSet(attribute.String("reason", r)))
 	}
 	return m
@@ -103,12 +105,31 @@ func (p *projectAuthzProcessor) shutdown(context.Context) error {
 // name that is not a Kubernetes name, a topology attribute given twice), or
 // when aitelemetry.keycloak.resource names another resource than the computed
 // one or aitelemetry.hub.name another hub than the configured one (the caller
-// must not pick the resource it is checked against). e is the position the
-// resource covers, against which the records inside are checked.
+// must not pick the resource it is checked against), or, when data is
+// forwarded per tenant, when the resource cannot be a tenant ID. e is the
+// position the resource covers, against which the records inside are checked.
 func (p *projectAuthzProcessor) resourceOf(attrs pcommon.Map) (e topology.Entity, resource, reason string) {
 	if reason := invalidReason(attrs); reason != "" {
 		return e, "", reason
 	}
+	e = p.entityOf(attrs)
+	if reason := p.fitReason(attrs, e); reason != "" {
+		return e, "", reason
+	}
+	resource = e.Resource(p.cfg.Hub)
+	if p.cfg.Tenant.enabled() && tenant.Validate(resource) != nil {
+		// Refused rather than sent under another tenant: only a cluster name
+		// near the DNS limit makes a resource longer than a tenant may be.
+		return e, "", reasonInvalidTenant
+	}
+	return e, resource, ""
+}
+
+// entityOf is the position whose resource guards data with these resource
+// attributes: k8s.cluster.name (else the configured cluster) and
+// k8s.namespace.name. Authorization asks about its resource, and the tenant
+// forwarding groups by it, so both always agree.
+func (p *projectAuthzProcessor) entityOf(attrs pcommon.Map) topology.Entity {
 	cluster := stringAttr(attrs, topology.AttrK8sClusterName)
 	if cluster == "" {
 		cluster = p.cfg.Cluster
@@ -117,11 +138,7 @@ func (p *projectAuthzProcessor) resourceOf(attrs pcommon.Map) (e topology.Entity
 	if cluster == "" {
 		namespace = "" // guarded by the hub: any namespace
 	}
-	e = topology.Entity{Cluster: cluster, Namespace: namespace}
-	if reason := p.fitReason(attrs, e); reason != "" {
-		return e, "", reason
-	}
-	return e, e.Resource(p.cfg.Hub), ""
+	return topology.Entity{Cluster: cluster, Namespace: namespace}
 }
 
 // invalidReason checks one attribute map as the sender gave it: every

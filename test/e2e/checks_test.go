@@ -107,9 +107,33 @@ func probeMetrics(namespace string) []byte {
 	return body
 }
 
+// probeService names the OTLP trace probe's spans.
+const probeService = "e2e-probe"
+
+func probeTraces(namespace string) []byte {
+	td := ptrace.NewTraces()
+	rs := td.ResourceSpans().AppendEmpty()
+	rs.Resource().Attributes().PutStr("service.name", probeService)
+	rs.Resource().Attributes().PutStr(topology.AttrK8sClusterName, cluster)
+	rs.Resource().Attributes().PutStr(topology.AttrK8sNamespaceName, namespace)
+	sp := rs.ScopeSpans().AppendEmpty().Spans().AppendEmpty()
+	sp.SetName("e2e.authz.probe")
+	sp.SetTraceID(pcommon.TraceID([16]byte{0xe2, 0xe0, 1}))
+	sp.SetSpanID(pcommon.SpanID([8]byte{0xe2, 0xe0, 1}))
+	now := time.Now()
+	sp.SetStartTimestamp(pcommon.NewTimestampFromTime(now.Add(-time.Second)))
+	sp.SetEndTimestamp(pcommon.NewTimestampFromTime(now))
+	body, err := (&ptrace.ProtoMarshaler{}).MarshalTraces(td)
+	if err != nil {
+		panic(err)
+	}
+	return body
+}
+
 // checkProjectAuthz: an OTLP agent allowed project team-a only (Keycloak
 // client team-a-writer) writes team-a's data, and is refused (403, PERMISSION
-// DENIED) for team-b's; checkEnrichedMetrics later finds the first and not the second.
+// DENIED) for team-b's; checkEnrichedMetrics later finds the first and not the
+// second, checkTenantIsolation the trace probe under team-a's tenant only.
 func (c *chain) checkProjectAuthz() {
 	t := c.t
 	tok := c.token("team-a-writer")
@@ -119,7 +143,9 @@ func (c *chain) checkProjectAuthz() {
 	assert.Equal(t, http.StatusOK, status, "team-a-writer writing team-a: %s", msg)
 	status, _ = c.post(c.otlpHTTPURL+"/v1/metrics", "application/x-protobuf", "", probeMetrics("team-a"))
 	assert.Equal(t, http.StatusUnauthorized, status, "OTLP without a token")
-	t.Log("OTLP: team-a-writer refused for team-b (403), accepted for team-a")
+	status, msg = c.post(c.otlpHTTPURL+"/v1/traces", "application/x-protobuf", tok, probeTraces("team-a"))
+	assert.Equal(t, http.StatusOK, status, "team-a-writer writing a team-a span: %s", msg)
+	t.Log("OTLP: team-a-writer refused for team-b (403), accepted for team-a (metrics and a span)")
 }
 
 // checkDuplicateNotification re-POSTs a resolved notification exactly as
@@ -200,6 +226,40 @@ func expectations(t *testing.T, s *dcgmreplay.Schedule) []expected {
 	return out
 }
 
+const hub = "moc"
+
+// projectTenant is the trace store tenant of a project's data: the Keycloak
+// resource it was authorized on, which projectauthz makes the tenant.
+func projectTenant(namespace string) string { return topology.ProjectResource(hub, cluster, namespace) }
+
+// projects are the schedule's namespaces, sorted.
+func projects(s *dcgmreplay.Schedule) []string {
+	seen := map[string]bool{}
+	var out []string
+	for _, a := range s.Allocations {
+		if !seen[a.Namespace] {
+			seen[a.Namespace] = true
+			out = append(out, a.Namespace)
+		}
+	}
+	sort.Strings(out)
+	return out
+}
+
+// sessionSpans reads every project's session spans, each project under its
+// own tenant, as that project's Grafana data source would.
+func (c *chain) sessionSpans(s *dcgmreplay.Schedule) ([]storedSpan, error) {
+	var all []storedSpan
+	for _, ns := range projects(s) {
+		spans, err := jaegerSpans(c.jaegerQuery, projectTenant(ns), "alertmanager", c.t0.Add(-time.Hour), time.Now().Add(time.Hour))
+		if err != nil {
+			return nil, err
+		}
+		all = append(all, spans...)
+	}
+	return all, nil
+}
+
 // waitForSessions polls Jaeger until it holds as many session spans as the
 // schedule has sessions (or a minute passed), then returns every span.
 func (c *chain) waitForSessions(s *dcgmreplay.Schedule) []storedSpan {
@@ -209,7 +269,7 @@ func (c *chain) waitForSessions(s *dcgmreplay.Schedule) []storedSpan {
 	deadline := time.Now().Add(time.Minute)
 	for {
 		var err error
-		spans, err = jaegerSpans(c.jaegerQuery, "alertmanager", c.t0.Add(-time.Hour), time.Now().Add(time.Hour))
+		spans, err = c.sessionSpans(s)
 		got := 0
 		if err == nil {
 			for _, sp := range spans {
@@ -226,7 +286,7 @@ func (c *chain) waitForSessions(s *dcgmreplay.Schedule) []storedSpan {
 	}
 	// Anything late (a duplicate) would show up now.
 	time.Sleep(3 * time.Second)
-	spans, err := jaegerSpans(c.jaegerQuery, "alertmanager", c.t0.Add(-time.Hour), time.Now().Add(time.Hour))
+	spans, err := c.sessionSpans(s)
 	require.NoError(t, err)
 	return spans
 }
@@ -418,4 +478,67 @@ func (c *chain) checkEnrichedMetrics() {
 	assert.Equal(t, 1, probes["team-a"], "team-a's authorized probe arrives once")
 	assert.Zero(t, probes["team-b"], "team-b's refused probe is absent")
 	t.Logf("enriched DCGM metrics with a project: %v (of %d); authz probes found: %v", enriched, points, probes)
+}
+
+// checkTenantIsolation: each project's reader (a Grafana data source sending
+// that project's X-Scope-OrgID) sees its own project's sessions and nothing of
+// another's. spans are the session spans read per tenant.
+func (c *chain) checkTenantIsolation(s *dcgmreplay.Schedule, spans []storedSpan) {
+	t := c.t
+	teamA := projectTenant("team-a")
+	byProject := map[string][]storedSpan{}
+	for _, sp := range spans {
+		ns := str(sp.Attrs[topology.AttrK8sNamespaceName])
+		// A search under a project's tenant returns that project's spans only.
+		assert.Equal(t, projectTenant(ns), sp.Tenant, "span %s %s of %s read under tenant %s", sp.Name, sp.SpanID, ns, sp.Tenant)
+		byProject[ns] = append(byProject[ns], sp)
+	}
+	for _, ns := range projects(s) {
+		assert.NotEmpty(t, byProject[ns], "%s's sessions under its own tenant", ns)
+	}
+
+	// team-a's reader fetches its own traces (found) and every other
+	// project's by ID (not found), including traces it knows the ID of.
+	own, foreign := 0, 0
+	tried := map[string]bool{}
+	for _, sp := range spans {
+		if tried[sp.TraceID] {
+			continue
+		}
+		tried[sp.TraceID] = true
+		status, got, err := jaegerTrace(c.jaegerQuery, teamA, sp.TraceID)
+		require.NoError(t, err)
+		if str(sp.Attrs[topology.AttrK8sNamespaceName]) == "team-a" {
+			assert.Equal(t, http.StatusOK, status, "team-a's trace %s under team-a's tenant", sp.TraceID)
+			assert.NotEmpty(t, got, "team-a's trace %s under team-a's tenant", sp.TraceID)
+			own++
+			continue
+		}
+		assert.Equal(t, http.StatusNotFound, status, "%s's trace %s under team-a's tenant", str(sp.Attrs[topology.AttrK8sNamespaceName]), sp.TraceID)
+		assert.Empty(t, got, "%s's trace %s under team-a's tenant", str(sp.Attrs[topology.AttrK8sNamespaceName]), sp.TraceID)
+		foreign++
+	}
+	assert.Positive(t, foreign, "other projects' traces were tried")
+
+	// team-a-writer's OTLP span: under team-a's tenant, not team-b's.
+	from, to := c.t0.Add(-time.Hour), time.Now().Add(time.Hour)
+	probes, err := jaegerSpans(c.jaegerQuery, teamA, probeService, from, to)
+	require.NoError(t, err)
+	assert.Len(t, probes, 1, "team-a-writer's span under team-a's tenant")
+	probes, err = jaegerSpans(c.jaegerQuery, projectTenant("team-b"), probeService, from, to)
+	require.NoError(t, err)
+	assert.Empty(t, probes, "team-a-writer's span under team-b's tenant")
+
+	// Nothing in a shared tenant (the gateway's former static one), and no
+	// read without a tenant.
+	shared, err := jaegerSpans(c.jaegerQuery, "ai-telemetry", "alertmanager", from, to)
+	require.NoError(t, err)
+	assert.Empty(t, shared, "spans under a shared tenant")
+	status, _, err := jaegerGet(c.jaegerQuery, "", "/api/services", nil)
+	require.NoError(t, err)
+	assert.Equal(t, http.StatusUnauthorized, status, "a query without a tenant")
+	// Nothing was dropped for want of a tenant (since the restart).
+	assert.Zero(t, c.counter("otelcol_tenantheader_requests_refused"), "requests the exporter refused without a tenant")
+	t.Logf("tenants: %d projects each read under its own tenant; team-a's reader found its %d traces by ID and none of the other projects' %d; "+
+		"team-a-writer's span under team-a only; shared tenant empty; no tenant: %d", len(byProject), own, foreign, status)
 }

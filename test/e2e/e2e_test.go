@@ -58,9 +58,10 @@ type chain struct {
 	jaegerQuery  string
 	outputDir    string
 	collector    *testpeers.Process
-	collectorURL string // health check
-	jaeger       *testpeers.Process
+	collectorURL string             // health check
+	jaeger       *testpeers.Process // ingest (Tempo's distributor): stopped by the fault
 	jaegerReady  string
+	jaegerStore  *testpeers.Process // storage and query, never stopped
 	collectorEnv []string
 }
 
@@ -154,6 +155,7 @@ func TestChain(t *testing.T) {
 	spans := c.waitForSessions(sched)
 	c.checkSessions(sched, spans)
 	c.checkNoDuplicates(spans)
+	c.checkTenantIsolation(sched, spans)
 	c.checkEnrichedMetrics()
 	t.Logf("whole run %s (schedule %s)", time.Since(began).Round(time.Second), end)
 }
@@ -164,23 +166,39 @@ func (c *chain) sleepUntil(offset time.Duration) {
 	}
 }
 
+// startJaeger runs the multi-tenant trace store in two Jaeger v2 processes
+// (testdata/jaeger-store.yaml, testdata/jaeger.yaml): the store with the
+// query API, and the ingest endpoint the collector exports to, which the
+// fault stops and restarts while the store keeps what it holds.
 func (c *chain) startJaeger() {
 	t := c.t
 	query := "127.0.0.1:" + testpeers.FreePort(t)
 	c.jaegerQuery = "http://" + query
-	c.jaegerReady = c.jaegerQuery + "/api/services"
+	store := "127.0.0.1:" + testpeers.FreePort(t)
+	storeHealth := "127.0.0.1:" + testpeers.FreePort(t)
+	storeCfg, err := filepath.Abs("testdata/jaeger-store.yaml")
+	require.NoError(t, err)
+	c.jaegerStore = testpeers.NewProcess(t, c.dir, "jaeger-store", binary(t, "JAEGER_BINARY"), []string{
+		"JAEGER_STORE_GRPC_ENDPOINT=" + store,
+		"JAEGER_QUERY_ENDPOINT=" + query,
+		"JAEGER_QUERY_GRPC_ENDPOINT=127.0.0.1:" + testpeers.FreePort(t),
+		"JAEGER_STORE_HEALTH_ENDPOINT=" + storeHealth,
+		"JAEGER_STORE_METRICS_PORT=" + testpeers.FreePort(t),
+	}, "--config", storeCfg)
+	c.jaegerStore.Start()
+	c.jaegerStore.WaitReady("http://"+storeHealth+"/status", 2*time.Minute)
+
 	otlp := "127.0.0.1:" + testpeers.FreePort(t)
+	health := "127.0.0.1:" + testpeers.FreePort(t)
+	c.jaegerReady = "http://" + health + "/status"
 	c.collectorEnv = append(c.collectorEnv, "JAEGER_OTLP_ENDPOINT="+otlp)
 	cfg, err := filepath.Abs("testdata/jaeger.yaml")
 	require.NoError(t, err)
 	c.jaeger = testpeers.NewProcess(t, c.dir, "jaeger", binary(t, "JAEGER_BINARY"), []string{
 		"JAEGER_OTLP_GRPC_ENDPOINT=" + otlp,
-		"JAEGER_OTLP_HTTP_ENDPOINT=127.0.0.1:" + testpeers.FreePort(t),
-		"JAEGER_QUERY_ENDPOINT=" + query,
-		"JAEGER_QUERY_GRPC_ENDPOINT=127.0.0.1:" + testpeers.FreePort(t),
-		"JAEGER_HEALTH_ENDPOINT=127.0.0.1:" + testpeers.FreePort(t),
+		"JAEGER_STORE_GRPC_ENDPOINT=" + store,
+		"JAEGER_HEALTH_ENDPOINT=" + health,
 		"JAEGER_METRICS_PORT=" + testpeers.FreePort(t),
-		"JAEGER_DATA_DIR=" + filepath.Join(c.dir, "jaeger-data"),
 	}, "--config", cfg)
 	c.jaeger.Start()
 	c.jaeger.WaitReady(c.jaegerReady, 2*time.Minute)

@@ -74,7 +74,7 @@ func NewTelemetryBuilder(settings component.TelemetrySettings, options ...Teleme
 	errs = errors.Join(errs, err)
 	builder.ProcessorProjectauthzResourcesRefused, err = builder.meter.Int64Counter(
 		"otelcol_processor_projectauthz_resources_refused",
-		metric.WithDescription("Resources refused, by reason (attribute reason - denied, no_caller, resource_mismatch, invalid_name, duplicate_attribute, too_many_resources). [Development]"),
+		metric.WithDescription("Resources refused, by reason (attribute reason - denied, no_caller, resource_mismatch, invalid_name, duplicate_attribute, too_many_resources, invalid_tenant). [Development]"),
 		metric.WithUnit("{resource}"),
 	)
 	errs = errors.Join(errs, err)

@@ -56,7 +56,7 @@ func AssertEqualProcessorProjectauthzResourcesAllowed(t *testing.T, tt *componen
 func AssertEqualProcessorProjectauthzResourcesRefused(t *testing.T, tt *componenttest.Telemetry, dps []metricdata.DataPoint[int64], opts ...metricdatatest.Option) {
 	want := metricdata.Metrics{
 		Name:        "otelcol_processor_projectauthz_resources_refused",
-		Description: "Resources refused, by reason (attribute reason - denied, no_caller, resource_mismatch, invalid_name, duplicate_attribute, too_many_resources). [Development]",
+		Description: "Resources refused, by reason (attribute reason - denied, no_caller, resource_mismatch, invalid_name, duplicate_attribute, too_many_resources, invalid_tenant). [Development]",
 		Unit:        "{resource}",
 		Data: metricdata.Sum[int64]{
 			Temporality: metricdata.CumulativeTemporality,
