@@ -106,7 +106,7 @@ func authorizationProblems(cfg map[string]any) []string {
 	for _, id := range slices.Sorted(maps.Keys(pipelines)) {
 		p := pipelines[id]
 		procs := strs(get(p, "processors"))
-		authz := slices.Index(procs, "projectauthz")
+		authz := slices.IndexFunc(procs, func(id string) bool { return componentType(id) == "projectauthz" })
 		for _, r := range strs(get(p, "receivers")) {
 			pull := pullReceivers[componentType(r)]
 			authed := authenticates(receivers[r])
@@ -120,10 +120,10 @@ func authorizationProblems(cfg map[string]any) []string {
 			}
 		}
 		if authz >= 0 {
-			if b := slices.Index(procs, "batch"); b >= 0 && b < authz {
+			if b := slices.IndexFunc(procs, func(id string) bool { return componentType(id) == "batch" }); b >= 0 && b < authz {
 				add("pipeline %s: projectauthz after batch, which drops the caller", id)
 			}
-			checkAuthorizer("processor projectauthz", str(get(cfg, "processors", "projectauthz", "authorizer")))
+			checkAuthorizer("processor "+procs[authz], str(get(cfg, "processors", procs[authz], "authorizer")))
 		}
 	}
 	for _, id := range slices.Sorted(maps.Keys(receivers)) {
@@ -266,4 +266,96 @@ func strs(v any) []string {
 func readYAMLDocs(t *testing.T, rel string) []map[string]any {
 	t.Helper()
 	return parseDocs(t, string(read(t, rel)))
+}
+
+// tenancyProblems: spans reach Tempo under the tenant of the project they were
+// authorized for, never a tenant the config or the caller chose.
+//
+//   - No exporter sends a static X-Scope-OrgID header (one tenant for all).
+//   - An exporter to Tempo (its id names tempo) takes the header from the
+//     tenantheader extension, partitions its queue's batches by the tenant
+//     key (a merged batch would mix projects), and every pipeline feeding it
+//     has a projectauthz setting that key (tenant.metadata_key).
+func tenancyProblems(cfg map[string]any) []string {
+	var problems []string
+	add := func(format string, a ...any) { problems = append(problems, fmt.Sprintf(format, a...)) }
+	exporters, _ := get(cfg, "exporters").(map[string]any)
+	pipelines, _ := get(cfg, "service", "pipelines").(map[string]any)
+	for _, id := range slices.Sorted(maps.Keys(exporters)) {
+		headers, _ := get(exporters, id, "headers").(map[string]any)
+		for h := range headers {
+			if strings.EqualFold(h, "X-Scope-OrgID") {
+				add("exporter %s: a static X-Scope-OrgID puts every project in one tenant", id)
+			}
+		}
+		if !strings.Contains(id, "tempo") {
+			continue
+		}
+		key := ""
+		for _, m := range asSlice(get(exporters, id, "middlewares")) {
+			if mid := str(get(m, "id")); componentType(mid) == "tenantheader" {
+				key = str(get(cfg, "extensions", mid, "metadata_key"))
+			}
+		}
+		if key == "" {
+			add("exporter %s: no tenantheader middleware: spans would not carry their project's tenant", id)
+			continue
+		}
+		if !slices.Contains(strs(get(exporters, id, "sending_queue", "batch", "partition", "metadata_keys")), key) {
+			add("exporter %s: batches not partitioned by %s: one request could mix projects (and is refused)", id, key)
+		}
+		for _, pid := range slices.Sorted(maps.Keys(pipelines)) {
+			if !slices.Contains(strs(get(pipelines[pid], "exporters")), id) {
+				continue
+			}
+			ok := false
+			for _, proc := range strs(get(pipelines[pid], "processors")) {
+				if componentType(proc) == "projectauthz" && str(get(cfg, "processors", proc, "tenant", "metadata_key")) == key {
+					ok = true
+				}
+			}
+			if !ok {
+				add("pipeline %s feeds %s without a projectauthz choosing the tenant (tenant.metadata_key %s)", pid, id, key)
+			}
+		}
+	}
+	return problems
+}
+
+func asSlice(v any) []any { s, _ := v.([]any); return s }
+
+func TestShippedConfigsTenantPerProject(t *testing.T) {
+	for _, p := range configPatches {
+		t.Run(p.config, func(t *testing.T) {
+			assert.Empty(t, tenancyProblems(parseMap(t, p.config, read(t, p.config))))
+		})
+	}
+}
+
+func TestTenancyProblems(t *testing.T) {
+	tests := []struct {
+		name   string
+		mutate func(cfg map[string]any)
+		want   string
+	}{
+		{"static tenant", func(c map[string]any) {
+			set(c, map[string]any{"X-Scope-OrgID": "ai-telemetry"}, "exporters", "otlp_grpc/tempo", "headers")
+		}, "exporter otlp_grpc/tempo: a static X-Scope-OrgID"},
+		{"no middleware", func(c map[string]any) { del(c, "exporters", "otlp_grpc/tempo", "middlewares") },
+			"exporter otlp_grpc/tempo: no tenantheader middleware"},
+		{"no partition", func(c map[string]any) { del(c, "exporters", "otlp_grpc/tempo", "sending_queue", "batch", "partition") },
+			"exporter otlp_grpc/tempo: batches not partitioned by x-scope-orgid"},
+		{"projectauthz without tenant", func(c map[string]any) { del(c, "processors", "projectauthz/traces", "tenant") },
+			"pipeline traces feeds otlp_grpc/tempo without a projectauthz choosing the tenant"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			cfg := parseMap(t, "configs/gateway.yaml", read(t, "configs/gateway.yaml"))
+			require.Empty(t, tenancyProblems(cfg))
+			tt.mutate(cfg)
+			problems := tenancyProblems(cfg)
+			require.NotEmpty(t, problems)
+			assert.Contains(t, strings.Join(problems, "\n"), tt.want)
+		})
+	}
 }
