@@ -341,12 +341,18 @@ func TestTenancyProblems(t *testing.T) {
 		{"static tenant", func(c map[string]any) {
 			set(c, map[string]any{"X-Scope-OrgID": "ai-telemetry"}, "exporters", "otlp_grpc/tempo", "headers")
 		}, "exporter otlp_grpc/tempo: a static X-Scope-OrgID"},
-		{"no middleware", func(c map[string]any) { del(c, "exporters", "otlp_grpc/tempo", "middlewares") },
-			"exporter otlp_grpc/tempo: no tenantheader middleware"},
-		{"no partition", func(c map[string]any) { del(c, "exporters", "otlp_grpc/tempo", "sending_queue", "batch", "partition") },
-			"exporter otlp_grpc/tempo: batches not partitioned by x-scope-orgid"},
-		{"projectauthz without tenant", func(c map[string]any) { del(c, "processors", "projectauthz/traces", "tenant") },
-			"pipeline traces feeds otlp_grpc/tempo without a projectauthz choosing the tenant"},
+		{
+			"no middleware", func(c map[string]any) { del(c, "exporters", "otlp_grpc/tempo", "middlewares") },
+			"exporter otlp_grpc/tempo: no tenantheader middleware",
+		},
+		{
+			"no partition", func(c map[string]any) { del(c, "exporters", "otlp_grpc/tempo", "sending_queue", "batch", "partition") },
+			"exporter otlp_grpc/tempo: batches not partitioned by x-scope-orgid",
+		},
+		{
+			"projectauthz without tenant", func(c map[string]any) { del(c, "processors", "projectauthz/traces", "tenant") },
+			"pipeline traces feeds otlp_grpc/tempo without a projectauthz choosing the tenant",
+		},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

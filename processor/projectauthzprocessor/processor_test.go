@@ -759,8 +759,10 @@ func TestDuplicateTopologyAttributesRefused(t *testing.T) {
 		{"namespace twice on the resource", []string{attr(cl, prod), attr(ns, "team-a"), attr(ns, "team-b")}, nil},
 		{"same namespace twice", []string{attr(cl, prod), attr(ns, "team-a"), attr(ns, "team-a")}, nil},
 		{"cluster twice", []string{attr(cl, prod), attr(ns, "team-a"), attr(cl, "nerc-ocp-test")}, nil},
-		{"keycloak resource twice", []string{attr(cl, prod), attr(ns, "team-a"),
-			attr(topology.AttrKeycloakResource, teamA), attr(topology.AttrKeycloakResource, teamB)}, nil},
+		{"keycloak resource twice", []string{
+			attr(cl, prod), attr(ns, "team-a"),
+			attr(topology.AttrKeycloakResource, teamA), attr(topology.AttrKeycloakResource, teamB),
+		}, nil},
 		{"namespace twice on a data point", []string{attr(cl, prod), attr(ns, "team-a")}, []string{attr(ns, "team-a"), attr(ns, "team-b")}},
 		{"hw.id twice on a data point", []string{attr(cl, prod), attr(ns, "team-a")}, []string{attr(topology.AttrHwID, "GPU-1"), attr(topology.AttrHwID, "GPU-2")}},
 	}
