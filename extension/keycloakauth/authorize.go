@@ -17,6 +17,7 @@ import (
 	"go.opentelemetry.io/otel/metric"
 
 	"github.com/nerc-project/ai-telemetry-collector/internal/authz"
+	"github.com/nerc-project/ai-telemetry-collector/internal/topology"
 )
 
 var (
@@ -48,10 +49,12 @@ var (
 	withAllowedKeycloak = decisionAttrs("allowed", "keycloak")
 	withDeniedKeycloak  = decisionAttrs("denied", "keycloak")
 	withErrorKeycloak   = decisionAttrs("error", "keycloak")
+	withDeniedInvalid   = decisionAttrs("denied", "invalid_resource")
 )
 
 // Authorize asks whether the caller authenticated by this extension (in ctx)
-// holds the configured scope on resource. Decisions are cached per (token,
+// holds the configured scope on resource. A resource name that could carry
+// Keycloak's separators is denied without asking. Decisions are cached per (token,
 // resource) for decision_cache_ttl, at most until the token expires;
 // concurrent identical questions share one request to Keycloak. When Keycloak
 // cannot answer, the request is refused (fail closed) and nothing is cached.
@@ -62,6 +65,12 @@ func (e *keycloakAuth) Authorize(ctx context.Context, resource string) error {
 	data, ok := client.FromContext(ctx).Auth.(*authData)
 	if !ok || data.owner != e {
 		return errNotAuthenticated
+	}
+	// Keycloak reads "permission" up to the first '#' as the resource: a
+	// name carrying one would be decided on its prefix (another project).
+	if err := topology.ValidateResource(resource); err != nil {
+		e.telemetry.KeycloakauthAuthorizationDecisions.Add(ctx, 1, withDeniedInvalid)
+		return fmt.Errorf("%w: %w", authz.ErrDenied, err)
 	}
 	now := e.now()
 	if now.After(data.expiry.Add(e.cfg.Server.ClockSkew)) {

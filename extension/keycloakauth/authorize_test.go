@@ -2,6 +2,7 @@ package keycloakauth
 
 import (
 	"context"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -167,4 +168,77 @@ func TestLookupAuthorizer(t *testing.T) {
 	assert.Same(t, e, a)
 	_, err = authz.Lookup(hostWith{}, id)
 	require.Error(t, err)
+}
+
+// injected is issue 14's separator injection: a cluster name carrying
+// "#GET#" makes Keycloak read the permission as team-a's while the data would
+// be stored as team-b's.
+var injected = topology.ProjectResource("moc", "nerc-ocp-prod-PROJECT-team-a#GET#", "team-b")
+
+func TestFakeKeycloakParsesPermissionAsKeycloak(t *testing.T) {
+	tests := []struct {
+		permission string
+		resource   string
+		scopes     []string
+	}{
+		{"HUB-moc#GET", "HUB-moc", []string{"GET"}},
+		{"HUB-moc", "HUB-moc", nil},
+		{"HUB-moc#", "HUB-moc", nil},
+		{"HUB-moc#GET,POST", "HUB-moc", []string{"GET", "POST"}},
+		{injected + "#GET", "HUB-moc-CLUSTER-nerc-ocp-prod-PROJECT-team-a", []string{"GET"}},
+		{"#GET", "", []string{"GET"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.permission, func(t *testing.T) {
+			resource, scopes := parsePermission(tt.permission)
+			assert.Equal(t, tt.resource, resource)
+			assert.Equal(t, tt.scopes, scopes)
+		})
+	}
+}
+
+func TestAuthorizeRefusesSeparatorInjection(t *testing.T) {
+	f := newFakeKeycloak(t)
+	e, tel := start(t, f.config())
+	tok := f.sign(f.claims(5 * time.Minute))
+	f.allow(tok, teamA, true) // team-a only
+	ctx := authenticated(t, e, tok)
+
+	// Without the check, Keycloak (the fake parses as it does) would allow it.
+	allowed, err := e.askKeycloak(ctx, tok, injected)
+	require.NoError(t, err)
+	require.True(t, allowed, "Keycloak decides on the part before the first '#'")
+	require.Equal(t, int64(1), f.umas.Load())
+
+	err = e.Authorize(ctx, injected)
+	require.ErrorIs(t, err, authz.ErrDenied)
+	require.ErrorIs(t, err, topology.ErrInvalidResource)
+	assert.Equal(t, int64(1), f.umas.Load(), "Keycloak is not asked")
+	assert.Equal(t, int64(1), count(t, tel, "authorization_decisions",
+		attribute.String("decision", "denied"), attribute.String("source", "invalid_resource")))
+}
+
+func TestAuthorizeRefusesInvalidResourceNames(t *testing.T) {
+	f := newFakeKeycloak(t)
+	e, tel := start(t, f.config())
+	tok := f.sign(f.claims(5 * time.Minute))
+	ctx := authenticated(t, e, tok)
+	for name, resource := range map[string]string{
+		"hash":          injected,
+		"comma (scope)": teamA + ",POST",
+		"empty":         "",
+		"space":         "HUB-moc team-b",
+		"control":       "HUB-moc\x00",
+		"slash":         "HUB-moc/../x",
+		"too long":      topology.ProjectResource("moc", strings.Repeat("c", 600), strings.Repeat("n", 600)),
+	} {
+		t.Run(name, func(t *testing.T) {
+			f.allow(tok, resource, true)
+			err := e.Authorize(ctx, resource)
+			require.ErrorIs(t, err, authz.ErrDenied)
+			require.ErrorIs(t, err, topology.ErrInvalidResource)
+		})
+	}
+	assert.Zero(t, f.umas.Load())
+	assert.Equal(t, int64(7), count(t, tel, "authorization_decisions", attribute.String("source", "invalid_resource")))
 }

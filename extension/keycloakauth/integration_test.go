@@ -83,7 +83,7 @@ func authenticate(e *keycloakAuth, header string) (context.Context, error) {
 
 func TestRealKeycloak(t *testing.T) {
 	kc := startRealKeycloak(t)
-	gateway, _ := start(t, gatewayConfig(kc))
+	gateway, gatewayTel := start(t, gatewayConfig(kc))
 	clients := map[string]*keycloakAuth{}
 	headers := map[string]string{}
 	for _, id := range realmClients {
@@ -132,6 +132,21 @@ func TestRealKeycloak(t *testing.T) {
 		}
 		err := gateway.Authorize(contexts["hub-writer"], topology.ProjectResource("moc", "nerc-ocp-prod", "no-such-project"))
 		assert.ErrorIs(t, err, authz.ErrDenied, "a resource Keycloak does not know")
+	})
+
+	t.Run("separator injection", func(t *testing.T) {
+		// Issue 14: a cluster name carrying "#GET#" makes Keycloak decide on
+		// team-a while the data would be stored as team-b's.
+		injected := topology.ProjectResource("moc", "nerc-ocp-prod-PROJECT-team-a#GET#", "team-b")
+		raw := client.FromContext(contexts["team-a-writer"]).Auth.(*authData).raw
+		allowed, err := gateway.askKeycloak(context.Background(), raw, injected)
+		require.NoError(t, err)
+		require.True(t, allowed, "without the check, real Keycloak allows it: it reads up to the first '#'")
+		umas := count(t, gatewayTel, "keycloak_requests", attribute.String("kind", "uma"))
+		err = gateway.Authorize(contexts["team-a-writer"], injected)
+		require.ErrorIs(t, err, authz.ErrDenied)
+		require.ErrorIs(t, err, topology.ErrInvalidResource)
+		assert.Equal(t, umas, count(t, gatewayTel, "keycloak_requests", attribute.String("kind", "uma")), "Keycloak is not asked")
 	})
 
 	t.Run("HTTP client to a protected server", func(t *testing.T) {
