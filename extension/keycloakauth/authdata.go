@@ -57,4 +57,13 @@ func (a *authData) GetAttribute(name string) any {
 	return nil
 }
 
+// caller names the bearer for per-caller budgets: its subject, or the client
+// it was issued to when Keycloak put no sub in it (lightweight tokens).
+func (a *authData) caller() string {
+	if a.subject != "" {
+		return "sub:" + a.subject
+	}
+	return "azp:" + a.clientID
+}
+
 func (*authData) GetAttributeNames() []string { return attributeNames }

@@ -2,6 +2,7 @@ package keycloakauth
 
 import (
 	"context"
+	"fmt"
 	"strings"
 	"sync"
 	"testing"
@@ -205,9 +206,9 @@ func TestAuthorizeRefusesSeparatorInjection(t *testing.T) {
 	ctx := authenticated(t, e, tok)
 
 	// Without the check, Keycloak (the fake parses as it does) would allow it.
-	allowed, err := e.askKeycloak(ctx, tok, injected)
+	ans, err := e.askKeycloak(ctx, tok, injected)
 	require.NoError(t, err)
-	require.True(t, allowed, "Keycloak decides on the part before the first '#'")
+	require.Equal(t, answerAllowed, ans, "Keycloak decides on the part before the first '#'")
 	require.Equal(t, int64(1), f.umas.Load())
 
 	err = e.Authorize(ctx, injected)
@@ -241,4 +242,74 @@ func TestAuthorizeRefusesInvalidResourceNames(t *testing.T) {
 	}
 	assert.Zero(t, f.umas.Load())
 	assert.Equal(t, int64(7), count(t, tel, "authorization_decisions", attribute.String("source", "invalid_resource")))
+}
+
+func TestAuthorizeBudgetPerCaller(t *testing.T) {
+	f := newFakeKeycloak(t)
+	cfg := f.config()
+	cfg.Authorization.MaxDecisionsPerMinute = 60 // one a second
+	cfg.Authorization.DecisionBurst = 3
+	e, tel := start(t, cfg)
+	clock := time.Now() // frozen: the budget refills only when the test says
+	e.now = func() time.Time { return clock }
+	projects := make([]string, 5)
+	for i := range projects {
+		projects[i] = topology.ProjectResource("moc", "nerc-ocp-prod", fmt.Sprintf("team-%d", i))
+	}
+	tok := f.sign(f.claims(time.Hour))
+	sameCaller := f.sign(f.claims(time.Hour)) // another token of the same subject
+	otherCaller := f.claims(time.Hour)
+	otherCaller["sub"] = "another-subject"
+	noSub := f.claims(time.Hour)
+	delete(noSub, "sub")
+	tokens := map[string]string{"tok": tok, "same": sameCaller, "other": f.sign(otherCaller), "nosub": f.sign(noSub)}
+	for _, tk := range tokens {
+		for _, p := range projects {
+			f.allow(tk, p, true)
+		}
+	}
+	ctx := authenticated(t, e, tok)
+	for _, p := range projects[:3] {
+		require.NoError(t, e.Authorize(ctx, p))
+	}
+	err := e.Authorize(ctx, projects[3])
+	require.ErrorIs(t, err, errDecisionBudget)
+	require.NotErrorIs(t, err, authz.ErrDenied, "not a denial: the sender retries")
+	require.ErrorIs(t, authz.NewDecisions(e, 64).Decide(ctx, projects[3]), authz.ErrUnavailable)
+	assert.Equal(t, int64(3), f.umas.Load(), "Keycloak is not asked beyond the budget")
+	assert.Equal(t, int64(2), count(t, tel, "authorization_decisions",
+		attribute.String("decision", "throttled"), attribute.String("source", "budget")))
+
+	for range 10 {
+		require.NoError(t, e.Authorize(ctx, projects[0]), "cached answers cost nothing")
+	}
+	require.ErrorIs(t, e.Authorize(authenticated(t, e, sameCaller), projects[0]), errDecisionBudget,
+		"a new token of the same subject shares its budget")
+	require.NoError(t, e.Authorize(authenticated(t, e, tokens["other"]), projects[3]), "another subject has its own")
+	require.NoError(t, e.Authorize(authenticated(t, e, tokens["nosub"]), projects[3]), "no sub: the client (azp) is the caller")
+
+	clock = clock.Add(time.Second) // one decision refilled
+	require.NoError(t, e.Authorize(ctx, projects[3]))
+	require.ErrorIs(t, e.Authorize(ctx, projects[4]), errDecisionBudget)
+}
+
+func TestAuthorizeUnknownResourceCachedForAllTokens(t *testing.T) {
+	f := newFakeKeycloak(t)
+	cfg := f.config()
+	cfg.Authorization.DecisionCacheTTL = time.Minute
+	e, tel := start(t, cfg)
+	unknown := topology.ProjectResource("moc", "nerc-ocp-prod", "no-such-project")
+	for range 5 {
+		ctx := authenticated(t, e, f.sign(f.claims(time.Hour))) // a new token each time
+		require.ErrorIs(t, e.Authorize(ctx, unknown), authz.ErrDenied)
+	}
+	assert.Equal(t, int64(1), f.umas.Load(), "invalid_resource is remembered for every token")
+	assert.Equal(t, int64(4), count(t, tel, "authorization_decisions",
+		attribute.String("decision", "denied"), attribute.String("source", "cache")))
+
+	e.now = func() time.Time { return time.Now().Add(2 * time.Minute) }
+	tok := f.sign(f.claims(time.Hour))
+	f.allow(tok, unknown, true) // the project was created in Keycloak since
+	require.NoError(t, e.Authorize(authenticated(t, e, tok), unknown), "after the TTL Keycloak is asked again")
+	assert.Equal(t, int64(2), f.umas.Load())
 }

@@ -116,8 +116,16 @@ type AuthorizationConfig struct {
 	Scope string `mapstructure:"scope"`
 	// DecisionCacheTTL: how long an allow or deny is reused per (token, resource).
 	DecisionCacheTTL time.Duration `mapstructure:"decision_cache_ttl"`
-	// DecisionCacheSize bounds the remembered decisions.
+	// DecisionCacheSize bounds the remembered decisions, and separately the
+	// resources Keycloak said do not exist (remembered for all tokens).
 	DecisionCacheSize int `mapstructure:"decision_cache_size"`
+	// MaxDecisionsPerMinute is each caller's (token subject's) budget of
+	// questions to Keycloak; cached answers are free. Beyond it Authorize
+	// fails with a retryable error, so one writer cannot flood Keycloak.
+	MaxDecisionsPerMinute int `mapstructure:"max_decisions_per_minute"`
+	// DecisionBurst: questions a caller may ask at once before the
+	// per-minute rate applies.
+	DecisionBurst int `mapstructure:"decision_burst"`
 }
 
 var _ component.Config = (*Config)(nil)
@@ -230,6 +238,12 @@ func (a *AuthorizationConfig) validate(hasServer bool) []error {
 	}
 	if a.DecisionCacheSize <= 0 {
 		errs = append(errs, fmt.Errorf("authorization.decision_cache_size: %w", errNonPositive))
+	}
+	if a.MaxDecisionsPerMinute <= 0 {
+		errs = append(errs, fmt.Errorf("authorization.max_decisions_per_minute: %w", errNonPositive))
+	}
+	if a.DecisionBurst <= 0 {
+		errs = append(errs, fmt.Errorf("authorization.decision_burst: %w", errNonPositive))
 	}
 	return errs
 }

@@ -31,6 +31,8 @@ func TestLoadConfig(t *testing.T) {
 	gateway.Authorization.Mode = ModeResource
 	gateway.Authorization.ResourceServer = "ai-telemetry-gateway"
 	gateway.Authorization.DecisionCacheTTL = 30 * time.Second
+	gateway.Authorization.MaxDecisionsPerMinute = 300
+	gateway.Authorization.DecisionBurst = 64
 
 	agent := createDefaultConfig().(*Config)
 	agent.ServerURL = "https://keycloak.example.org/"
@@ -56,6 +58,7 @@ func TestLoadConfig(t *testing.T) {
 		{id: component.NewIDWithName(metadata.Type, "bad_mode"), wantErr: errBadMode},
 		{id: component.NewIDWithName(metadata.Type, "resource_no_resource_server"), wantErr: errNoResourceServer},
 		{id: component.NewIDWithName(metadata.Type, "zero_cache"), wantErr: errNonPositive},
+		{id: component.NewIDWithName(metadata.Type, "no_budget"), wantErr: errNonPositive},
 	}
 	for _, tt := range tests {
 		t.Run(tt.id.String(), func(t *testing.T) {

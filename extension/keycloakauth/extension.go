@@ -16,6 +16,7 @@ import (
 	"go.opentelemetry.io/otel/metric"
 	"go.uber.org/zap"
 	"golang.org/x/sync/singleflight"
+	"golang.org/x/time/rate"
 
 	"github.com/nerc-project/ai-telemetry-collector/extension/keycloakauth/internal/metadata"
 	"github.com/nerc-project/ai-telemetry-collector/internal/authz"
@@ -40,6 +41,8 @@ type keycloakAuth struct {
 	keys       *keySet
 	tokens     *lru.Cache[string, *authData]
 	decisions  *lru.Cache[decisionKey, decision]
+	unknown    *lru.Cache[string, time.Time] // resources Keycloak does not know, until when
+	budgets    *lru.Cache[string, *rate.Limiter]
 	inflight   singleflight.Group
 	source     *tokenSource
 
@@ -72,6 +75,12 @@ func newKeycloakAuth(cfg *Config, set extension.Settings) (*keycloakAuth, error)
 		// decision costs one slot until the LRU evicts it.
 		if e.decisions, err = lru.New[decisionKey, decision](cfg.Authorization.DecisionCacheSize); err != nil {
 			return nil, fmt.Errorf("decision cache: %w", err)
+		}
+		if e.unknown, err = lru.New[string, time.Time](cfg.Authorization.DecisionCacheSize); err != nil {
+			return nil, fmt.Errorf("unknown resource cache: %w", err)
+		}
+		if e.budgets, err = lru.New[string, *rate.Limiter](cfg.Server.TokenCacheSize); err != nil {
+			return nil, fmt.Errorf("decision budgets: %w", err)
 		}
 	}
 	e.keys = newKeySet(e, cfg)

@@ -24,6 +24,10 @@ const (
 	defaultScope                  = "GET"
 	defaultDecisionCacheTTL       = time.Minute
 	defaultDecisionCacheSize      = 100_000
+	// Two decisions a second per caller, and a burst that covers one
+	// request with projectauthz's 64 distinct resources and then some.
+	defaultMaxDecisionsPerMinute = 120
+	defaultDecisionBurst         = 120
 )
 
 // NewFactory creates a factory for the keycloakauth extension.
@@ -53,10 +57,12 @@ func createDefaultConfig() component.Config {
 			MaxBackoff:   defaultMaxBackoff,
 		}),
 		Authorization: AuthorizationConfig{
-			Mode:              ModeNone,
-			Scope:             defaultScope,
-			DecisionCacheTTL:  defaultDecisionCacheTTL,
-			DecisionCacheSize: defaultDecisionCacheSize,
+			Mode:                  ModeNone,
+			Scope:                 defaultScope,
+			DecisionCacheTTL:      defaultDecisionCacheTTL,
+			DecisionCacheSize:     defaultDecisionCacheSize,
+			MaxDecisionsPerMinute: defaultMaxDecisionsPerMinute,
+			DecisionBurst:         defaultDecisionBurst,
 		},
 	}
 }

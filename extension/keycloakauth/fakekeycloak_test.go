@@ -232,6 +232,8 @@ func (f *fakeKeycloak) config() *Config {
 	cfg.Authorization = AuthorizationConfig{
 		Mode: ModeResource, ResourceServer: testAudience, Scope: "GET",
 		DecisionCacheTTL: time.Hour, DecisionCacheSize: 100,
+		// Ample: tests of the budget set their own.
+		MaxDecisionsPerMinute: 1_000_000, DecisionBurst: 1_000_000,
 	}
 	return cfg
 }

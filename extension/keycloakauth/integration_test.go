@@ -50,6 +50,7 @@ func gatewayConfig(kc *testpeers.Keycloak) *Config {
 	cfg.Authorization = AuthorizationConfig{
 		Mode: ModeResource, ResourceServer: "ai-telemetry-gateway", Scope: "GET",
 		DecisionCacheTTL: time.Hour, DecisionCacheSize: 1000,
+		MaxDecisionsPerMinute: defaultMaxDecisionsPerMinute, DecisionBurst: defaultDecisionBurst,
 	}
 	return cfg
 }
@@ -130,8 +131,14 @@ func TestRealKeycloak(t *testing.T) {
 				}
 			}
 		}
-		err := gateway.Authorize(contexts["hub-writer"], topology.ProjectResource("moc", "nerc-ocp-prod", "no-such-project"))
+		unknown := topology.ProjectResource("moc", "nerc-ocp-prod", "no-such-project")
+		err := gateway.Authorize(contexts["hub-writer"], unknown)
 		assert.ErrorIs(t, err, authz.ErrDenied, "a resource Keycloak does not know")
+		umas := count(t, gatewayTel, "keycloak_requests", attribute.String("kind", "uma"))
+		err = gateway.Authorize(contexts["team-a-writer"], unknown)
+		assert.ErrorIs(t, err, authz.ErrDenied)
+		assert.Equal(t, umas, count(t, gatewayTel, "keycloak_requests", attribute.String("kind", "uma")),
+			"Keycloak's invalid_resource is remembered for every token")
 	})
 
 	t.Run("separator injection", func(t *testing.T) {
@@ -139,14 +146,29 @@ func TestRealKeycloak(t *testing.T) {
 		// team-a while the data would be stored as team-b's.
 		injected := topology.ProjectResource("moc", "nerc-ocp-prod-PROJECT-team-a#GET#", "team-b")
 		raw := client.FromContext(contexts["team-a-writer"]).Auth.(*authData).raw
-		allowed, err := gateway.askKeycloak(context.Background(), raw, injected)
+		ans, err := gateway.askKeycloak(context.Background(), raw, injected)
 		require.NoError(t, err)
-		require.True(t, allowed, "without the check, real Keycloak allows it: it reads up to the first '#'")
+		require.Equal(t, answerAllowed, ans, "without the check, real Keycloak allows it: it reads up to the first '#'")
 		umas := count(t, gatewayTel, "keycloak_requests", attribute.String("kind", "uma"))
 		err = gateway.Authorize(contexts["team-a-writer"], injected)
 		require.ErrorIs(t, err, authz.ErrDenied)
 		require.ErrorIs(t, err, topology.ErrInvalidResource)
 		assert.Equal(t, umas, count(t, gatewayTel, "keycloak_requests", attribute.String("kind", "uma")), "Keycloak is not asked")
+	})
+
+	t.Run("decision budget", func(t *testing.T) {
+		cfg := gatewayConfig(kc)
+		cfg.Authorization.DecisionBurst = 2
+		limited, tel := start(t, cfg)
+		ctx, err := authenticate(limited, headers["hub-writer"])
+		require.NoError(t, err)
+		require.NoError(t, limited.Authorize(ctx, hub))
+		require.NoError(t, limited.Authorize(ctx, cluster))
+		err = limited.Authorize(ctx, teamA)
+		require.ErrorIs(t, err, errDecisionBudget)
+		require.NotErrorIs(t, err, authz.ErrDenied)
+		require.NoError(t, limited.Authorize(ctx, hub), "cached answers are free")
+		assert.Equal(t, int64(2), count(t, tel, "keycloak_requests", attribute.String("kind", "uma")))
 	})
 
 	t.Run("HTTP client to a protected server", func(t *testing.T) {
@@ -191,7 +213,9 @@ func TestRealKeycloak(t *testing.T) {
 		for i := range projects {
 			projects[i] = topology.ProjectResource("moc", "nerc-ocp-prod", "team-"+string(rune('a'+i)))
 		}
-		fresh, tel := start(t, gatewayConfig(kc))
+		cfg := gatewayConfig(kc)
+		cfg.Authorization.MaxDecisionsPerMinute, cfg.Authorization.DecisionBurst = 10_000, 10_000 // one caller, 1000 questions
+		fresh, tel := start(t, cfg)
 		for i := range 10_000 {
 			ctx, err := fresh.Authenticate(context.Background(), tokens[i%len(tokens)])
 			require.NoError(t, err)

@@ -63,7 +63,7 @@ func NewTelemetryBuilder(settings component.TelemetrySettings, options ...Teleme
 	var err, errs error
 	builder.KeycloakauthAuthorizationDecisions, err = builder.meter.Int64Counter(
 		"otelcol_keycloakauth_authorization_decisions",
-		metric.WithDescription("Authorization decisions, by decision (allowed, denied, error) and source (cache, keycloak, invalid_resource for a name refused before asking). [Development]"),
+		metric.WithDescription("Authorization decisions, by decision (allowed, denied, error, throttled) and source (cache, keycloak, invalid_resource for a name refused before asking, budget for a caller over max_decisions_per_minute). [Development]"),
 		metric.WithUnit("{decision}"),
 	)
 	errs = errors.Join(errs, err)

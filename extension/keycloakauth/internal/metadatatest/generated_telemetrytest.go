@@ -24,7 +24,7 @@ func NewSettings(tt *componenttest.Telemetry) extension.Settings {
 func AssertEqualKeycloakauthAuthorizationDecisions(t *testing.T, tt *componenttest.Telemetry, dps []metricdata.DataPoint[int64], opts ...metricdatatest.Option) {
 	want := metricdata.Metrics{
 		Name:        "otelcol_keycloakauth_authorization_decisions",
-		Description: "Authorization decisions, by decision (allowed, denied, error) and source (cache, keycloak, invalid_resource for a name refused before asking). [Development]",
+		Description: "Authorization decisions, by decision (allowed, denied, error, throttled) and source (cache, keycloak, invalid_resource for a name refused before asking, budget for a caller over max_decisions_per_minute). [Development]",
 		Unit:        "{decision}",
 		Data: metricdata.Sum[int64]{
 			Temporality: metricdata.CumulativeTemporality,
