@@ -31,6 +31,7 @@ type authData struct {
 	raw       string
 	tokenHash [sha256.Size]byte
 	expiry    time.Time
+	kid       string // the key that signed it
 
 	subject  string
 	clientID string

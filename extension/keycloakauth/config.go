@@ -37,6 +37,14 @@ var (
 	errNoResourceServer = errors.New("resource_server must be set in mode resource")
 	errNoScope          = errors.New("scope must be set in mode resource")
 	errModeNeedsServer  = errors.New("mode resource needs server.audiences")
+	errTooLong          = errors.New("above the maximum")
+)
+
+// Upper bounds: a larger clock_skew accepts long-expired tokens, a larger
+// token_cache_ttl keeps honouring a token long after it was last checked.
+const (
+	maxClockSkew     = 5 * time.Minute
+	maxTokenCacheTTL = time.Hour
 )
 
 // Config is the keycloakauth extension's configuration.
@@ -78,8 +86,11 @@ type ServerConfig struct {
 	// JWKSMinRefetchInterval: a token with an unknown kid refetches the keys
 	// at most this often, so garbage tokens cannot flood Keycloak.
 	JWKSMinRefetchInterval time.Duration `mapstructure:"jwks_min_refetch_interval"`
-	// TokenCacheSize bounds the validated tokens remembered until they expire.
+	// TokenCacheSize bounds the validated tokens remembered.
 	TokenCacheSize int `mapstructure:"token_cache_size"`
+	// TokenCacheTTL: a validated token is checked again (signature, key,
+	// claims) at least this often, even when its exp is later.
+	TokenCacheTTL time.Duration `mapstructure:"token_cache_ttl"`
 	// Header carrying "Bearer <token>" (default authorization).
 	Header string `mapstructure:"header"`
 	// RequiredRoles: a token must hold every one of them, realm roles by
@@ -183,8 +194,17 @@ func (s *ServerConfig) validate() []error {
 	if s.ClockSkew < 0 {
 		errs = append(errs, fmt.Errorf("server.clock_skew: %w", errNonPositive))
 	}
+	if s.ClockSkew > maxClockSkew {
+		errs = append(errs, fmt.Errorf("server.clock_skew %s: %w %s", s.ClockSkew, errTooLong, maxClockSkew))
+	}
 	if s.TokenCacheSize <= 0 {
 		errs = append(errs, fmt.Errorf("server.token_cache_size: %w", errNonPositive))
+	}
+	if s.TokenCacheTTL <= 0 {
+		errs = append(errs, fmt.Errorf("server.token_cache_ttl: %w", errNonPositive))
+	}
+	if s.TokenCacheTTL > maxTokenCacheTTL {
+		errs = append(errs, fmt.Errorf("server.token_cache_ttl %s: %w %s", s.TokenCacheTTL, errTooLong, maxTokenCacheTTL))
 	}
 	if s.Header == "" {
 		errs = append(errs, fmt.Errorf("server.header: %w", errNonPositive))

@@ -28,6 +28,7 @@ func TestLoadConfig(t *testing.T) {
 	gateway.Server.SignatureAlgorithms = []string{"RS256", "ES256"}
 	gateway.Server.ClockSkew = 10 * time.Second
 	gateway.Server.TokenCacheSize = 5000
+	gateway.Server.TokenCacheTTL = 2 * time.Minute
 	gateway.Authorization.Mode = ModeResource
 	gateway.Authorization.ResourceServer = "ai-telemetry-gateway"
 	gateway.Authorization.DecisionCacheTTL = 30 * time.Second
@@ -59,6 +60,8 @@ func TestLoadConfig(t *testing.T) {
 		{id: component.NewIDWithName(metadata.Type, "resource_no_resource_server"), wantErr: errNoResourceServer},
 		{id: component.NewIDWithName(metadata.Type, "zero_cache"), wantErr: errNonPositive},
 		{id: component.NewIDWithName(metadata.Type, "no_budget"), wantErr: errNonPositive},
+		{id: component.NewIDWithName(metadata.Type, "huge_clock_skew"), wantErr: errTooLong},
+		{id: component.NewIDWithName(metadata.Type, "huge_token_cache_ttl"), wantErr: errTooLong},
 	}
 	for _, tt := range tests {
 		t.Run(tt.id.String(), func(t *testing.T) {

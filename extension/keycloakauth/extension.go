@@ -39,7 +39,7 @@ type keycloakAuth struct {
 
 	httpClient *http.Client
 	keys       *keySet
-	tokens     *lru.Cache[string, *authData]
+	tokens     *lru.Cache[string, cachedToken]
 	decisions  *lru.Cache[decisionKey, decision]
 	unknown    *lru.Cache[string, time.Time] // resources Keycloak does not know, until when
 	budgets    *lru.Cache[string, *rate.Limiter]
@@ -57,7 +57,7 @@ func newKeycloakAuth(cfg *Config, set extension.Settings) (*keycloakAuth, error)
 	if err != nil {
 		return nil, err
 	}
-	tokens, err := lru.New[string, *authData](cfg.Server.TokenCacheSize)
+	tokens, err := lru.New[string, cachedToken](cfg.Server.TokenCacheSize)
 	if err != nil {
 		return nil, fmt.Errorf("token cache: %w", err)
 	}

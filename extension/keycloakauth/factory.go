@@ -18,6 +18,7 @@ const (
 	defaultJWKSRefreshInterval    = 10 * time.Minute
 	defaultJWKSMinRefetchInterval = 30 * time.Second
 	defaultTokenCacheSize         = 10_000
+	defaultTokenCacheTTL          = 5 * time.Minute
 	defaultHeader                 = "authorization"
 	defaultExpiryMargin           = 30 * time.Second
 	defaultMaxBackoff             = time.Minute
@@ -49,6 +50,7 @@ func createDefaultConfig() component.Config {
 			JWKSRefreshInterval:    defaultJWKSRefreshInterval,
 			JWKSMinRefetchInterval: defaultJWKSMinRefetchInterval,
 			TokenCacheSize:         defaultTokenCacheSize,
+			TokenCacheTTL:          defaultTokenCacheTTL,
 			Header:                 defaultHeader,
 			MaxTokenSize:           defaultMaxTokenSize,
 		},

@@ -319,6 +319,8 @@ func TestRealKeycloak(t *testing.T) {
 		require.NoError(t, err, "the new key is fetched on first sight of its kid")
 		require.NoError(t, gateway.Authorize(ctx, teamA))
 		require.ErrorIs(t, gateway.Authorize(ctx, teamB), authz.ErrDenied)
+		_, err = authenticate(gateway, headers["team-a-writer"])
+		require.ErrorIs(t, err, errUnknownKey, "a cached token whose key Keycloak no longer publishes is refused")
 	})
 }
 
