@@ -3,6 +3,7 @@ package keycloakauth // import "github.com/nerc-project/ai-telemetry-collector/e
 import (
 	"errors"
 	"fmt"
+	"net"
 	"net/url"
 	"strings"
 	"time"
@@ -38,6 +39,7 @@ var (
 	errNoScope          = errors.New("scope must be set in mode resource")
 	errModeNeedsServer  = errors.New("mode resource needs server.audiences")
 	errTooLong          = errors.New("above the maximum")
+	errInsecureServer   = errors.New("server_url is plain http to a host that is not loopback: tokens and client secrets would travel in clear text (use https, or set insecure_allow_http)")
 )
 
 // Upper bounds: a larger clock_skew accepts long-expired tokens, a larger
@@ -61,6 +63,10 @@ type Config struct {
 	TLS configtls.ClientConfig `mapstructure:"tls"`
 	// Timeout of each request to Keycloak.
 	Timeout time.Duration `mapstructure:"timeout"`
+	// InsecureAllowHTTP allows a plain-http server_url (and jwks_uri, and
+	// redirects) to a host that is not loopback. Off by default: access
+	// tokens and the client secret travel to Keycloak.
+	InsecureAllowHTTP bool `mapstructure:"insecure_allow_http"`
 
 	// Server validates incoming tokens (receivers' auth.authenticator).
 	Server ServerConfig `mapstructure:"server"`
@@ -114,6 +120,10 @@ type ClientConfig struct {
 	ExpiryMargin time.Duration `mapstructure:"expiry_margin"`
 	// MaxBackoff caps the wait between failed token requests.
 	MaxBackoff time.Duration `mapstructure:"max_backoff"`
+	// InsecureAllowHTTP lets the token go over plain http to any host and
+	// over gRPC without TLS. Off by default: the token is only added to https
+	// requests, http requests to a loopback address, and gRPC calls over TLS.
+	InsecureAllowHTTP bool `mapstructure:"insecure_allow_http"`
 }
 
 // AuthorizationConfig is the per-resource decision (mode resource).
@@ -153,8 +163,11 @@ var allowedAlgorithms = map[string]jose.SignatureAlgorithm{
 // Validate checks the configuration.
 func (c *Config) Validate() error {
 	var errs []error
-	if u, err := url.Parse(c.ServerURL); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+	switch u, err := url.Parse(c.ServerURL); {
+	case err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "":
 		errs = append(errs, fmt.Errorf("server_url %q: %w", c.ServerURL, errNoServerURL))
+	case !c.InsecureAllowHTTP && !secureURL(u):
+		errs = append(errs, fmt.Errorf("server_url %q: %w", c.ServerURL, errInsecureServer))
 	}
 	if strings.TrimSpace(c.Realm) == "" {
 		errs = append(errs, errNoRealm)
@@ -266,6 +279,23 @@ func (a *AuthorizationConfig) validate(hasServer bool) []error {
 		errs = append(errs, fmt.Errorf("authorization.decision_burst: %w", errNonPositive))
 	}
 	return errs
+}
+
+// secureURL says whether a token may travel to u: https, or http to a
+// loopback address (tests, a sidecar). "localhost" counts as loopback.
+func secureURL(u *url.URL) bool {
+	switch u.Scheme {
+	case "https":
+		return true
+	case "http":
+		host := u.Hostname()
+		if strings.EqualFold(host, "localhost") {
+			return true
+		}
+		ip := net.ParseIP(host)
+		return ip != nil && ip.IsLoopback()
+	}
+	return false
 }
 
 // realmURL is {server_url}/realms/{realm}, the prefix of every endpoint.

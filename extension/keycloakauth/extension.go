@@ -65,7 +65,7 @@ func newKeycloakAuth(cfg *Config, set extension.Settings) (*keycloakAuth, error)
 		cfg:        cfg,
 		logger:     set.Logger,
 		telemetry:  tb,
-		httpClient: &http.Client{Timeout: cfg.Timeout},
+		httpClient: &http.Client{Timeout: cfg.Timeout, CheckRedirect: cfg.checkRedirect},
 		tokens:     tokens,
 		now:        time.Now,
 		stopLoop:   func() {},
@@ -96,6 +96,13 @@ func newKeycloakAuth(cfg *Config, set extension.Settings) (*keycloakAuth, error)
 // unreachable Keycloak does not stop the collector: tokens are refused
 // (counted, reason keys_unavailable) until the background refresh succeeds.
 func (e *keycloakAuth) Start(ctx context.Context, _ component.Host) error {
+	if e.cfg.InsecureAllowHTTP {
+		e.logger.Warn("insecure_allow_http is set: access tokens and the client secret may travel to Keycloak in clear text",
+			zap.String("server_url", e.cfg.ServerURL))
+	}
+	if e.source != nil && e.source.cfg.InsecureAllowHTTP {
+		e.logger.Warn("client.insecure_allow_http is set: this collector's token may be sent over plain http and gRPC without TLS")
+	}
 	tlsCfg, err := e.cfg.TLS.LoadTLSConfig(ctx)
 	if err != nil {
 		return fmt.Errorf("keycloakauth tls: %w", err)
@@ -158,4 +165,19 @@ func (e *keycloakAuth) countRequest(ctx context.Context, kind string, err error)
 		attribute.String("kind", kind), attribute.String("outcome", outcome)))
 }
 
-var errKeycloakStatus = errors.New("unexpected status from Keycloak")
+var (
+	errKeycloakStatus = errors.New("unexpected status from Keycloak")
+	errInsecureURL    = errors.New("refusing to send credentials over plain http to a host that is not loopback")
+)
+
+// checkRedirect keeps the requests to Keycloak (client secret, access tokens
+// in them) from following a redirect to plain http.
+func (c *Config) checkRedirect(req *http.Request, via []*http.Request) error {
+	if len(via) >= 10 {
+		return errors.New("stopped after 10 redirects")
+	}
+	if !c.InsecureAllowHTTP && !secureURL(req.URL) {
+		return fmt.Errorf("redirect to %s://%s: %w", req.URL.Scheme, req.URL.Host, errInsecureURL)
+	}
+	return nil
+}

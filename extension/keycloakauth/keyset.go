@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"net/url"
 	"sync"
 	"time"
 
@@ -122,6 +123,11 @@ func (k *keySet) discover(ctx context.Context) (string, error) {
 	}
 	if doc.JWKSURI == "" {
 		return "", errors.New("discovery document has no jwks_uri")
+	}
+	// Keys fetched in clear text could be replaced in transit, and with them
+	// every token's signature forged.
+	if u, err := url.Parse(doc.JWKSURI); err != nil || (!k.cfg.InsecureAllowHTTP && !secureURL(u)) {
+		return "", fmt.Errorf("discovery document's jwks_uri %q: %w", doc.JWKSURI, errInsecureURL)
 	}
 	return doc.JWKSURI, nil
 }
