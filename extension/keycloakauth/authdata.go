@@ -31,6 +31,7 @@ type authData struct {
 	raw       string
 	tokenHash [sha256.Size]byte
 	expiry    time.Time
+	kid       string // the key that signed it
 
 	subject  string
 	clientID string
@@ -55,6 +56,15 @@ func (a *authData) GetAttribute(name string) any {
 		return a.expiry
 	}
 	return nil
+}
+
+// caller names the bearer for per-caller budgets: its subject, or the client
+// it was issued to when Keycloak put no sub in it (lightweight tokens).
+func (a *authData) caller() string {
+	if a.subject != "" {
+		return "sub:" + a.subject
+	}
+	return "azp:" + a.clientID
 }
 
 func (*authData) GetAttributeNames() []string { return attributeNames }

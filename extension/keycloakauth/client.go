@@ -10,6 +10,8 @@ import (
 	"sync"
 	"time"
 
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/metric"
 	"golang.org/x/oauth2"
 	"golang.org/x/oauth2/clientcredentials"
 	"google.golang.org/grpc/credentials"
@@ -108,49 +110,76 @@ func redact(err error) error {
 	return err
 }
 
-// RoundTripper adds the token to each HTTP request (extensionauth.HTTPClient).
+// RoundTripper adds the token to each HTTP request (extensionauth.HTTPClient)
+// whose URL is https, or http to a loopback address; any other request fails
+// before a token is fetched or sent (client.insecure_allow_http allows it).
+// Redirects come back through RoundTrip, so each hop is checked.
 func (e *keycloakAuth) RoundTripper(base http.RoundTripper) (http.RoundTripper, error) {
 	if e.source == nil {
 		return nil, errNoClient
 	}
-	return &roundTripper{base: base, source: e.source}, nil
+	return &roundTripper{base: base, e: e}, nil
 }
 
 type roundTripper struct {
-	base   http.RoundTripper
-	source *tokenSource
+	base http.RoundTripper
+	e    *keycloakAuth
 }
 
 func (r *roundTripper) RoundTrip(req *http.Request) (*http.Response, error) {
-	tok, err := r.source.token()
-	if err != nil {
+	fail := func(err error) (*http.Response, error) {
 		if req.Body != nil {
 			_ = req.Body.Close()
 		}
 		return nil, err
+	}
+	if !r.e.source.cfg.InsecureAllowHTTP && !secureURL(req.URL) {
+		r.e.telemetry.KeycloakauthClientTokensWithheld.Add(req.Context(), 1, withInsecureURL)
+		return fail(fmt.Errorf("keycloakauth: no token for %s://%s: %w (use https, or set client.insecure_allow_http)",
+			req.URL.Scheme, req.URL.Host, errInsecureURL))
+	}
+	tok, err := r.e.source.token()
+	if err != nil {
+		return fail(err)
 	}
 	req2 := req.Clone(req.Context())
 	req2.Header.Set("Authorization", "Bearer "+tok)
 	return r.base.RoundTrip(req2)
 }
 
+var (
+	errInsecureTransport = errors.New("refusing to send the token over a gRPC connection without TLS (use TLS, or set client.insecure_allow_http)")
+	withInsecureURL      = metric.WithAttributeSet(attribute.NewSet(attribute.String("reason", "insecure_url")))
+	withInsecureConn     = metric.WithAttributeSet(attribute.NewSet(attribute.String("reason", "insecure_transport")))
+)
+
 // PerRPCCredentials adds the token to each gRPC call (extensionauth.GRPCClient).
 func (e *keycloakAuth) PerRPCCredentials() (credentials.PerRPCCredentials, error) {
 	if e.source == nil {
 		return nil, errNoClient
 	}
-	return perRPC{source: e.source}, nil
+	return perRPC{e: e}, nil
 }
 
-type perRPC struct{ source *tokenSource }
+type perRPC struct{ e *keycloakAuth }
 
-func (p perRPC) GetRequestMetadata(context.Context, ...string) (map[string]string, error) {
-	tok, err := p.source.token()
+func (p perRPC) GetRequestMetadata(ctx context.Context, _ ...string) (map[string]string, error) {
+	// gRPC itself refuses a connection without TLS when the credentials
+	// require it; this also covers a transport that reports less than
+	// privacy and integrity after the handshake.
+	if ri, ok := credentials.RequestInfoFromContext(ctx); ok && p.RequireTransportSecurity() && ri.AuthInfo != nil {
+		if err := credentials.CheckSecurityLevel(ri.AuthInfo, credentials.PrivacyAndIntegrity); err != nil {
+			p.e.telemetry.KeycloakauthClientTokensWithheld.Add(ctx, 1, withInsecureConn)
+			return nil, fmt.Errorf("%w: %w", errInsecureTransport, err)
+		}
+	}
+	tok, err := p.e.source.token()
 	if err != nil {
 		return nil, err
 	}
 	return map[string]string{"authorization": "Bearer " + tok}, nil
 }
 
-// RequireTransportSecurity: tokens never travel in clear text over gRPC.
-func (perRPC) RequireTransportSecurity() bool { return true }
+// RequireTransportSecurity: tokens never travel in clear text over gRPC,
+// unless client.insecure_allow_http says so.
+func (p perRPC) RequireTransportSecurity() bool { return !p.e.source.cfg.InsecureAllowHTTP }

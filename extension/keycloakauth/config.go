@@ -3,6 +3,7 @@ package keycloakauth // import "github.com/nerc-project/ai-telemetry-collector/e
 import (
 	"errors"
 	"fmt"
+	"net"
 	"net/url"
 	"strings"
 	"time"
@@ -37,6 +38,15 @@ var (
 	errNoResourceServer = errors.New("resource_server must be set in mode resource")
 	errNoScope          = errors.New("scope must be set in mode resource")
 	errModeNeedsServer  = errors.New("mode resource needs server.audiences")
+	errTooLong          = errors.New("above the maximum")
+	errInsecureServer   = errors.New("server_url is plain http to a host that is not loopback: tokens and client secrets would travel in clear text (use https, or set insecure_allow_http)")
+)
+
+// Upper bounds: a larger clock_skew accepts long-expired tokens, a larger
+// token_cache_ttl keeps honouring a token long after it was last checked.
+const (
+	maxClockSkew     = 5 * time.Minute
+	maxTokenCacheTTL = time.Hour
 )
 
 // Config is the keycloakauth extension's configuration.
@@ -53,6 +63,10 @@ type Config struct {
 	TLS configtls.ClientConfig `mapstructure:"tls"`
 	// Timeout of each request to Keycloak.
 	Timeout time.Duration `mapstructure:"timeout"`
+	// InsecureAllowHTTP allows a plain-http server_url (and jwks_uri, and
+	// redirects) to a host that is not loopback. Off by default: access
+	// tokens and the client secret travel to Keycloak.
+	InsecureAllowHTTP bool `mapstructure:"insecure_allow_http"`
 
 	// Server validates incoming tokens (receivers' auth.authenticator).
 	Server ServerConfig `mapstructure:"server"`
@@ -78,8 +92,11 @@ type ServerConfig struct {
 	// JWKSMinRefetchInterval: a token with an unknown kid refetches the keys
 	// at most this often, so garbage tokens cannot flood Keycloak.
 	JWKSMinRefetchInterval time.Duration `mapstructure:"jwks_min_refetch_interval"`
-	// TokenCacheSize bounds the validated tokens remembered until they expire.
+	// TokenCacheSize bounds the validated tokens remembered.
 	TokenCacheSize int `mapstructure:"token_cache_size"`
+	// TokenCacheTTL: a validated token is checked again (signature, key,
+	// claims) at least this often, even when its exp is later.
+	TokenCacheTTL time.Duration `mapstructure:"token_cache_ttl"`
 	// Header carrying "Bearer <token>" (default authorization).
 	Header string `mapstructure:"header"`
 	// RequiredRoles: a token must hold every one of them, realm roles by
@@ -103,6 +120,10 @@ type ClientConfig struct {
 	ExpiryMargin time.Duration `mapstructure:"expiry_margin"`
 	// MaxBackoff caps the wait between failed token requests.
 	MaxBackoff time.Duration `mapstructure:"max_backoff"`
+	// InsecureAllowHTTP lets the token go over plain http to any host and
+	// over gRPC without TLS. Off by default: the token is only added to https
+	// requests, http requests to a loopback address, and gRPC calls over TLS.
+	InsecureAllowHTTP bool `mapstructure:"insecure_allow_http"`
 }
 
 // AuthorizationConfig is the per-resource decision (mode resource).
@@ -116,8 +137,16 @@ type AuthorizationConfig struct {
 	Scope string `mapstructure:"scope"`
 	// DecisionCacheTTL: how long an allow or deny is reused per (token, resource).
 	DecisionCacheTTL time.Duration `mapstructure:"decision_cache_ttl"`
-	// DecisionCacheSize bounds the remembered decisions.
+	// DecisionCacheSize bounds the remembered decisions, and separately the
+	// resources Keycloak said do not exist (remembered for all tokens).
 	DecisionCacheSize int `mapstructure:"decision_cache_size"`
+	// MaxDecisionsPerMinute is each caller's (token subject's) budget of
+	// questions to Keycloak; cached answers are free. Beyond it Authorize
+	// fails with a retryable error, so one writer cannot flood Keycloak.
+	MaxDecisionsPerMinute int `mapstructure:"max_decisions_per_minute"`
+	// DecisionBurst: questions a caller may ask at once before the
+	// per-minute rate applies.
+	DecisionBurst int `mapstructure:"decision_burst"`
 }
 
 var _ component.Config = (*Config)(nil)
@@ -134,8 +163,11 @@ var allowedAlgorithms = map[string]jose.SignatureAlgorithm{
 // Validate checks the configuration.
 func (c *Config) Validate() error {
 	var errs []error
-	if u, err := url.Parse(c.ServerURL); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+	switch u, err := url.Parse(c.ServerURL); {
+	case err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "":
 		errs = append(errs, fmt.Errorf("server_url %q: %w", c.ServerURL, errNoServerURL))
+	case !c.InsecureAllowHTTP && !secureURL(u):
+		errs = append(errs, fmt.Errorf("server_url %q: %w", c.ServerURL, errInsecureServer))
 	}
 	if strings.TrimSpace(c.Realm) == "" {
 		errs = append(errs, errNoRealm)
@@ -175,8 +207,17 @@ func (s *ServerConfig) validate() []error {
 	if s.ClockSkew < 0 {
 		errs = append(errs, fmt.Errorf("server.clock_skew: %w", errNonPositive))
 	}
+	if s.ClockSkew > maxClockSkew {
+		errs = append(errs, fmt.Errorf("server.clock_skew %s: %w %s", s.ClockSkew, errTooLong, maxClockSkew))
+	}
 	if s.TokenCacheSize <= 0 {
 		errs = append(errs, fmt.Errorf("server.token_cache_size: %w", errNonPositive))
+	}
+	if s.TokenCacheTTL <= 0 {
+		errs = append(errs, fmt.Errorf("server.token_cache_ttl: %w", errNonPositive))
+	}
+	if s.TokenCacheTTL > maxTokenCacheTTL {
+		errs = append(errs, fmt.Errorf("server.token_cache_ttl %s: %w %s", s.TokenCacheTTL, errTooLong, maxTokenCacheTTL))
 	}
 	if s.Header == "" {
 		errs = append(errs, fmt.Errorf("server.header: %w", errNonPositive))
@@ -231,7 +272,30 @@ func (a *AuthorizationConfig) validate(hasServer bool) []error {
 	if a.DecisionCacheSize <= 0 {
 		errs = append(errs, fmt.Errorf("authorization.decision_cache_size: %w", errNonPositive))
 	}
+	if a.MaxDecisionsPerMinute <= 0 {
+		errs = append(errs, fmt.Errorf("authorization.max_decisions_per_minute: %w", errNonPositive))
+	}
+	if a.DecisionBurst <= 0 {
+		errs = append(errs, fmt.Errorf("authorization.decision_burst: %w", errNonPositive))
+	}
 	return errs
+}
+
+// secureURL says whether a token may travel to u: https, or http to a
+// loopback address (tests, a sidecar). "localhost" counts as loopback.
+func secureURL(u *url.URL) bool {
+	switch u.Scheme {
+	case "https":
+		return true
+	case "http":
+		host := u.Hostname()
+		if strings.EqualFold(host, "localhost") {
+			return true
+		}
+		ip := net.ParseIP(host)
+		return ip != nil && ip.IsLoopback()
+	}
+	return false
 }
 
 // realmURL is {server_url}/realms/{realm}, the prefix of every endpoint.

@@ -1,6 +1,7 @@
 package keycloakauth
 
 import (
+	"net/url"
 	"path/filepath"
 	"testing"
 	"time"
@@ -28,14 +29,33 @@ func TestLoadConfig(t *testing.T) {
 	gateway.Server.SignatureAlgorithms = []string{"RS256", "ES256"}
 	gateway.Server.ClockSkew = 10 * time.Second
 	gateway.Server.TokenCacheSize = 5000
+	gateway.Server.TokenCacheTTL = 2 * time.Minute
 	gateway.Authorization.Mode = ModeResource
 	gateway.Authorization.ResourceServer = "ai-telemetry-gateway"
 	gateway.Authorization.DecisionCacheTTL = 30 * time.Second
+	gateway.Authorization.MaxDecisionsPerMinute = 300
+	gateway.Authorization.DecisionBurst = 64
 
 	agent := createDefaultConfig().(*Config)
 	agent.ServerURL = "https://keycloak.example.org/"
 	agent.Client = configoptional.Some(ClientConfig{
 		ClientID: "nerc-ocp-prod-agent", ClientSecret: "not-a-real-secret", Scopes: []string{"openid"},
+		ExpiryMargin: defaultExpiryMargin, MaxBackoff: defaultMaxBackoff,
+	})
+
+	httpAllowed := createDefaultConfig().(*Config)
+	httpAllowed.ServerURL = "http://keycloak.keycloak.svc:8080"
+	httpAllowed.InsecureAllowHTTP = true
+	httpAllowed.Server.Audiences = []string{"ai-telemetry-gateway"}
+
+	loopback := createDefaultConfig().(*Config)
+	loopback.ServerURL = "http://[::1]:8080"
+	loopback.Server.Audiences = []string{"ai-telemetry-gateway"}
+
+	agentInsecure := createDefaultConfig().(*Config)
+	agentInsecure.ServerURL = "https://keycloak.example.org"
+	agentInsecure.Client = configoptional.Some(ClientConfig{
+		ClientID: "nerc-ocp-prod-agent", ClientSecret: "not-a-real-secret", InsecureAllowHTTP: true,
 		ExpiryMargin: defaultExpiryMargin, MaxBackoff: defaultMaxBackoff,
 	})
 
@@ -56,6 +76,13 @@ func TestLoadConfig(t *testing.T) {
 		{id: component.NewIDWithName(metadata.Type, "bad_mode"), wantErr: errBadMode},
 		{id: component.NewIDWithName(metadata.Type, "resource_no_resource_server"), wantErr: errNoResourceServer},
 		{id: component.NewIDWithName(metadata.Type, "zero_cache"), wantErr: errNonPositive},
+		{id: component.NewIDWithName(metadata.Type, "no_budget"), wantErr: errNonPositive},
+		{id: component.NewIDWithName(metadata.Type, "huge_clock_skew"), wantErr: errTooLong},
+		{id: component.NewIDWithName(metadata.Type, "huge_token_cache_ttl"), wantErr: errTooLong},
+		{id: component.NewIDWithName(metadata.Type, "http_server_url"), wantErr: errInsecureServer},
+		{id: component.NewIDWithName(metadata.Type, "http_server_url_allowed"), want: httpAllowed},
+		{id: component.NewIDWithName(metadata.Type, "loopback_http"), want: loopback},
+		{id: component.NewIDWithName(metadata.Type, "agent_insecure"), want: agentInsecure},
 	}
 	for _, tt := range tests {
 		t.Run(tt.id.String(), func(t *testing.T) {
@@ -89,4 +116,31 @@ func TestEndpoints(t *testing.T) {
 	assert.Equal(t, "https://keycloak.example.org/realms/NERC/.well-known/openid-configuration", cfg.discoveryURL())
 	cfg.Issuer = "https://sso.example.org/realms/NERC"
 	assert.Equal(t, "https://sso.example.org/realms/NERC", cfg.expectedIssuer())
+}
+
+func TestSecureURL(t *testing.T) {
+	for raw, want := range map[string]bool{
+		"https://gateway.example.org":            true,
+		"https://10.0.0.1:4318/v1/metrics":       true,
+		"http://127.0.0.1:4318":                  true,
+		"http://127.10.0.3":                      true,
+		"http://[::1]:4318":                      true,
+		"http://localhost:4318":                  true,
+		"http://LOCALHOST":                       true,
+		"http://gateway.example.org":             false,
+		"http://10.0.0.1:4318":                   false,
+		"http://127.0.0.1.nip.io":                false,
+		"http://localhost.example.org":           false,
+		"http://[::ffff:10.0.0.1]":               false,
+		"ftp://127.0.0.1":                        false,
+		"gateway.example.org:4317":               false,
+		"http://user:pass@gateway.example.org/x": false,
+	} {
+		u, err := url.Parse(raw)
+		if err != nil {
+			assert.False(t, want, raw)
+			continue
+		}
+		assert.Equal(t, want, secureURL(u), raw)
+	}
 }

@@ -16,6 +16,7 @@ import (
 	"go.opentelemetry.io/otel/metric"
 	"go.uber.org/zap"
 	"golang.org/x/sync/singleflight"
+	"golang.org/x/time/rate"
 
 	"github.com/nerc-project/ai-telemetry-collector/extension/keycloakauth/internal/metadata"
 	"github.com/nerc-project/ai-telemetry-collector/internal/authz"
@@ -38,8 +39,10 @@ type keycloakAuth struct {
 
 	httpClient *http.Client
 	keys       *keySet
-	tokens     *lru.Cache[string, *authData]
+	tokens     *lru.Cache[string, cachedToken]
 	decisions  *lru.Cache[decisionKey, decision]
+	unknown    *lru.Cache[string, time.Time] // resources Keycloak does not know, until when
+	budgets    *lru.Cache[string, *rate.Limiter]
 	inflight   singleflight.Group
 	source     *tokenSource
 
@@ -54,7 +57,7 @@ func newKeycloakAuth(cfg *Config, set extension.Settings) (*keycloakAuth, error)
 	if err != nil {
 		return nil, err
 	}
-	tokens, err := lru.New[string, *authData](cfg.Server.TokenCacheSize)
+	tokens, err := lru.New[string, cachedToken](cfg.Server.TokenCacheSize)
 	if err != nil {
 		return nil, fmt.Errorf("token cache: %w", err)
 	}
@@ -62,7 +65,7 @@ func newKeycloakAuth(cfg *Config, set extension.Settings) (*keycloakAuth, error)
 		cfg:        cfg,
 		logger:     set.Logger,
 		telemetry:  tb,
-		httpClient: &http.Client{Timeout: cfg.Timeout},
+		httpClient: &http.Client{Timeout: cfg.Timeout, CheckRedirect: cfg.checkRedirect},
 		tokens:     tokens,
 		now:        time.Now,
 		stopLoop:   func() {},
@@ -72,6 +75,12 @@ func newKeycloakAuth(cfg *Config, set extension.Settings) (*keycloakAuth, error)
 		// decision costs one slot until the LRU evicts it.
 		if e.decisions, err = lru.New[decisionKey, decision](cfg.Authorization.DecisionCacheSize); err != nil {
 			return nil, fmt.Errorf("decision cache: %w", err)
+		}
+		if e.unknown, err = lru.New[string, time.Time](cfg.Authorization.DecisionCacheSize); err != nil {
+			return nil, fmt.Errorf("unknown resource cache: %w", err)
+		}
+		if e.budgets, err = lru.New[string, *rate.Limiter](cfg.Server.TokenCacheSize); err != nil {
+			return nil, fmt.Errorf("decision budgets: %w", err)
 		}
 	}
 	e.keys = newKeySet(e, cfg)
@@ -87,6 +96,13 @@ func newKeycloakAuth(cfg *Config, set extension.Settings) (*keycloakAuth, error)
 // unreachable Keycloak does not stop the collector: tokens are refused
 // (counted, reason keys_unavailable) until the background refresh succeeds.
 func (e *keycloakAuth) Start(ctx context.Context, _ component.Host) error {
+	if e.cfg.InsecureAllowHTTP {
+		e.logger.Warn("insecure_allow_http is set: access tokens and the client secret may travel to Keycloak in clear text",
+			zap.String("server_url", e.cfg.ServerURL))
+	}
+	if e.source != nil && e.source.cfg.InsecureAllowHTTP {
+		e.logger.Warn("client.insecure_allow_http is set: this collector's token may be sent over plain http and gRPC without TLS")
+	}
 	tlsCfg, err := e.cfg.TLS.LoadTLSConfig(ctx)
 	if err != nil {
 		return fmt.Errorf("keycloakauth tls: %w", err)
@@ -156,4 +172,19 @@ func (e *keycloakAuth) countRequest(ctx context.Context, kind string, err error)
 		attribute.String("kind", kind), attribute.String("outcome", outcome)))
 }
 
-var errKeycloakStatus = errors.New("unexpected status from Keycloak")
+var (
+	errKeycloakStatus = errors.New("unexpected status from Keycloak")
+	errInsecureURL    = errors.New("refusing to send credentials over plain http to a host that is not loopback")
+)
+
+// checkRedirect keeps the requests to Keycloak (client secret, access tokens
+// in them) from following a redirect to plain http.
+func (c *Config) checkRedirect(req *http.Request, via []*http.Request) error {
+	if len(via) >= 10 {
+		return errors.New("stopped after 10 redirects")
+	}
+	if !c.InsecureAllowHTTP && !secureURL(req.URL) {
+		return fmt.Errorf("redirect to %s://%s: %w", req.URL.Scheme, req.URL.Host, errInsecureURL)
+	}
+	return nil
+}

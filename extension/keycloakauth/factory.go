@@ -18,12 +18,17 @@ const (
 	defaultJWKSRefreshInterval    = 10 * time.Minute
 	defaultJWKSMinRefetchInterval = 30 * time.Second
 	defaultTokenCacheSize         = 10_000
+	defaultTokenCacheTTL          = 5 * time.Minute
 	defaultHeader                 = "authorization"
 	defaultExpiryMargin           = 30 * time.Second
 	defaultMaxBackoff             = time.Minute
 	defaultScope                  = "GET"
 	defaultDecisionCacheTTL       = time.Minute
 	defaultDecisionCacheSize      = 100_000
+	// Two decisions a second per caller, and a burst that covers one
+	// request with projectauthz's 64 distinct resources and then some.
+	defaultMaxDecisionsPerMinute = 120
+	defaultDecisionBurst         = 120
 )
 
 // NewFactory creates a factory for the keycloakauth extension.
@@ -45,6 +50,7 @@ func createDefaultConfig() component.Config {
 			JWKSRefreshInterval:    defaultJWKSRefreshInterval,
 			JWKSMinRefetchInterval: defaultJWKSMinRefetchInterval,
 			TokenCacheSize:         defaultTokenCacheSize,
+			TokenCacheTTL:          defaultTokenCacheTTL,
 			Header:                 defaultHeader,
 			MaxTokenSize:           defaultMaxTokenSize,
 		},
@@ -53,10 +59,12 @@ func createDefaultConfig() component.Config {
 			MaxBackoff:   defaultMaxBackoff,
 		}),
 		Authorization: AuthorizationConfig{
-			Mode:              ModeNone,
-			Scope:             defaultScope,
-			DecisionCacheTTL:  defaultDecisionCacheTTL,
-			DecisionCacheSize: defaultDecisionCacheSize,
+			Mode:                  ModeNone,
+			Scope:                 defaultScope,
+			DecisionCacheTTL:      defaultDecisionCacheTTL,
+			DecisionCacheSize:     defaultDecisionCacheSize,
+			MaxDecisionsPerMinute: defaultMaxDecisionsPerMinute,
+			DecisionBurst:         defaultDecisionBurst,
 		},
 	}
 }

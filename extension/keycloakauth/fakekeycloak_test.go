@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"net/http"
 	"net/http/httptest"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -128,8 +129,7 @@ func (f *fakeKeycloak) token(w http.ResponseWriter, r *http.Request) {
 			<-f.umaRelease
 		}
 		tok := strings.TrimPrefix(r.Header.Get("Authorization"), "Bearer ")
-		resource, scope, _ := strings.Cut(r.PostForm.Get("permission"), "#")
-		require.Equal(f.t, "GET", scope)
+		resource, scopes := parsePermission(r.PostForm.Get("permission"))
 		require.Equal(f.t, testAudience, r.PostForm.Get("audience"))
 		require.Equal(f.t, "decision", r.PostForm.Get("response_mode"))
 		w.Header().Set("Content-Type", "application/json")
@@ -137,6 +137,10 @@ func (f *fakeKeycloak) token(w http.ResponseWriter, r *http.Request) {
 		allowed, known := f.allowed[tok+" "+resource]
 		f.mu.Unlock()
 		switch {
+		case slices.ContainsFunc(scopes, func(s string) bool { return s != "GET" }):
+			// The realm defines the one scope GET.
+			w.WriteHeader(http.StatusBadRequest)
+			_, _ = w.Write([]byte(`{"error":"invalid_scope"}`))
 		case !known:
 			w.WriteHeader(http.StatusBadRequest)
 			_, _ = w.Write([]byte(`{"error":"invalid_resource"}`))
@@ -149,6 +153,34 @@ func (f *fakeKeycloak) token(w http.ResponseWriter, r *http.Request) {
 	default:
 		http.Error(w, "unsupported grant", http.StatusBadRequest)
 	}
+}
+
+// parsePermission reads a permission parameter as Keycloak's token endpoint
+// does (AuthorizationRequest: permission.split("#"), then parts[1].split(",")):
+// the resource up to the first '#', the comma-separated scopes up to the
+// next, the rest ignored. Java's split drops trailing empty strings, so
+// "res#" has no scopes.
+func parsePermission(permission string) (resource string, scopes []string) {
+	parts := javaSplit(permission, "#")
+	if len(parts) == 0 {
+		return "", nil
+	}
+	if len(parts) == 1 {
+		return parts[0], nil
+	}
+	return parts[0], javaSplit(parts[1], ",")
+}
+
+// javaSplit is Java's String.split for a literal one-character separator.
+func javaSplit(s, sep string) []string {
+	if s == "" {
+		return []string{""}
+	}
+	parts := strings.Split(s, sep)
+	for len(parts) > 0 && parts[len(parts)-1] == "" {
+		parts = parts[:len(parts)-1]
+	}
+	return parts
 }
 
 func (f *fakeKeycloak) allow(token, resource string, allowed bool) {
@@ -200,6 +232,8 @@ func (f *fakeKeycloak) config() *Config {
 	cfg.Authorization = AuthorizationConfig{
 		Mode: ModeResource, ResourceServer: testAudience, Scope: "GET",
 		DecisionCacheTTL: time.Hour, DecisionCacheSize: 100,
+		// Ample: tests of the budget set their own.
+		MaxDecisionsPerMinute: 1_000_000, DecisionBurst: 1_000_000,
 	}
 	return cfg
 }

@@ -50,6 +50,7 @@ func gatewayConfig(kc *testpeers.Keycloak) *Config {
 	cfg.Authorization = AuthorizationConfig{
 		Mode: ModeResource, ResourceServer: "ai-telemetry-gateway", Scope: "GET",
 		DecisionCacheTTL: time.Hour, DecisionCacheSize: 1000,
+		MaxDecisionsPerMinute: defaultMaxDecisionsPerMinute, DecisionBurst: defaultDecisionBurst,
 	}
 	return cfg
 }
@@ -83,7 +84,7 @@ func authenticate(e *keycloakAuth, header string) (context.Context, error) {
 
 func TestRealKeycloak(t *testing.T) {
 	kc := startRealKeycloak(t)
-	gateway, _ := start(t, gatewayConfig(kc))
+	gateway, gatewayTel := start(t, gatewayConfig(kc))
 	clients := map[string]*keycloakAuth{}
 	headers := map[string]string{}
 	for _, id := range realmClients {
@@ -130,8 +131,44 @@ func TestRealKeycloak(t *testing.T) {
 				}
 			}
 		}
-		err := gateway.Authorize(contexts["hub-writer"], topology.ProjectResource("moc", "nerc-ocp-prod", "no-such-project"))
+		unknown := topology.ProjectResource("moc", "nerc-ocp-prod", "no-such-project")
+		err := gateway.Authorize(contexts["hub-writer"], unknown)
 		assert.ErrorIs(t, err, authz.ErrDenied, "a resource Keycloak does not know")
+		umas := count(t, gatewayTel, "keycloak_requests", attribute.String("kind", "uma"))
+		err = gateway.Authorize(contexts["team-a-writer"], unknown)
+		assert.ErrorIs(t, err, authz.ErrDenied)
+		assert.Equal(t, umas, count(t, gatewayTel, "keycloak_requests", attribute.String("kind", "uma")),
+			"Keycloak's invalid_resource is remembered for every token")
+	})
+
+	t.Run("separator injection", func(t *testing.T) {
+		// Issue 14: a cluster name carrying "#GET#" makes Keycloak decide on
+		// team-a while the data would be stored as team-b's.
+		injected := topology.ProjectResource("moc", "nerc-ocp-prod-PROJECT-team-a#GET#", "team-b")
+		raw := client.FromContext(contexts["team-a-writer"]).Auth.(*authData).raw
+		ans, err := gateway.askKeycloak(context.Background(), raw, injected)
+		require.NoError(t, err)
+		require.Equal(t, answerAllowed, ans, "without the check, real Keycloak allows it: it reads up to the first '#'")
+		umas := count(t, gatewayTel, "keycloak_requests", attribute.String("kind", "uma"))
+		err = gateway.Authorize(contexts["team-a-writer"], injected)
+		require.ErrorIs(t, err, authz.ErrDenied)
+		require.ErrorIs(t, err, topology.ErrInvalidResource)
+		assert.Equal(t, umas, count(t, gatewayTel, "keycloak_requests", attribute.String("kind", "uma")), "Keycloak is not asked")
+	})
+
+	t.Run("decision budget", func(t *testing.T) {
+		cfg := gatewayConfig(kc)
+		cfg.Authorization.DecisionBurst = 2
+		limited, tel := start(t, cfg)
+		ctx, err := authenticate(limited, headers["hub-writer"])
+		require.NoError(t, err)
+		require.NoError(t, limited.Authorize(ctx, hub))
+		require.NoError(t, limited.Authorize(ctx, cluster))
+		err = limited.Authorize(ctx, teamA)
+		require.ErrorIs(t, err, errDecisionBudget)
+		require.NotErrorIs(t, err, authz.ErrDenied)
+		require.NoError(t, limited.Authorize(ctx, hub), "cached answers are free")
+		assert.Equal(t, int64(2), count(t, tel, "keycloak_requests", attribute.String("kind", "uma")))
 	})
 
 	t.Run("HTTP client to a protected server", func(t *testing.T) {
@@ -176,7 +213,9 @@ func TestRealKeycloak(t *testing.T) {
 		for i := range projects {
 			projects[i] = topology.ProjectResource("moc", "nerc-ocp-prod", "team-"+string(rune('a'+i)))
 		}
-		fresh, tel := start(t, gatewayConfig(kc))
+		cfg := gatewayConfig(kc)
+		cfg.Authorization.MaxDecisionsPerMinute, cfg.Authorization.DecisionBurst = 10_000, 10_000 // one caller, 1000 questions
+		fresh, tel := start(t, cfg)
 		for i := range 10_000 {
 			ctx, err := fresh.Authenticate(context.Background(), tokens[i%len(tokens)])
 			require.NoError(t, err)
@@ -280,6 +319,8 @@ func TestRealKeycloak(t *testing.T) {
 		require.NoError(t, err, "the new key is fetched on first sight of its kid")
 		require.NoError(t, gateway.Authorize(ctx, teamA))
 		require.ErrorIs(t, gateway.Authorize(ctx, teamB), authz.ErrDenied)
+		_, err = authenticate(gateway, headers["team-a-writer"])
+		require.ErrorIs(t, err, errUnknownKey, "a cached token whose key Keycloak no longer publishes is refused")
 	})
 }
 

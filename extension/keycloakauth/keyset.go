@@ -1,12 +1,15 @@
 package keycloakauth // import "github.com/nerc-project/ai-telemetry-collector/extension/keycloakauth"
 
 import (
+	"bytes"
 	"context"
+	"crypto"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"net/http"
+	"net/url"
 	"sync"
 	"time"
 
@@ -24,8 +27,11 @@ type keySet struct {
 	e   *keycloakAuth
 	cfg *Config
 
-	mu        sync.RWMutex
-	keys      map[string]jose.JSONWebKey // by kid
+	mu sync.RWMutex
+	// keys by kid. A refresh keeps the pointer of a key that did not change,
+	// so a cached token is honoured only while the very key that verified it
+	// is still published (pointer equality, see keycloakAuth.authenticate).
+	keys      map[string]*jose.JSONWebKey
 	jwksURI   string
 	lastFetch time.Time // last attempt, successful or not
 
@@ -42,7 +48,7 @@ func (k *keySet) loaded() bool {
 	return k.keys != nil
 }
 
-func (k *keySet) get(kid string) (jose.JSONWebKey, bool) {
+func (k *keySet) get(kid string) (*jose.JSONWebKey, bool) {
 	k.mu.RLock()
 	defer k.mu.RUnlock()
 	key, ok := k.keys[kid]
@@ -51,7 +57,7 @@ func (k *keySet) get(kid string) (jose.JSONWebKey, bool) {
 
 // lookup returns the key for kid, refetching the keys when kid is unknown
 // (Keycloak rotated them) at most once per jwks_min_refetch_interval.
-func (k *keySet) lookup(ctx context.Context, kid string) (jose.JSONWebKey, bool) {
+func (k *keySet) lookup(ctx context.Context, kid string) (*jose.JSONWebKey, bool) {
 	if key, ok := k.get(kid); ok {
 		return key, true
 	}
@@ -59,7 +65,7 @@ func (k *keySet) lookup(ctx context.Context, kid string) (jose.JSONWebKey, bool)
 	recent := time.Since(k.lastFetch) < k.cfg.Server.JWKSMinRefetchInterval
 	k.mu.RUnlock()
 	if recent {
-		return jose.JSONWebKey{}, false
+		return nil, false
 	}
 	// Detached from the request: a client dropping its connection must not
 	// cancel the fetch that the rate limit then charges for.
@@ -89,6 +95,11 @@ func (k *keySet) refresh(ctx context.Context) error {
 			return nil, err
 		}
 		k.mu.Lock()
+		for kid, key := range keys {
+			if old, ok := k.keys[kid]; ok && sameKey(old, key) {
+				keys[kid] = old
+			}
+		}
 		k.jwksURI, k.keys = jwksURI, keys
 		k.mu.Unlock()
 		return nil, nil
@@ -113,27 +124,43 @@ func (k *keySet) discover(ctx context.Context) (string, error) {
 	if doc.JWKSURI == "" {
 		return "", errors.New("discovery document has no jwks_uri")
 	}
+	// Keys fetched in clear text could be replaced in transit, and with them
+	// every token's signature forged.
+	if u, err := url.Parse(doc.JWKSURI); err != nil || (!k.cfg.InsecureAllowHTTP && !secureURL(u)) {
+		return "", fmt.Errorf("discovery document's jwks_uri %q: %w", doc.JWKSURI, errInsecureURL)
+	}
 	return doc.JWKSURI, nil
 }
 
-func (k *keySet) fetchKeys(ctx context.Context, uri string) (map[string]jose.JSONWebKey, error) {
+func (k *keySet) fetchKeys(ctx context.Context, uri string) (map[string]*jose.JSONWebKey, error) {
 	var set jose.JSONWebKeySet
 	if err := k.e.getJSON(ctx, "jwks", uri, &set); err != nil {
 		return nil, err
 	}
-	keys := make(map[string]jose.JSONWebKey, len(set.Keys))
+	keys := make(map[string]*jose.JSONWebKey, len(set.Keys))
 	for _, key := range set.Keys {
 		// Keycloak also publishes encryption keys (use "enc"); only signing
 		// keys with a kid can verify tokens.
 		if key.KeyID == "" || (key.Use != "" && key.Use != "sig") || !key.IsPublic() {
 			continue
 		}
-		keys[key.KeyID] = key
+		keys[key.KeyID] = &key
 	}
 	if len(keys) == 0 {
 		return nil, errors.New("JWKS holds no signing keys")
 	}
 	return keys, nil
+}
+
+// sameKey says whether two published keys are one: same kid, algorithm, use
+// and key material (RFC 7638 thumbprint).
+func sameKey(a, b *jose.JSONWebKey) bool {
+	if a.KeyID != b.KeyID || a.Algorithm != b.Algorithm || a.Use != b.Use {
+		return false
+	}
+	ta, errA := a.Thumbprint(crypto.SHA256)
+	tb, errB := b.Thumbprint(crypto.SHA256)
+	return errA == nil && errB == nil && bytes.Equal(ta, tb)
 }
 
 // getJSON GETs a Keycloak document, counting the request.

@@ -77,8 +77,9 @@ type keycloakClaims struct {
 }
 
 // Authenticate validates the bearer token and puts what it says in the
-// context's client.Info. A token once validated is remembered until it
-// expires, so only the first request of each token costs a signature check.
+// context's client.Info. A token once validated is remembered (until it
+// expires, at most token_cache_ttl, while its key is published), so only the
+// first request of each token costs a signature check.
 func (e *keycloakAuth) Authenticate(ctx context.Context, headers map[string][]string) (context.Context, error) {
 	data, hit, err := e.authenticate(ctx, headers)
 	if err != nil {
@@ -129,19 +130,34 @@ func (e *keycloakAuth) authenticate(ctx context.Context, headers map[string][]st
 		return nil, false, errTokenTooLarge
 	}
 	now := e.now()
-	if data, ok := e.tokens.Get(raw); ok {
-		if now.After(data.expiry.Add(e.cfg.Server.ClockSkew)) {
+	if c, ok := e.tokens.Get(raw); ok {
+		if now.After(c.data.expiry.Add(e.cfg.Server.ClockSkew)) {
 			e.tokens.Remove(raw)
 			return nil, false, errExpired
 		}
-		return data, true, nil
+		// Honoured only while the key that verified it is still published
+		// (a key Keycloak withdrew must stop validating its tokens at the
+		// next refresh, not at their exp) and for at most token_cache_ttl;
+		// otherwise the token is validated again from scratch.
+		if key, ok := e.keys.get(c.data.kid); ok && key == c.key && now.Before(c.until) {
+			return c.data, true, nil
+		}
+		e.tokens.Remove(raw)
 	}
-	data, err := e.validate(ctx, raw, now)
+	data, key, err := e.validate(ctx, raw, now)
 	if err != nil {
 		return nil, false, err
 	}
-	e.tokens.Add(raw, data)
+	e.tokens.Add(raw, cachedToken{data: data, key: key, until: now.Add(e.cfg.Server.TokenCacheTTL)})
 	return data, false, nil
+}
+
+// cachedToken is a validated token: what it says, the key that verified it,
+// and until when it is honoured without validating again.
+type cachedToken struct {
+	data  *authData
+	key   *jose.JSONWebKey
+	until time.Time
 }
 
 // bearer finds the header case-insensitively (HTTP canonicalizes, gRPC
@@ -166,43 +182,44 @@ func bearer(headers map[string][]string, name string) (string, error) {
 	return token, nil
 }
 
-func (e *keycloakAuth) validate(ctx context.Context, raw string, now time.Time) (*authData, error) {
+func (e *keycloakAuth) validate(ctx context.Context, raw string, now time.Time) (*authData, *jose.JSONWebKey, error) {
 	tok, err := jwt.ParseSigned(raw, e.cfg.Server.algorithms())
 	if err != nil {
 		if _, anyErr := jwt.ParseSigned(raw, everyAlgorithm); anyErr == nil {
-			return nil, errAlgorithm
+			return nil, nil, errAlgorithm
 		}
-		return nil, errMalformed
+		return nil, nil, errMalformed
 	}
 	if len(tok.Headers) != 1 {
-		return nil, errMalformed
+		return nil, nil, errMalformed
 	}
 	hdr := tok.Headers[0]
 	key, ok := e.keys.lookup(ctx, hdr.KeyID)
 	if !ok {
 		if !e.keys.loaded() {
-			return nil, errKeysUnavailable
+			return nil, nil, errKeysUnavailable
 		}
-		return nil, errUnknownKey
+		return nil, nil, errUnknownKey
 	}
 	if key.Algorithm != "" && key.Algorithm != hdr.Algorithm {
-		return nil, errAlgorithm
+		return nil, nil, errAlgorithm
 	}
 	var claims keycloakClaims
 	if err := tok.Claims(key.Key, &claims); err != nil {
-		return nil, errSignature
+		return nil, nil, errSignature
 	}
 	if err := e.checkClaims(&claims, now); err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	data := newAuthData(raw, &claims)
 	data.owner = e
+	data.kid = hdr.KeyID
 	for _, role := range e.cfg.Server.RequiredRoles {
 		if !slices.Contains(data.roles, role) {
-			return nil, errMissingRole
+			return nil, nil, errMissingRole
 		}
 	}
-	return data, nil
+	return data, key, nil
 }
 
 func (e *keycloakAuth) checkClaims(c *keycloakClaims, now time.Time) error {

@@ -310,3 +310,60 @@ func TestAuthenticateRefusesHMACWithThePublicKey(t *testing.T) {
 		require.ErrorIs(t, err, errAlgorithm)
 	}
 }
+
+func TestCachedTokenNeedsItsKey(t *testing.T) {
+	tests := []struct {
+		name   string
+		change func(f *fakeKeycloak)
+		want   error
+		reason string
+	}{
+		{"key removed from the key set", func(f *fakeKeycloak) { f.rotate("k2") }, errUnknownKey, "unknown_key"},
+		{"other key material under the same kid", func(f *fakeKeycloak) { f.rotate("k1") }, errSignature, "signature"},
+		{"key set unchanged", func(*fakeKeycloak) {}, nil, ""},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			f := newFakeKeycloak(t)
+			e, tel := start(t, f.config())
+			tok := f.sign(f.claims(time.Hour))
+			_, err := e.Authenticate(context.Background(), bearerHeader(tok))
+			require.NoError(t, err)
+
+			tt.change(f)
+			require.NoError(t, e.keys.refresh(context.Background())) // the background refresh
+			_, err = e.Authenticate(context.Background(), bearerHeader(tok))
+			if tt.want == nil {
+				require.NoError(t, err)
+				assert.Equal(t, int64(1), count(t, tel, "requests_accepted", attribute.String("cache", "hit")),
+					"a refresh that keeps the key keeps the cache")
+				return
+			}
+			require.ErrorIs(t, err, tt.want, "a cached token is not honoured once its key is gone")
+			assert.Equal(t, int64(1), count(t, tel, "requests_rejected", attribute.String("reason", tt.reason)))
+			_, err = e.Authenticate(context.Background(), bearerHeader(tok))
+			require.ErrorIs(t, err, tt.want, "nor later")
+		})
+	}
+}
+
+func TestCachedTokenRevalidatedAfterTTL(t *testing.T) {
+	f := newFakeKeycloak(t)
+	cfg := f.config()
+	cfg.Server.TokenCacheTTL = time.Minute
+	e, tel := start(t, cfg)
+	tok := f.sign(f.claims(time.Hour))
+	for range 2 {
+		_, err := e.Authenticate(context.Background(), bearerHeader(tok))
+		require.NoError(t, err)
+	}
+	assert.Equal(t, int64(1), count(t, tel, "requests_accepted", attribute.String("cache", "miss")))
+
+	e.now = func() time.Time { return time.Now().Add(2 * time.Minute) } // past the TTL, well before exp
+	_, err := e.Authenticate(context.Background(), bearerHeader(tok))
+	require.NoError(t, err)
+	assert.Equal(t, int64(2), count(t, tel, "requests_accepted", attribute.String("cache", "miss")), "validated again")
+	_, err = e.Authenticate(context.Background(), bearerHeader(tok))
+	require.NoError(t, err)
+	assert.Equal(t, int64(2), count(t, tel, "requests_accepted", attribute.String("cache", "hit")), "and cached again")
+}

@@ -27,6 +27,7 @@ type TelemetryBuilder struct {
 	mu                                 sync.Mutex
 	registrations                      []metric.Registration
 	KeycloakauthAuthorizationDecisions metric.Int64Counter
+	KeycloakauthClientTokensWithheld   metric.Int64Counter
 	KeycloakauthKeycloakRequests       metric.Int64Counter
 	KeycloakauthRequestsAccepted       metric.Int64Counter
 	KeycloakauthRequestsRejected       metric.Int64Counter
@@ -63,8 +64,14 @@ func NewTelemetryBuilder(settings component.TelemetrySettings, options ...Teleme
 	var err, errs error
 	builder.KeycloakauthAuthorizationDecisions, err = builder.meter.Int64Counter(
 		"otelcol_keycloakauth_authorization_decisions",
-		metric.WithDescription("Authorization decisions, by decision (allowed, denied, error) and source (cache, keycloak). [Development]"),
+		metric.WithDescription("Authorization decisions, by decision (allowed, denied, error, throttled) and source (cache, keycloak, invalid_resource for a name refused before asking, budget for a caller over max_decisions_per_minute). [Development]"),
 		metric.WithUnit("{decision}"),
+	)
+	errs = errors.Join(errs, err)
+	builder.KeycloakauthClientTokensWithheld, err = builder.meter.Int64Counter(
+		"otelcol_keycloakauth_client_tokens_withheld",
+		metric.WithDescription("Outgoing requests refused without sending the token, by reason (insecure_url for plain http to a host that is not loopback, insecure_transport for gRPC without TLS). [Development]"),
+		metric.WithUnit("{request}"),
 	)
 	errs = errors.Join(errs, err)
 	builder.KeycloakauthKeycloakRequests, err = builder.meter.Int64Counter(

@@ -24,7 +24,7 @@ func NewSettings(tt *componenttest.Telemetry) extension.Settings {
 func AssertEqualKeycloakauthAuthorizationDecisions(t *testing.T, tt *componenttest.Telemetry, dps []metricdata.DataPoint[int64], opts ...metricdatatest.Option) {
 	want := metricdata.Metrics{
 		Name:        "otelcol_keycloakauth_authorization_decisions",
-		Description: "Authorization decisions, by decision (allowed, denied, error) and source (cache, keycloak). [Development]",
+		Description: "Authorization decisions, by decision (allowed, denied, error, throttled) and source (cache, keycloak, invalid_resource for a name refused before asking, budget for a caller over max_decisions_per_minute). [Development]",
 		Unit:        "{decision}",
 		Data: metricdata.Sum[int64]{
 			Temporality: metricdata.CumulativeTemporality,
@@ -33,6 +33,22 @@ func AssertEqualKeycloakauthAuthorizationDecisions(t *testing.T, tt *componentte
 		},
 	}
 	got, err := tt.GetMetric("otelcol_keycloakauth_authorization_decisions")
+	require.NoError(t, err)
+	metricdatatest.AssertEqual(t, want, got, opts...)
+}
+
+func AssertEqualKeycloakauthClientTokensWithheld(t *testing.T, tt *componenttest.Telemetry, dps []metricdata.DataPoint[int64], opts ...metricdatatest.Option) {
+	want := metricdata.Metrics{
+		Name:        "otelcol_keycloakauth_client_tokens_withheld",
+		Description: "Outgoing requests refused without sending the token, by reason (insecure_url for plain http to a host that is not loopback, insecure_transport for gRPC without TLS). [Development]",
+		Unit:        "{request}",
+		Data: metricdata.Sum[int64]{
+			Temporality: metricdata.CumulativeTemporality,
+			IsMonotonic: true,
+			DataPoints:  dps,
+		},
+	}
+	got, err := tt.GetMetric("otelcol_keycloakauth_client_tokens_withheld")
 	require.NoError(t, err)
 	metricdatatest.AssertEqual(t, want, got, opts...)
 }

@@ -20,10 +20,14 @@ func TestSetupTelemetry(t *testing.T) {
 	require.NoError(t, err)
 	defer tb.Shutdown()
 	tb.KeycloakauthAuthorizationDecisions.Add(context.Background(), 1)
+	tb.KeycloakauthClientTokensWithheld.Add(context.Background(), 1)
 	tb.KeycloakauthKeycloakRequests.Add(context.Background(), 1)
 	tb.KeycloakauthRequestsAccepted.Add(context.Background(), 1)
 	tb.KeycloakauthRequestsRejected.Add(context.Background(), 1)
 	AssertEqualKeycloakauthAuthorizationDecisions(t, testTel,
+		[]metricdata.DataPoint[int64]{{Value: 1}},
+		metricdatatest.IgnoreTimestamp())
+	AssertEqualKeycloakauthClientTokensWithheld(t, testTel,
 		[]metricdata.DataPoint[int64]{{Value: 1}},
 		metricdatatest.IgnoreTimestamp())
 	AssertEqualKeycloakauthKeycloakRequests(t, testTel,
