@@ -164,6 +164,54 @@ func TestAttacks(t *testing.T) {
 		}
 	})
 
+	t.Run("class 8: Keycloak amplification", func(t *testing.T) {
+		// Names Kubernetes allows but Keycloak does not know: none can be
+		// answered from a cache. The writer's budget (30 decisions, then 30 a
+		// minute) bounds what Keycloak is asked; beyond it the answer is
+		// retryable (503), never an allow.
+		const decisions = "otelcol_keycloakauth_authorization_decisions"
+		askedBefore := s.counter(decisions, `source="keycloak"`)
+		statuses := map[int]int{}
+		for r := range 8 {
+			var resources []string
+			for i := range 10 {
+				resources = append(resources, otlpResourceJSON([]kv{{attrCluster, cluster}, {attrNamespace, fmt.Sprintf("unknown-%d-%d-%s", r, i, randomFingerprint(t)[:6])}},
+					s.attack(fmt.Sprintf("attack/8/request-%d/resource-%d", r, i))))
+			}
+			status, msg := s.post(s.otlpHTTP+"/v1/metrics", "application/json", writer,
+				[]byte(`{"resourceMetrics":[`+strings.Join(resources, ",")+`]}`))
+			statuses[status]++
+			t.Logf("request %d: %d %s", r, status, msg)
+		}
+		asked := s.counter(decisions, `source="keycloak"`) - askedBefore
+		assert.LessOrEqual(t, asked, 30.0+5, "Keycloak asked at most the burst (plus the rate over the test's seconds)")
+		assert.Positive(t, statuses[http.StatusServiceUnavailable], "beyond the budget: retryable refusals")
+		assert.Positive(t, s.counter(decisions, `decision="throttled"`), "throttled decisions counted")
+		t.Logf("80 unknown resources in 8 requests: Keycloak asked %.0f times, answers %v", asked, statuses)
+	})
+
+	t.Run("class 10: a token whose key left the key set", func(t *testing.T) {
+		// Validated and cached, then Keycloak restarts with new signing keys
+		// (dev mode imports the realm afresh): once the collector sees the new
+		// key set (a token with the new kid makes it refetch), the old token
+		// is refused though it has not expired.
+		old := s.token(hubWriter)
+		name := s.control("control/10/before-rotation")
+		status, msg := s.sendOTLP("metrics", "json", old, otlpJSON("metrics", name, []kv{{attrCluster, cluster}, {attrNamespace, "team-b"}}, nil))
+		require.Equal(t, http.StatusOK, status, msg)
+		s.keycloak.Stop()
+		s.keycloak.Start()
+		fresh := s.token(hubWriter)
+		name = s.control("control/10/new-key")
+		require.Eventually(t, func() bool {
+			status, _ := s.sendOTLP("metrics", "json", fresh, otlpJSON("metrics", name, []kv{{attrCluster, cluster}, {attrNamespace, "team-b"}}, nil))
+			return status == http.StatusOK
+		}, time.Minute, 2*time.Second, "a token signed with the new key is accepted")
+		name = s.attack("attack/10/old-key")
+		status, msg = s.sendOTLP("metrics", "json", old, otlpJSON("metrics", name, []kv{{attrCluster, cluster}, {attrNamespace, "team-b"}}, nil))
+		assert.Equal(t, http.StatusUnauthorized, status, "the token of a key Keycloak no longer publishes: %s", msg)
+	})
+
 	t.Run("nothing of another project reached the exporters", func(t *testing.T) {
 		s.stop()
 		stored := s.stored()
@@ -180,7 +228,8 @@ func TestAttacks(t *testing.T) {
 		}
 		for name, namespaces := range stored {
 			for _, ns := range namespaces {
-				if ns != "team-a" && !strings.HasPrefix(name, "gpu.") {
+				// hub-writer (class 10's controls) may write team-b.
+				if ns != "team-a" && !strings.HasPrefix(name, "control/10/") {
 					leaked = append(leaked, fmt.Sprintf("%s under %q", name, ns))
 				}
 			}

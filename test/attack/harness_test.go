@@ -218,6 +218,13 @@ func otlpJSON(signal, name string, resource, record []kv) []byte {
 	panic("unknown signal " + signal)
 }
 
+// otlpResourceJSON is one ResourceMetrics with one gauge named name, to put
+// many resources in one request.
+func otlpResourceJSON(resource []kv, name string) string {
+	body := string(otlpJSON("metrics", name, resource, nil))
+	return strings.TrimSuffix(strings.TrimPrefix(body, `{"resourceMetrics":[`), `]}`)
+}
+
 // otlpProto is the same request in protobuf, converted through pdata, which
 // keeps repeated keys as the wire carries them.
 func otlpProto(t *testing.T, signal string, body []byte) []byte {
