@@ -311,7 +311,8 @@ var sdResources = map[string][]access{
 //     names none; done by the target allocator when there is one, which also
 //     reads the collectors' pods in its own namespace, else by the collector;
 //   - the gpumodel processor's Kubernetes source (metadata.kubernetes.enabled):
-//     namespaces, pods and resourcequotas in every namespace.
+//     namespaces and resourcequotas in every namespace, and pods in every
+//     namespace unless metadata.kubernetes.pods is false (default true).
 func rbacNeeds(cfg map[string]any, ns, name string, targetAllocator bool) map[string]map[access]bool {
 	collector, ta := ns+"/"+name+"-collector", ns+"/"+name+"-targetallocator"
 	// Every ServiceAccount of the collector is checked, those that read nothing too.
@@ -352,10 +353,13 @@ func rbacNeeds(cfg map[string]any, ns, name string, targetAllocator bool) map[st
 	}
 	processors, _ := get(cfg, "processors").(map[string]any)
 	for id, p := range processors {
-		if componentType(id) == "gpumodel" && get(p, "metadata", "kubernetes", "enabled") == true {
-			for _, res := range []string{"namespaces", "pods", "resourcequotas"} {
-				need(collector, access{"", res, ""})
-			}
+		if componentType(id) != "gpumodel" || get(p, "metadata", "kubernetes", "enabled") != true {
+			continue
+		}
+		need(collector, access{"", "namespaces", ""})
+		need(collector, access{"", "resourcequotas", ""})
+		if get(p, "metadata", "kubernetes", "pods") != false {
+			need(collector, access{"", "pods", ""})
 		}
 	}
 	return needs

@@ -225,6 +225,23 @@ func TestRBAC(t *testing.T) {
 	require.Empty(t, rbacProblems(grants, needs(t)), "the shipped RBAC")
 
 	const ta = "ServiceAccount ai-telemetry/ai-telemetry-agent-targetallocator"
+	const collector = "ServiceAccount ai-telemetry/ai-telemetry-agent-collector"
+	// The agent's config with the gpumodel Kubernetes source watching pods.
+	podsOn := func(t *testing.T) map[string]map[access]bool {
+		cfg := parseMap(t, agent.config, collectorConfig(t, agent))
+		kubernetes, ok := get(cfg, "processors", "gpumodel", "metadata", "kubernetes").(map[string]any)
+		require.True(t, ok)
+		require.Equal(t, false, kubernetes["pods"], "the agent does not watch pods")
+		kubernetes["pods"] = true
+		return rbacNeeds(cfg, "ai-telemetry", agent.collector, agent.targetAllocator)
+	}
+	// The gpumodel metadata ClusterRole as it was with pods watched.
+	podsGrant := func(t *testing.T) []map[string]any {
+		objs := shipped(t)
+		require.Equal(t, "ai-telemetry-gpumodel-metadata", get(objs[0], "metadata", "name"))
+		objs[0]["rules"] = append(list(objs[0]["rules"]), map[string]any{"apiGroups": []any{""}, "resources": []any{"pods"}, "verbs": []any{"list", "watch"}})
+		return objs
+	}
 	tests := []struct {
 		name    string
 		objects func(t *testing.T) []map[string]any
@@ -261,6 +278,14 @@ func TestRBAC(t *testing.T) {
 		}, func(*testing.T) map[string]map[access]bool {
 			return rbacNeeds(parseMap(t, "configs/gateway.yaml", read(t, "configs/gateway.yaml")), "ai-telemetry", "ai-telemetry-gateway", false)
 		}, []string{"ServiceAccount ai-telemetry/ai-telemetry-gateway-collector may read core/pods in every namespace"}},
+		{
+			"a cluster-wide pods grant the config does not need", podsGrant, needs,
+			[]string{collector + " may read core/pods in every namespace, which it does not read"},
+		},
+		{
+			"pods watched without the grant", shipped, podsOn,
+			[]string{collector + " reads core/pods in every namespace without a grant"},
+		},
 		{"a namespace missing", func(t *testing.T) []map[string]any {
 			var objs []map[string]any
 			for _, o := range shipped(t) {

@@ -60,9 +60,17 @@ type FileConfig struct {
 	ReloadInterval time.Duration `mapstructure:"reload_interval"`
 }
 
-// KubernetesConfig reads namespaces, pods and resource quotas through the API.
+// KubernetesConfig reads namespaces, resource quotas and (unless Pods is
+// false) pods through the API.
 type KubernetesConfig struct {
 	Enabled bool `mapstructure:"enabled"`
+	// Pods informs pods in every namespace, for the GPU requests of each
+	// project and the nodes of the DCGM exporter pods. Watching pods needs a
+	// cluster-wide grant that lets the collector read every pod spec
+	// (environment values included); with false, those two facts come from
+	// the kube_state_metrics source instead, and only namespaces and resource
+	// quotas are read.
+	Pods bool `mapstructure:"pods"`
 	// AuthType is serviceAccount (in cluster) or kubeConfig.
 	AuthType string `mapstructure:"auth_type"`
 	// Cluster is the name of the cluster the API belongs to (default cluster.name).

@@ -24,7 +24,7 @@ func TestLoadConfig(t *testing.T) {
 		CacheSize:      5000,
 		Metadata: MetadataConfig{
 			File:             FileConfig{Path: "/etc/ai-telemetry/projects.yaml", ReloadInterval: time.Minute},
-			Kubernetes:       KubernetesConfig{Enabled: true, AuthType: authKubeConfig, Cluster: "nerc-ocp-prod"},
+			Kubernetes:       KubernetesConfig{Enabled: true, AuthType: authKubeConfig, Cluster: "nerc-ocp-prod", Pods: false},
 			KubeStateMetrics: KubeStateMetricsConfig{Enabled: false},
 		},
 	}

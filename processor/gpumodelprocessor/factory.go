@@ -33,7 +33,7 @@ func createDefaultConfig() component.Config {
 		CacheSize: defaultCacheSize,
 		Metadata: MetadataConfig{
 			File:             FileConfig{ReloadInterval: defaultReloadInterval},
-			Kubernetes:       KubernetesConfig{AuthType: authServiceAccount},
+			Kubernetes:       KubernetesConfig{AuthType: authServiceAccount, Pods: true},
 			KubeStateMetrics: KubeStateMetricsConfig{Enabled: true},
 		},
 	}

@@ -1,6 +1,7 @@
 package gpumodelprocessor // import "github.com/nerc-project/ai-telemetry-collector/processor/gpumodelprocessor"
 
 import (
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -20,6 +21,7 @@ const (
 	ksmPodRequests          = "kube_pod_container_resource_requests"
 	ksmResourceQuota        = "kube_resourcequota"
 	ksmPodInfo              = "kube_pod_info"
+	ksmPodPhase             = "kube_pod_status_phase"
 
 	ksmAnnotationProjectID   = "annotation_cf_project_id"
 	ksmAnnotationPI          = "annotation_cf_pi"
@@ -30,6 +32,12 @@ const (
 	ksmGPUResource   = "nvidia_com_gpu"
 	ksmMIGPrefix     = "nvidia_com_mig_"
 )
+
+// kube-state-metrics exports the requests of finished pods too (it mirrors the
+// API, and a finished pod stays there until deleted); the scheduler and the
+// Kubernetes source count them as holding nothing. kube_pod_status_phase says
+// which pods are finished: 1 on the phase a pod is in, 0 on the others.
+var ksmTerminalPhases = []string{"Succeeded", "Failed"}
 
 // ksmStaleAfter drops pod requests and placements not seen for this long:
 // kube-state-metrics stops exposing a pod once it is gone, and ACM forwards a
@@ -47,7 +55,9 @@ type ksmSource struct {
 	quotas     map[projectKey]float64
 	requests   map[requestKey]seenValue
 	pods       map[podKey]seenString
-	gen        atomic.Uint64
+	// phases holds the Succeeded and Failed series of each pod.
+	phases map[phaseKey]seenValue
+	gen    atomic.Uint64
 }
 
 type requestKey struct {
@@ -56,6 +66,11 @@ type requestKey struct {
 }
 
 type podKey struct{ cluster, pod string }
+
+type phaseKey struct {
+	projectKey
+	pod, phase string
+}
 
 type seenValue struct {
 	value float64
@@ -75,13 +90,14 @@ func newKSMSource(parser topology.Parser) *ksmSource {
 		quotas:     map[projectKey]float64{},
 		requests:   map[requestKey]seenValue{},
 		pods:       map[podKey]seenString{},
+		phases:     map[phaseKey]seenValue{},
 	}
 }
 
 // isKSMSeries reports whether the processor learns from a metric.
 func isKSMSeries(name string) bool {
 	switch name {
-	case ksmNamespaceAnnotations, ksmPodRequests, ksmResourceQuota, ksmPodInfo:
+	case ksmNamespaceAnnotations, ksmPodRequests, ksmResourceQuota, ksmPodInfo, ksmPodPhase:
 		return true
 	}
 	return false
@@ -142,6 +158,12 @@ func (s *ksmSource) learn(m pmetric.Metric, resourceCluster string) int {
 				s.gen.Add(1)
 			}
 			s.pods[podKey{cluster, pod}] = seenString{value: node, seen: now}
+		case ksmPodPhase:
+			phase := get(labels, "phase")
+			if pod == "" || !slices.Contains(ksmTerminalPhases, phase) {
+				continue
+			}
+			s.phases[phaseKey{projectKey: key, pod: pod, phase: phase}] = seenValue{value: value, seen: now}
 		}
 		learned++
 	}
@@ -186,9 +208,14 @@ func (s *ksmSource) project(key projectKey) (project, bool) {
 	var requested float64
 	seen := false
 	for k, r := range s.requests {
-		if k.projectKey == key && r.seen.After(cutoff) {
+		if k.projectKey != key || !r.seen.After(cutoff) {
+			continue
+		}
+		// A project whose pods have all finished requests 0, as the
+		// Kubernetes source says.
+		seen = true
+		if !s.finished(key, k.pod, cutoff) {
 			requested += r.value
-			seen = true
 		}
 	}
 	if seen {
@@ -196,6 +223,16 @@ func (s *ksmSource) project(key projectKey) (project, bool) {
 		found = true
 	}
 	return p, found
+}
+
+// finished reports whether a pod is in a terminal phase; s.mu is held.
+func (s *ksmSource) finished(key projectKey, pod string, cutoff time.Time) bool {
+	for _, phase := range ksmTerminalPhases {
+		if v, ok := s.phases[phaseKey{projectKey: key, pod: pod, phase: phase}]; ok && v.value > 0 && v.seen.After(cutoff) {
+			return true
+		}
+	}
+	return false
 }
 
 func (s *ksmSource) podNode(cluster, pod string) (string, bool) {
@@ -210,7 +247,7 @@ func (s *ksmSource) podNode(cluster, pod string) (string, bool) {
 
 func (s *ksmSource) generation() uint64 { return s.gen.Load() }
 
-// expire forgets requests and placements not seen recently, bounding memory.
+// expire forgets requests, phases and placements not seen recently, bounding memory.
 func (s *ksmSource) expire() {
 	cutoff := s.now().Add(-ksmStaleAfter)
 	s.mu.Lock()
@@ -218,6 +255,11 @@ func (s *ksmSource) expire() {
 	for k, r := range s.requests {
 		if !r.seen.After(cutoff) {
 			delete(s.requests, k)
+		}
+	}
+	for k, p := range s.phases {
+		if !p.seen.After(cutoff) {
+			delete(s.phases, k)
 		}
 	}
 	for k, p := range s.pods {

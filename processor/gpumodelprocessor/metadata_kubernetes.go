@@ -13,6 +13,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/client-go/informers"
+	coreinformers "k8s.io/client-go/informers/core/v1"
 	"k8s.io/client-go/kubernetes"
 	listersv1 "k8s.io/client-go/listers/core/v1"
 	"k8s.io/client-go/rest"
@@ -37,24 +38,28 @@ const (
 
 var errCacheSync = errors.New("kubernetes informer caches did not sync")
 
-// kubernetesSource reads namespaces (project annotations), pods (nodes and
-// GPU requests) and resource quotas (GPU quota) through client-go informers.
+// kubernetesSource reads namespaces (project annotations), resource quotas
+// (GPU quota) and, when pods is set, pods (nodes and GPU requests) through
+// client-go informers. Without pods it never lists or watches a pod, so its
+// ServiceAccount needs no grant on pods; project and podNode then leave GPU
+// requests and pod nodes to the other sources.
 type kubernetesSource struct {
 	authType string
 	cluster  string
+	pods     bool
 	logger   *zap.Logger
 	client   kubernetes.Interface
 
 	namespaces listersv1.NamespaceLister
-	pods       listersv1.PodLister
+	podLister  listersv1.PodLister
 	podIndex   cache.Indexer
 	quotas     listersv1.ResourceQuotaLister
 	gen        atomic.Uint64
 	stop       chan struct{}
 }
 
-func newKubernetesSource(authType, cluster string, logger *zap.Logger) *kubernetesSource {
-	return &kubernetesSource{authType: authType, cluster: cluster, logger: logger}
+func newKubernetesSource(authType, cluster string, pods bool, logger *zap.Logger) *kubernetesSource {
+	return &kubernetesSource{authType: authType, cluster: cluster, pods: pods, logger: logger}
 }
 
 func (s *kubernetesSource) start(ctx context.Context) error {
@@ -66,15 +71,35 @@ func (s *kubernetesSource) start(ctx context.Context) error {
 		s.client = client
 	}
 	factory := informers.NewSharedInformerFactory(s.client, 10*time.Minute)
-	nsInformer := factory.Core().V1().Namespaces()
-	podInformer := factory.Core().V1().Pods()
-	quotaInformer := factory.Core().V1().ResourceQuotas()
+	// Listers create their informers: only the kinds asked for here are
+	// listed and watched.
+	s.namespaces = factory.Core().V1().Namespaces().Lister()
+	s.quotas = factory.Core().V1().ResourceQuotas().Lister()
+	if s.pods {
+		if err := s.informPods(factory.Core().V1().Pods()); err != nil {
+			return err
+		}
+	}
 
+	s.stop = make(chan struct{})
+	factory.Start(s.stop)
+	syncCtx, cancel := context.WithTimeout(ctx, cacheSyncLimit)
+	defer cancel()
+	for typ, ok := range factory.WaitForCacheSync(syncCtx.Done()) {
+		if !ok {
+			return fmt.Errorf("%w: %v", errCacheSync, typ)
+		}
+	}
+	s.logger.Info("Kubernetes project metadata synced", zap.String("cluster", s.cluster), zap.Bool("pods", s.pods))
+	return nil
+}
+
+func (s *kubernetesSource) informPods(pods coreinformers.PodInformer) error {
 	// Keep only what the processor reads: a cluster's pods are many.
-	if err := podInformer.Informer().SetTransform(slimPod); err != nil {
+	if err := pods.Informer().SetTransform(slimPod); err != nil {
 		return err
 	}
-	if err := podInformer.Informer().AddIndexers(cache.Indexers{podNameIndex: func(obj any) ([]string, error) {
+	if err := pods.Informer().AddIndexers(cache.Indexers{podNameIndex: func(obj any) ([]string, error) {
 		if pod, ok := obj.(*corev1.Pod); ok {
 			return []string{pod.Name}, nil
 		}
@@ -87,24 +112,11 @@ func (s *kubernetesSource) start(ctx context.Context) error {
 		UpdateFunc: func(any, any) { s.gen.Add(1) },
 		DeleteFunc: func(any) { s.gen.Add(1) },
 	}
-	if _, err := podInformer.Informer().AddEventHandler(bump); err != nil {
+	if _, err := pods.Informer().AddEventHandler(bump); err != nil {
 		return err
 	}
-	s.namespaces = nsInformer.Lister()
-	s.pods = podInformer.Lister()
-	s.podIndex = podInformer.Informer().GetIndexer()
-	s.quotas = quotaInformer.Lister()
-
-	s.stop = make(chan struct{})
-	factory.Start(s.stop)
-	syncCtx, cancel := context.WithTimeout(ctx, cacheSyncLimit)
-	defer cancel()
-	for typ, ok := range factory.WaitForCacheSync(syncCtx.Done()) {
-		if !ok {
-			return fmt.Errorf("%w: %v", errCacheSync, typ)
-		}
-	}
-	s.logger.Info("Kubernetes project metadata synced", zap.String("cluster", s.cluster))
+	s.podLister = pods.Lister()
+	s.podIndex = pods.Informer().GetIndexer()
 	return nil
 }
 
@@ -191,7 +203,11 @@ func (s *kubernetesSource) project(key projectKey) (project, bool) {
 			}
 		}
 	}
-	if pods, err := s.pods.Pods(key.namespace).List(labels.Everything()); err == nil {
+	// pods: false: GPU requests are left to the next source.
+	if s.podLister == nil {
+		return p, true
+	}
+	if pods, err := s.podLister.Pods(key.namespace).List(labels.Everything()); err == nil {
 		var requested float64
 		for _, pod := range pods {
 			if pod.Status.Phase == corev1.PodSucceeded || pod.Status.Phase == corev1.PodFailed {

@@ -40,7 +40,7 @@ func TestKubernetesSource(t *testing.T) {
 		gpuPod("team-a", "done-0", "wrk-2", corev1.PodSucceeded, corev1.ResourceList{"nvidia.com/gpu": resource.MustParse("1")}, nil),
 		gpuPod("nvidia-gpu-operator", "nvidia-dcgm-exporter-sn5rp", "wrk-7", corev1.PodRunning, nil, nil),
 	)
-	s := newKubernetesSource(authServiceAccount, "nerc-ocp-prod", zap.NewNop())
+	s := newKubernetesSource(authServiceAccount, "nerc-ocp-prod", true, zap.NewNop())
 	s.client = client
 	require.NoError(t, s.start(context.Background()))
 	defer s.shutdown()

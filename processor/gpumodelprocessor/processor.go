@@ -52,7 +52,7 @@ func newGPUModelProcessor(set processor.Settings, cfg *Config) (*gpuModelProcess
 		if cluster == "" {
 			cluster = cfg.Cluster.Name
 		}
-		p.k8s = newKubernetesSource(cfg.Metadata.Kubernetes.AuthType, cluster, set.Logger)
+		p.k8s = newKubernetesSource(cfg.Metadata.Kubernetes.AuthType, cluster, cfg.Metadata.Kubernetes.Pods, set.Logger)
 		p.meta.sources = append(p.meta.sources, p.k8s)
 	}
 	if cfg.Metadata.KubeStateMetrics.Enabled {
