@@ -849,12 +849,13 @@ func TestNERC(t *testing.T) {
 // placeholderValue is a value the repository does not know, to be filled in.
 // An image's version tag is left out (it follows dist.version).
 var (
-	placeholderValue = regexp.MustCompile(`[A-Za-z0-9_.:/-]*CHANGE[-_]ME[A-Za-z0-9_.:/-]*`)
+	placeholderValue = regexp.MustCompile(`(?i)[A-Za-z0-9_.:/-]*CHANGE[-_]ME[A-Za-z0-9_.:/-]*`)
 	versionTag       = regexp.MustCompile(`:[0-9]+\.[0-9]+\.[0-9]+$`)
 )
 
 // TestNERCPlaceholders: every value the NERC overlays still leave to be filled
-// in (CHANGE-ME, CHANGE_ME), their own or inherited from the generic
+// in (CHANGE-ME, CHANGE_ME, or change-me where the value must be a
+// Kubernetes name, which is lower case), their own or inherited from the generic
 // overlays, is listed in docs/deploy.md, so none is found only at deploy time.
 func TestNERCPlaceholders(t *testing.T) {
 	docs := string(read(t, "docs/deploy.md"))
