@@ -24,8 +24,9 @@ type Config struct {
 	// created when missing.
 	Path string `mapstructure:"path"`
 
-	// FileMode is the permission of a newly created file (default 0600: the
-	// telemetry may carry project names and pod names).
+	// FileMode is the permission the file has once the exporter started, new
+	// or existing (default 0600: the telemetry may carry project names and pod
+	// names).
 	FileMode uint32 `mapstructure:"file_mode"`
 
 	TimeoutConfig exporterhelper.TimeoutConfig                             `mapstructure:",squash"`

@@ -40,6 +40,7 @@ var failureReasons = []struct {
 	{errDecode, "decode_error"},
 	{errUnsupported, "unsupported_result"},
 	{errTooLarge, "too_large"},
+	{errRedirect, "redirect_refused"},
 	{errUnreachable, "unreachable"},
 }
 
@@ -123,6 +124,9 @@ func (c *apiClient) get(ctx context.Context, path string, params url.Values) (*r
 }
 
 func classifyTransport(ctx context.Context, err error) error {
+	if errors.Is(err, errRedirect) {
+		return err
+	}
 	if timeoutErr(ctx, err) {
 		return fmt.Errorf("%w: %w", errTimeout, err)
 	}

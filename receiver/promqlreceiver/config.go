@@ -36,6 +36,8 @@ var (
 	errTooManySteps     = errors.New("max_catch_up / step exceeds Prometheus' 11000 points per series")
 	errTimeoutConfig    = errors.New("timeout must be positive: a hung request would stop its query for good")
 	errNotSelector      = errors.New("raw_samples needs a plain vector selector (no functions, offset, @ or comments): the receiver appends [window]")
+	errPlainHTTPAuth    = errors.New("endpoint is plain http off loopback and the client sends credentials (auth.authenticator or an " +
+		"Authorization header), which would cross the network in clear: use https, or set insecure_http_auth: true")
 )
 
 // Config defines the PromQL receiver.
@@ -78,6 +80,11 @@ type Config struct {
 
 	// Queries to run.
 	Queries []QueryConfig `mapstructure:"queries"`
+
+	// InsecureHTTPAuth allows an http endpoint off loopback while the client
+	// sends credentials: the token then crosses the network in clear. Off by
+	// default; when on, Start logs a warning.
+	InsecureHTTPAuth bool `mapstructure:"insecure_http_auth"`
 }
 
 // QueryConfig is one configured query.
@@ -120,6 +127,9 @@ func (c *Config) Validate() error {
 	var errs []error
 	if u, err := url.Parse(c.Endpoint); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
 		errs = append(errs, fmt.Errorf("endpoint %q: %w", redacted(c.Endpoint), errNoEndpoint))
+	}
+	if c.plainHTTPCredentials() && !c.InsecureHTTPAuth {
+		errs = append(errs, fmt.Errorf("endpoint %q: %w", redacted(c.Endpoint), errPlainHTTPAuth))
 	}
 	if c.Interval < time.Second {
 		errs = append(errs, fmt.Errorf("interval %s: %w", c.Interval, errInterval))

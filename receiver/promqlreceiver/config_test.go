@@ -1,6 +1,7 @@
 package promqlreceiver
 
 import (
+	"fmt"
 	"path/filepath"
 	"testing"
 	"time"
@@ -9,6 +10,7 @@ import (
 	"github.com/stretchr/testify/require"
 	"go.opentelemetry.io/collector/component"
 	"go.opentelemetry.io/collector/config/configauth"
+	"go.opentelemetry.io/collector/config/configopaque"
 	"go.opentelemetry.io/collector/config/configoptional"
 	"go.opentelemetry.io/collector/confmap"
 	"go.opentelemetry.io/collector/confmap/confmaptest"
@@ -44,6 +46,12 @@ func TestLoadConfig(t *testing.T) {
 		},
 	}
 
+	httpAllowed := createDefaultConfig().(*Config)
+	httpAllowed.Endpoint = "http://prom-keycloak-proxy.example.org"
+	httpAllowed.InsecureHTTPAuth = true
+	httpAllowed.Auth = configoptional.Some(configauth.Config{AuthenticatorID: component.MustNewIDWithName("keycloakauth", "observability")})
+	httpAllowed.Queries = []QueryConfig{{Name: "up", Query: "up"}}
+
 	tests := []struct {
 		name    string
 		want    *Config
@@ -51,6 +59,9 @@ func TestLoadConfig(t *testing.T) {
 	}{
 		{name: "", want: minimal},
 		{name: "nerc", want: nerc},
+		{name: "http_auth", wantErr: errPlainHTTPAuth},
+		{name: "http_auth_header", wantErr: errPlainHTTPAuth},
+		{name: "http_auth_allowed", want: httpAllowed},
 		{name: "no_endpoint", wantErr: errNoEndpoint},
 		{name: "ftp_endpoint", wantErr: errNoEndpoint},
 		{name: "no_queries", wantErr: errNoQueries},
@@ -88,6 +99,50 @@ func TestLoadConfig(t *testing.T) {
 			}
 			require.NoError(t, err)
 			assert.Equal(t, tt.want, cfg)
+		})
+	}
+}
+
+// Credentials go over plain http only to loopback, or when insecure_http_auth
+// says so.
+func TestPlainHTTPCredentials(t *testing.T) {
+	authID := configoptional.Some(configauth.Config{AuthenticatorID: component.MustNewID("keycloakauth")})
+	tests := []struct {
+		endpoint string
+		auth     bool
+		header   string
+		refused  bool
+	}{
+		{"http://prom.example.org", true, "", true},
+		{"http://10.0.0.7:9090", true, "", true},
+		{"http://prom.example.org", false, "Proxy-Authorization", true},
+		{"http://prom.example.org", false, "X-Scope-OrgID", false},
+		{"http://prom.example.org", false, "", false},
+		{"https://prom.example.org", true, "Authorization", false},
+		{"http://127.0.0.1:9090", true, "", false},
+		{"http://127.8.9.10:9090", true, "", false},
+		{"http://[::1]:9090", true, "", false},
+		{"http://localhost:9090", true, "", false},
+		{"http://localhost.example.org:9090", true, "", true},
+	}
+	for _, tt := range tests {
+		t.Run(fmt.Sprintf("%s auth=%v header=%q", tt.endpoint, tt.auth, tt.header), func(t *testing.T) {
+			cfg := testConfig(tt.endpoint, QueryConfig{Name: "up", Query: "up"})
+			if tt.auth {
+				cfg.Auth = authID
+			}
+			if tt.header != "" {
+				cfg.Headers = configopaque.MapList{{Name: tt.header, Value: "Bearer x"}}
+			}
+			err := cfg.Validate()
+			if !tt.refused {
+				require.NoError(t, err)
+				return
+			}
+			require.ErrorIs(t, err, errPlainHTTPAuth)
+			assert.Contains(t, err.Error(), "insecure_http_auth", "the message names the setting")
+			cfg.InsecureHTTPAuth = true
+			require.NoError(t, cfg.Validate())
 		})
 	}
 }

@@ -20,6 +20,14 @@ import (
 	"github.com/nerc-project/ai-telemetry-collector/receiver/promqlreceiver/internal/metadatatest"
 )
 
+// extensionsHost offers the named extensions.
+type extensionsHost struct {
+	component.Host
+	exts map[component.ID]component.Component
+}
+
+func (h extensionsHost) GetExtensions() map[component.ID]component.Component { return h.exts }
+
 // harness is a receiver whose runs the test drives one by one, on a clock it sets.
 type harness struct {
 	t    *testing.T

@@ -114,14 +114,6 @@ func requiredResources(expr parser.Expr) []string {
 	return out
 }
 
-// extensionsHost offers the named extensions.
-type extensionsHost struct {
-	component.Host
-	exts map[component.ID]component.Component
-}
-
-func (h extensionsHost) GetExtensions() map[component.ID]component.Component { return h.exts }
-
 // TestRealKeycloakProxy: the receiver presents keycloakauth client
 // credentials from the real Keycloak to a proxy that authorizes per cluster
 // through the same Keycloak; the realm grants hub-writer the hub and

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"net/http"
 	"net/url"
 	"strings"
 	"sync"
@@ -87,9 +86,13 @@ func (r *promqlReceiver) setup(ctx context.Context, host component.Host) error {
 	if err != nil {
 		return err
 	}
+	if r.cfg.plainHTTPCredentials() {
+		r.set.Logger.Warn("insecure_http_auth: the client's credentials are sent over plain http to a host off loopback",
+			zap.String("endpoint", redacted(r.cfg.Endpoint)))
+	}
 	// The authenticator adds the token in the transport, so every hop of a
-	// redirect would carry it: follow redirects on the same host only.
-	httpClient.CheckRedirect = sameHostRedirects
+	// redirect carries it: refuse a hop that leaves the host or https.
+	httpClient.CheckRedirect = checkRedirect
 	r.api = &apiClient{base: strings.TrimRight(r.cfg.Endpoint, "/"), client: httpClient, maxSize: r.cfg.MaxResponseSize}
 	if r.cfg.Storage != nil {
 		ext, ok := host.GetExtensions()[*r.cfg.Storage]
@@ -172,18 +175,6 @@ func (st *queryState) holdFrom(q query, cursor, from model.Time) {
 		return
 	}
 	st.lowWater = from.Add(-q.step)
-}
-
-var errRedirect = errors.New("redirect to another host refused (it would receive the token)")
-
-func sameHostRedirects(req *http.Request, via []*http.Request) error {
-	if len(via) >= 10 {
-		return errors.New("stopped after 10 redirects")
-	}
-	if req.URL.Host != via[0].URL.Host {
-		return fmt.Errorf("%w: %s", errRedirect, req.URL.Host)
-	}
-	return nil
 }
 
 // redacted is an endpoint without the password of its user info, for logs.

@@ -741,21 +741,3 @@ func TestUnreadableCursorStorageSkipsTheRun(t *testing.T) {
 	h.runAll(t0.Add(time.Minute))
 	assert.Equal(t, 1, next.DataPointCount(), "the next run goes ahead")
 }
-
-func TestRedirectToAnotherHostIsRefused(t *testing.T) {
-	other := newFakeAPI(t, func(apiRequest) (int, string) { return 200, matrix("up", t0) })
-	redirector := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
-		http.Redirect(w, req, other.URL+req.URL.RequestURI(), http.StatusFound)
-	}))
-	defer redirector.Close()
-	cfg := testConfig(redirector.URL, QueryConfig{Name: "up", Query: `up`})
-	h := newHarness(t, cfg, new(consumertest.MetricsSink), componenttest.NewNopHost())
-	defer h.shutdown()
-
-	h.runAll(t0)
-	other.mu.Lock()
-	reached := len(other.requests)
-	other.mu.Unlock()
-	assert.Zero(t, reached, "the other host never sees the request, nor its token")
-	assert.Equal(t, int64(1), h.count("query_failures", attribute.String("query", "up")))
-}

@@ -637,46 +637,7 @@ def test_project_variable_lists_the_projects(db):
     assert [r[names[0]] for r in rows] == sorted(EXPECTED)
 
 
-# --- per-project access: deploy/clickhouse/policies (cmd/gen-row-policies) ------------
-
-POLICIES = os.path.join(ROOT, "deploy", "clickhouse", "policies", "project-row-policies.example.sql")
-
-
-def test_row_policies_parse_and_select_only_their_project(db):
-    """chDB runs without access storage (CREATE ROLE / ROW POLICY answer ACCESS_DENIED there), so it cannot
-    enforce the policies. What it can check: every statement parses (EXPLAIN AST), every policy's USING
-    condition, run as a WHERE on the real tables, selects exactly its project's rows, and every table the
-    dashboards read is covered (gpu_samples is a view: it reads otel_metrics_gauge with the reader's rights)."""
-    stmts = split_sql(open(POLICIES).read())
-    for stmt in stmts:
-        query(db, "EXPLAIN AST " + stmt)
-    pol = re.compile(r"CREATE ROW POLICY IF NOT EXISTS `project_([a-z0-9-]+)` ON `default`\.`(\w+)` FOR SELECT "
-                     r"USING (.+) TO `project_\1`$", re.S)
-    covered, checked = set(), 0
-    for stmt in stmts:
-        m = pol.match(stmt)
-        if not m:
-            continue
-        project, table, cond = m.groups()
-        covered.add(table)
-        col = "namespace" if table.startswith("gpu_") else "ResourceAttributes['k8s.namespace.name']"
-        _, rows = query(db, "SELECT countIf(%s) AS visible, countIf(%s = %s) AS own, countIf((%s) AND %s != %s) AS other "
-                            "FROM default.%s" % (cond, col, q(project), cond, col, q(project), table))
-        assert int(rows[0]["visible"]) == int(rows[0]["own"]) and int(rows[0]["other"]) == 0, (project, table, rows)
-        if project in EXPECTED and table in ("otel_metrics_gauge", "otel_traces", "gpu_hours_hourly", "gpu_topology"):
-            assert int(rows[0]["own"]) > 0, (project, table)  # the condition names a column that holds the project
-        checked += 1
-    assert sorted({m.group(1) for m in map(pol.match, stmts) if m}) == sorted(PI)
-    read = set()
-    for _, dash in DASHBOARDS:
-        sqls = [v["query"] for v in dash["templating"]["list"] if v["type"] == "query"]
-        sqls += [sql for _, sql in panel_queries(dash)]
-        for sql in sqls:
-            read |= set(re.findall(r"\bFROM\s+(?:default\.)?([a-z_]+)", sql))
-    read -= {"iv"}  # the queries' own CTE
-    assert read - covered == {"gpu_samples"}, read - covered
-    print("row policies: %d statements parsed, %d project policies checked, tables covered %s" % (
-        len(stmts), checked, sorted(covered)))
+# Per-project access (deploy/clickhouse/policies) is tested in test_row_policies.py.
 
 
 # --- structural checks ------------------------------------------------------------

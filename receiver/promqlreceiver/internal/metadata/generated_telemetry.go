@@ -95,7 +95,7 @@ func NewTelemetryBuilder(settings component.TelemetrySettings, options ...Teleme
 	errs = errors.Join(errs, err)
 	builder.ReceiverPromqlQueryFailures, err = builder.meter.Int64Counter(
 		"otelcol_receiver_promql_query_failures",
-		metric.WithDescription("Query requests that failed, by query and reason (attribute reason, e.g. denied, unauthorized, api_error, timeout). [Development]"),
+		metric.WithDescription("Query requests that failed, by query and reason (attribute reason, e.g. denied, unauthorized, api_error, timeout, redirect_refused). [Development]"),
 		metric.WithUnit("{request}"),
 	)
 	errs = errors.Join(errs, err)

@@ -104,7 +104,7 @@ func AssertEqualReceiverPromqlQueries(t *testing.T, tt *componenttest.Telemetry,
 func AssertEqualReceiverPromqlQueryFailures(t *testing.T, tt *componenttest.Telemetry, dps []metricdata.DataPoint[int64], opts ...metricdatatest.Option) {
 	want := metricdata.Metrics{
 		Name:        "otelcol_receiver_promql_query_failures",
-		Description: "Query requests that failed, by query and reason (attribute reason, e.g. denied, unauthorized, api_error, timeout). [Development]",
+		Description: "Query requests that failed, by query and reason (attribute reason, e.g. denied, unauthorized, api_error, timeout, redirect_refused). [Development]",
 		Unit:        "{request}",
 		Data: metricdata.Sum[int64]{
 			Temporality: metricdata.CumulativeTemporality,
