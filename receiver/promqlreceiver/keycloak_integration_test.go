@@ -149,7 +149,7 @@ func TestRealKeycloakProxy(t *testing.T) {
 		exts := map[component.ID]component.Component{}
 		cfg := testConfig(proxy.URL,
 			QueryConfig{Name: "dcgm", Query: `{__name__=~"DCGM_FI_.*",cluster="{{.Cluster}}"}`, RawSamples: true},
-			QueryConfig{Name: "gpus", Query: `count(DCGM_FI_DEV_GPU_UTIL)`})
+			QueryConfig{Name: "gpus", Query: `count(DCGM_FI_DEV_GPU_UTIL)`, Unscoped: true})
 		cfg.Clusters = []string{"nerc-ocp-prod", "nerc-ocp-test"}
 		cfg.Interval = 5 * time.Minute
 		if clientID != "" {
