@@ -101,7 +101,7 @@ func clusterMatcherProblem(ms []*labels.Matcher, cluster string) string {
 // Reasons a returned series is dropped, in receiver_promql_series_dropped.
 const (
 	reasonOtherCluster = "other_cluster"
-	reasonNoCluster    = "no_cluster"
+	reasonNoCluster    = "no_cluster" // raw queries only
 )
 
 // scopeFiltered is what filterCluster left out of an answer.
@@ -110,12 +110,14 @@ type scopeFiltered struct {
 	example        string // an offending cluster value, for the log
 }
 
-// filterCluster keeps, of a per-cluster query's answer, the series whose
-// cluster label is the query's cluster. The query was checked to select that
-// cluster only, so anything else came from a gate or upstream that did not
-// apply it; it would be emitted under the wrong k8s.cluster.name. A series
-// without the label cannot be attributed (an aggregation that dropped it) and
-// is dropped too.
+// filterCluster keeps, of a per-cluster query's answer, the series of the
+// query's cluster. The query was checked to select that cluster only, so a
+// series labelled with another one came from a gate or upstream that did not
+// apply it, and would be emitted under the wrong k8s.cluster.name. A raw
+// query is a selector on cluster="<cluster>": each of its series carries the
+// label, so one without it is dropped too. An evaluated query's aggregations
+// and scalars legitimately lose the label; theirs are kept (every selector
+// they were computed from was checked at start).
 func filterCluster(q query, res *result) scopeFiltered {
 	var f scopeFiltered
 	if q.cluster == "" {
@@ -125,6 +127,8 @@ func filterCluster(q query, res *result) scopeFiltered {
 	for _, s := range res.streams {
 		v, ok := s.Metric[clusterLabel]
 		switch {
+		case !ok && !q.raw:
+			kept = append(kept, s)
 		case !ok:
 			f.missing++
 		case v != model.LabelValue(q.cluster):

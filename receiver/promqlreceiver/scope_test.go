@@ -6,6 +6,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/prometheus/common/model"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 	"go.opentelemetry.io/collector/component/componenttest"
@@ -177,10 +178,28 @@ func TestSeriesOutsideTheClusterAreDropped(t *testing.T) {
 func TestFilterClusterKeepsOnlyTheQuerysCluster(t *testing.T) {
 	res, err := decodeResponse(strings.NewReader(seriesDoc(t0, "nerc-ocp-test", "nerc-ocp-prod", "", "nerc-ocp-prod")))
 	require.NoError(t, err)
-	f := filterCluster(query{cluster: "nerc-ocp-prod"}, res)
+	f := filterCluster(query{cluster: "nerc-ocp-prod", raw: true}, res)
 	assert.Equal(t, scopeFiltered{other: 1, missing: 1, example: "nerc-ocp-test"}, f)
 	require.Len(t, res.streams, 2)
 	for _, s := range res.streams {
 		assert.Equal(t, "nerc-ocp-prod", string(s.Metric["cluster"]))
 	}
+}
+
+// TestFilterClusterKeepsAggregationsOfEvaluatedQueries: an evaluated
+// query's series without the cluster label (sum, count, scalar) are its
+// cluster's; those of another cluster still go.
+func TestFilterClusterKeepsAggregationsOfEvaluatedQueries(t *testing.T) {
+	res, err := decodeResponse(strings.NewReader(seriesDoc(t0, "", "nerc-ocp-test", "nerc-ocp-prod")))
+	require.NoError(t, err)
+	f := filterCluster(query{cluster: "nerc-ocp-prod"}, res)
+	assert.Equal(t, scopeFiltered{other: 1, example: "nerc-ocp-test"}, f)
+	require.Len(t, res.streams, 2)
+	assert.NotContains(t, res.streams[0].Metric, model.LabelName("cluster"))
+	assert.Equal(t, "nerc-ocp-prod", string(res.streams[1].Metric["cluster"]))
+
+	scalar, err := decodeResponse(strings.NewReader(scalarDoc))
+	require.NoError(t, err)
+	assert.Equal(t, scopeFiltered{}, filterCluster(query{cluster: "nerc-ocp-prod"}, scalar))
+	assert.Len(t, scalar.streams, 1, "a scalar is kept")
 }

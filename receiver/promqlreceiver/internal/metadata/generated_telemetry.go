@@ -102,7 +102,7 @@ func NewTelemetryBuilder(settings component.TelemetrySettings, options ...Teleme
 	errs = errors.Join(errs, err)
 	builder.ReceiverPromqlSeriesDropped, err = builder.meter.Int64Counter(
 		"otelcol_receiver_promql_series_dropped",
-		metric.WithDescription("Series of a per-cluster query's answer not emitted, by query and reason (other_cluster, the cluster label names another cluster; no_cluster, the series has none); the rest of the answer is emitted. [Development]"),
+		metric.WithDescription("Series of a per-cluster query's answer not emitted, by query and reason (other_cluster, the cluster label names another cluster; no_cluster, a raw_samples series without one); the rest of the answer is emitted. [Development]"),
 		metric.WithUnit("{series}"),
 	)
 	errs = errors.Join(errs, err)
