@@ -589,22 +589,78 @@ type keycloakAuthorization struct {
 			} `yaml:"adminSecret"`
 		} `yaml:"keycloak"`
 		Realm struct {
-			ID      string `yaml:"id"`
-			Clients []struct {
-				ID                    string `yaml:"id"`
-				AuthorizationSettings struct {
-					Scopes    []kcScope `yaml:"scopes"`
-					Resources []struct {
-						Name        string    `yaml:"name"`
-						DisplayName string    `yaml:"displayName"`
-						Scopes      []kcScope `yaml:"scopes"`
-					} `yaml:"resources"`
-					Policies    []kcPolicy     `yaml:"policies"`
-					Permissions []kcPermission `yaml:"permissions"`
-				} `yaml:"authorizationSettings"`
-			} `yaml:"clients"`
+			ID      string     `yaml:"id"`
+			Clients []kcClient `yaml:"clients"`
 		} `yaml:"realm"`
 	} `yaml:"spec"`
+}
+
+type kcClient struct {
+	ID                    string `yaml:"id"`
+	AuthorizationSettings struct {
+		Scopes    []kcScope `yaml:"scopes"`
+		Resources []struct {
+			Name        string    `yaml:"name"`
+			DisplayName string    `yaml:"displayName"`
+			Scopes      []kcScope `yaml:"scopes"`
+		} `yaml:"resources"`
+		Policies    []kcPolicy     `yaml:"policies"`
+		Permissions []kcPermission `yaml:"permissions"`
+	} `yaml:"authorizationSettings"`
+}
+
+// grants reports whether the client's authorization settings grant a caller
+// (a client id, or a group "group:ID") scope on resource: the resource's
+// permission names a policy admitting the caller, directly or through an
+// aggregated AFFIRMATIVE policy.
+func (c kcClient) grants(caller, resource, scope string) bool {
+	byName := map[string]kcPolicy{}
+	for _, p := range c.AuthorizationSettings.Policies {
+		byName[p.Name] = p
+		byName[p.ID] = p
+	}
+	var admits func(p kcPolicy) bool
+	admits = func(p kcPolicy) bool {
+		if p.Logic != "POSITIVE" {
+			return false
+		}
+		switch {
+		case p.Type.Client != nil:
+			return slices.Contains(p.Type.Client.Clients, caller)
+		case p.Type.Group != nil:
+			for _, g := range p.Type.Group.Groups {
+				if "group:"+g.ID == caller {
+					return true
+				}
+			}
+		case p.Type.Aggregated != nil:
+			if p.DecisionStrategy != "AFFIRMATIVE" && len(p.Type.Aggregated.Policies) > 1 {
+				return false // UNANIMOUS: only a caller admitted by all; not used here
+			}
+			for _, q := range p.Type.Aggregated.Policies {
+				if admits(byName[q]) {
+					return true
+				}
+			}
+		}
+		return false
+	}
+	for _, perm := range c.AuthorizationSettings.Permissions {
+		if perm.Resource == resource && (perm.Scope == "" || perm.Scope == scope) && admits(byName[perm.Policy]) {
+			return true
+		}
+	}
+	return false
+}
+
+// defines reports whether the client's authorization settings hold resource.
+func (c kcClient) defines(resource string) bool {
+	for _, r := range c.AuthorizationSettings.Resources {
+		if r.Name == resource {
+			return true
+		}
+	}
+	return false
 }
 
 type kcPolicy struct {
@@ -652,8 +708,9 @@ type kcPermission struct {
 	Scope    string `yaml:"scope"`
 }
 
-// keycloakResource is internal/topology's naming of Keycloak resources.
-var keycloakResource = regexp.MustCompile(`^HUB-[a-z0-9-]+?(-CLUSTER-[a-z0-9-]+?(-PROJECT-[a-z0-9-]+)?)?$`)
+// keycloakResource is internal/topology's naming of Keycloak resources, and
+// prom-keycloak-proxy's HUB (its hub key alone: every hub).
+var keycloakResource = regexp.MustCompile(`^HUB(-[a-z0-9-]+?(-CLUSTER-[a-z0-9-]+?(-PROJECT-[a-z0-9-]+)?)?)?$`)
 
 func decodeKeycloakAuthorization(t *testing.T, o object) keycloakAuthorization {
 	t.Helper()
@@ -780,49 +837,7 @@ func TestNERC(t *testing.T) {
 	assert.Equal(t, rs.ID, str(get(authz, "resource_server")), "the gateway asks the resource server holding the grants")
 	scope := str(get(authz, "scope"))
 
-	// grants reports whether a caller (a client id, or a group "group:ID")
-	// is granted scope on resource: the resource's permission names a
-	// policy admitting the caller, directly or through an aggregated
-	// AFFIRMATIVE policy.
-	byName := map[string]kcPolicy{}
-	for _, p := range rs.AuthorizationSettings.Policies {
-		byName[p.Name] = p
-		byName[p.ID] = p
-	}
-	var admits func(p kcPolicy, caller string) bool
-	admits = func(p kcPolicy, caller string) bool {
-		if p.Logic != "POSITIVE" {
-			return false
-		}
-		switch {
-		case p.Type.Client != nil:
-			return slices.Contains(p.Type.Client.Clients, caller)
-		case p.Type.Group != nil:
-			for _, g := range p.Type.Group.Groups {
-				if "group:"+g.ID == caller {
-					return true
-				}
-			}
-		case p.Type.Aggregated != nil:
-			if p.DecisionStrategy != "AFFIRMATIVE" && len(p.Type.Aggregated.Policies) > 1 {
-				return false // UNANIMOUS: only a caller admitted by all; not used here
-			}
-			for _, q := range p.Type.Aggregated.Policies {
-				if admits(byName[q], caller) {
-					return true
-				}
-			}
-		}
-		return false
-	}
-	grants := func(caller, resource string) bool {
-		for _, perm := range rs.AuthorizationSettings.Permissions {
-			if perm.Resource == resource && (perm.Scope == "" || perm.Scope == scope) && admits(byName[perm.Policy], caller) {
-				return true
-			}
-		}
-		return false
-	}
+	grants := func(caller, resource string) bool { return rs.grants(caller, resource, scope) }
 	const project = "HUB-moc-CLUSTER-nerc-ocp-prod-PROJECT-team-a"
 	clusters := map[string]string{"prod-agent": "nerc-ocp-prod", "test-agent": "nerc-ocp-test"}
 	for overlay, cluster := range clusters {
@@ -847,6 +862,36 @@ func TestNERC(t *testing.T) {
 	assert.True(t, grants("hub-alertmanager", project), "the hub's Alertmanager may post alerts of team-a")
 	assert.True(t, grants("group:team-a-writers", project), "the sample team writes its project")
 	assert.False(t, grants("group:team-a-writers", "HUB-moc-CLUSTER-nerc-ocp-prod"), "the sample team writes nothing else")
+
+	// What prom-keycloak-proxy grants the promql receiver, on the proxy's own
+	// client: every cluster the receiver queries, not the whole hub; HUB and
+	// HUB-{hub} defined, as the proxy asks for them on every request.
+	var proxyKAs []keycloakAuthorization
+	for _, o := range render(t, filepath.Join(dir, "keycloak", "prom-keycloak-proxy")) {
+		if o.Kind == "KeycloakAuthorization" {
+			proxyKAs = append(proxyKAs, decodeKeycloakAuthorization(t, o))
+		}
+	}
+	require.Len(t, proxyKAs, 1)
+	pka := proxyKAs[0]
+	assert.Equal(t, gw["KEYCLOAK_REALM"], pka.Spec.Realm.ID, "the realm of the promql receiver's token")
+	assert.Equal(t, gw["KEYCLOAK_URL"], pka.Spec.Keycloak.BaseURL)
+	require.Len(t, pka.Spec.Realm.Clients, 1)
+	proxy := pka.Spec.Realm.Clients[0]
+	assert.NotEqual(t, rs.ID, proxy.ID, "the proxy decides on its own client, not the gateway's")
+	reader := str(gw["PROM_PROXY_CLIENT_ID"])
+	assert.Equal(t, reader, str(get(gwConfig, "extensions", "keycloakauth/prometheus", "client", "client_id")))
+	assert.Contains(t, strs(get(gwConfig, "extensions", "keycloakauth/prometheus", "client", "scopes")), "openid",
+		"the proxy calls userinfo with the token")
+	promqlClusters := strs(get(gwConfig, "receivers", "promql", "clusters"))
+	require.NotEmpty(t, promqlClusters)
+	for _, c := range promqlClusters {
+		assert.True(t, proxy.grants(reader, "HUB-moc-CLUSTER-"+c, "GET"), "the proxy lets %s read %s", reader, c)
+	}
+	for _, r := range []string{"HUB", "HUB-moc"} {
+		assert.True(t, proxy.defines(r), "the proxy's client defines %s", r)
+		assert.False(t, proxy.grants(reader, r, "GET"), "%s may not read the whole hub (%s)", reader, r)
+	}
 }
 
 // placeholderValue is a value the repository does not know, to be filled in.

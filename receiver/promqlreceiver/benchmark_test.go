@@ -101,7 +101,7 @@ func BenchmarkCatchUp6h(b *testing.B) {
 	})
 	for _, chunk := range []time.Duration{0, 30 * time.Minute} {
 		b.Run("catch_up_chunk="+chunk.String(), func(b *testing.B) {
-			cfg := testConfig(api.URL, QueryConfig{Name: "dcgm", Query: `DCGM_FI_DEV_GPU_UTIL`, RawSamples: true})
+			cfg := testConfig(api.URL, QueryConfig{Name: "dcgm", Query: `DCGM_FI_DEV_GPU_UTIL`, Unscoped: true, RawSamples: true})
 			cfg.Interval, cfg.MaxCatchUp, cfg.CatchUpChunk = step, 6*time.Hour, chunk
 			var peak, base uint64
 			points := 0

@@ -113,6 +113,12 @@ type QueryConfig struct {
 
 	// MaxCatchUp overrides the receiver's max_catch_up.
 	MaxCatchUp time.Duration `mapstructure:"max_catch_up"`
+
+	// Unscoped allows a query without {{.Cluster}}: it reads whatever the
+	// credentials reach on every cluster, and its series are not checked
+	// against a cluster. Without it such a query is refused, so a
+	// per-cluster deployment never reads across clusters by omission.
+	Unscoped bool `mapstructure:"unscoped"`
 }
 
 var _ component.Config = (*Config)(nil)
@@ -204,8 +210,23 @@ func (c *Config) validateQuery(i int, q QueryConfig, seen map[string]bool) []err
 	if err != nil {
 		return append(errs, fmt.Errorf("%s: %w: %w", at, errQueryTemplate, err))
 	}
-	if perCluster && len(c.Clusters) == 0 {
+	switch {
+	case perCluster && q.Unscoped:
+		errs = append(errs, fmt.Errorf("%s: %w", at, errUnscopedUsage))
+	case perCluster && len(c.Clusters) == 0:
 		errs = append(errs, fmt.Errorf("%s: %w", at, errNoClusters))
+	case perCluster:
+		if err := checkClusterScope(tmpl, c.validClusters()); err != nil {
+			errs = append(errs, fmt.Errorf("%s: %q: %w", at, q.Query, err))
+		}
+	case !q.Unscoped:
+		errs = append(errs, fmt.Errorf("%s: %q: %w", at, q.Query, errUnscoped))
+	default:
+		if rendered, err := render(tmpl, ""); err == nil {
+			if _, err := promqlParser.ParseExpr(rendered); err != nil {
+				errs = append(errs, fmt.Errorf("%s: %q: %w: %w", at, q.Query, errPromQL, err))
+			}
+		}
 	}
 	if q.RawSamples {
 		if rendered, err := render(tmpl, "cluster"); err == nil && !isVectorSelector(rendered) {
@@ -213,6 +234,18 @@ func (c *Config) validateQuery(i int, q QueryConfig, seen map[string]bool) []err
 		}
 	}
 	return errs
+}
+
+// validClusters are the configured clusters whose names passed validation
+// (the others are reported already).
+func (c *Config) validClusters() []string {
+	var out []string
+	for _, cl := range c.Clusters {
+		if len(cl) <= topology.MaxNameLength && clusterNameRE.MatchString(cl) {
+			out = append(out, cl)
+		}
+	}
+	return out
 }
 
 // schedule is a query's interval, step and catch-up bound after defaults.

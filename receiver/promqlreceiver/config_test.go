@@ -24,7 +24,7 @@ func TestLoadConfig(t *testing.T) {
 
 	minimal := createDefaultConfig().(*Config)
 	minimal.Endpoint = "http://127.0.0.1:9090"
-	minimal.Queries = []QueryConfig{{Name: "up", Query: "up"}}
+	minimal.Queries = []QueryConfig{{Name: "up", Query: "up", Unscoped: true}}
 
 	storageID := component.MustNewIDWithName("file_storage", "promql")
 	nerc := createDefaultConfig().(*Config)

@@ -219,7 +219,9 @@ func TestRealPrometheus(t *testing.T) {
 
 	t.Run("API errors are counted, other queries flow", func(t *testing.T) {
 		cfg := testConfig(prom.url,
-			QueryConfig{Name: "broken", Query: `sum(DCGM_FI_DEV_GPU_UTIL{cluster="{{.Cluster}}"}`},
+			// Valid PromQL (an invalid one is refused at start) that
+			// Prometheus refuses to evaluate: many-to-many matching.
+			QueryConfig{Name: "broken", Query: `DCGM_FI_DEV_GPU_UTIL{cluster="{{.Cluster}}"} * on (cluster) DCGM_FI_DEV_GPU_UTIL{cluster="{{.Cluster}}"}`},
 			QueryConfig{Name: "util", Query: `DCGM_FI_DEV_GPU_UTIL{cluster="{{.Cluster}}"}`, RawSamples: true})
 		// (A raw_samples query that is not a selector is refused by Validate.)
 		cfg.Clusters = []string{"nerc-ocp-prod"}
@@ -231,7 +233,7 @@ func TestRealPrometheus(t *testing.T) {
 		assert.Equal(t, int64(1), h.count("query_failures", attribute.String("query", "broken/nerc-ocp-prod"), attribute.String("reason", "api_error")))
 		logged := h.logs.FilterMessage("PromQL query failing").All()
 		require.Len(t, logged, 1)
-		assert.Contains(t, logged[0].ContextMap()["error"], "bad_data", "Prometheus' own message")
+		assert.Contains(t, logged[0].ContextMap()["error"], "execution", "Prometheus' own error type")
 		wholeGPUs := 0
 		for _, s := range prod {
 			if s.name == "DCGM_FI_DEV_GPU_UTIL" {

@@ -14,7 +14,7 @@ func TestGenerateQueries(t *testing.T) {
 		Clusters: []string{"nerc-ocp-prod", "nerc-ocp-test"},
 		Queries: []QueryConfig{
 			{Name: "dcgm", Query: ` {__name__=~"DCGM_FI_.*",cluster="{{.Cluster}}"} `, RawSamples: true},
-			{Name: "hub", Query: `count(up)`, Interval: 5 * time.Minute},
+			{Name: "hub", Query: `count(up)`, Unscoped: true, Interval: 5 * time.Minute},
 			{Name: "quota", Query: `kube_resourcequota{cluster="{{ .Cluster }}",resource="requests.nvidia.com/gpu"}`},
 		},
 	}

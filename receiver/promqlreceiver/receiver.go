@@ -44,6 +44,11 @@ type promqlReceiver struct {
 var _ receiver.Metrics = (*promqlReceiver)(nil)
 
 func newReceiver(set receiver.Settings, cfg *Config, next consumer.Metrics) (*promqlReceiver, error) {
+	// The collector validates before creating; checked again because the
+	// cluster scope of the queries is what keeps clusters apart.
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
 	queries, err := generateQueries(cfg)
 	if err != nil {
 		return nil, err
@@ -269,6 +274,7 @@ func (r *promqlReceiver) emitChunk(ctx context.Context, q query, st *queryState,
 		r.telemetry.ReceiverPromqlPointsSkipped.Add(ctx, int64(res.unsupported),
 			metric.WithAttributes(withQuery, attribute.String("reason", "unsupported")))
 	}
+	r.dropOutOfScope(ctx, q, res)
 	conv := convert(q, res, cursor, model.TimeFromUnixNano(now.UnixNano()), r.set.BuildInfo.Version)
 	if conv.skipped > 0 {
 		r.telemetry.ReceiverPromqlPointsSkipped.Add(ctx, int64(conv.skipped),

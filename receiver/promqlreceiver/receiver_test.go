@@ -7,6 +7,7 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"regexp"
 	"strconv"
 	"strings"
 	"sync"
@@ -101,6 +102,21 @@ func matrix(name string, times ...time.Time) string {
 		name, strings.Join(values, ","))
 }
 
+// clusterMatrix answers with one series of the cluster holding a sample at each time.
+func clusterMatrix(name, cluster string, times ...time.Time) string {
+	return strings.Replace(matrix(name, times...), `"gpu":"0"`, fmt.Sprintf(`"gpu":"0","cluster":%q`, cluster), 1)
+}
+
+var clusterMatcherRE = regexp.MustCompile(`cluster="([^"]*)"`)
+
+// clusterOf is the cluster a query's matcher selects, as Prometheus would.
+func clusterOf(query string) string {
+	if m := clusterMatcherRE.FindStringSubmatch(query); m != nil {
+		return m[1]
+	}
+	return ""
+}
+
 // evaluate answers instant and range queries as Prometheus evaluates a
 // constant series: one point at each evaluation time.
 func evaluate(req apiRequest) (int, string) {
@@ -125,7 +141,7 @@ func testConfig(endpoint string, queries ...QueryConfig) *Config {
 func TestRawSamplesWindowFollowsTheCursor(t *testing.T) {
 	var samples []time.Time
 	api := newFakeAPI(t, func(apiRequest) (int, string) { return 200, matrix("DCGM_FI_DEV_GPU_UTIL", samples...) })
-	cfg := testConfig(api.URL, QueryConfig{Name: "dcgm", Query: `DCGM_FI_DEV_GPU_UTIL`, RawSamples: true})
+	cfg := testConfig(api.URL, QueryConfig{Name: "dcgm", Query: `DCGM_FI_DEV_GPU_UTIL`, Unscoped: true, RawSamples: true})
 	cfg.Interval, cfg.MaxCatchUp = time.Minute, time.Hour
 	cfg.CatchUpChunk = 0 // one request per catch-up; chunks are tested below
 	sink := new(consumertest.MetricsSink)
@@ -206,7 +222,7 @@ func TestRawSamplesWindowFollowsTheCursor(t *testing.T) {
 
 func TestEvaluatedQueryCatchesUpWithQueryRange(t *testing.T) {
 	api := newFakeAPI(t, evaluate)
-	cfg := testConfig(api.URL, QueryConfig{Name: "busy", Query: `sum(busy)`, MaxCatchUp: 3 * time.Minute})
+	cfg := testConfig(api.URL, QueryConfig{Name: "busy", Query: `sum(busy)`, Unscoped: true, MaxCatchUp: 3 * time.Minute})
 	cfg.Interval = time.Minute
 	sink := new(consumertest.MetricsSink)
 	h := newHarness(t, cfg, sink, componenttest.NewNopHost())
@@ -269,7 +285,7 @@ func TestLongCatchUpIsFetchedInChunks(t *testing.T) {
 	}{
 		{
 			name:  "raw samples: windows of catch_up_chunk, oldest first",
-			query: QueryConfig{Name: "dcgm", Query: `DCGM_FI_DEV_GPU_UTIL`, RawSamples: true},
+			query: QueryConfig{Name: "dcgm", Query: `DCGM_FI_DEV_GPU_UTIL`, Unscoped: true, RawSamples: true},
 			wantQueries: []apiRequest{
 				{path: "/api/v1/query", query: "DCGM_FI_DEV_GPU_UTIL[3600s]", time: t0.Add(-90*time.Minute + 30*time.Second)},
 				{path: "/api/v1/query", query: "DCGM_FI_DEV_GPU_UTIL[3600s]", time: t0.Add(-30*time.Minute + 30*time.Second)},
@@ -281,7 +297,7 @@ func TestLongCatchUpIsFetchedInChunks(t *testing.T) {
 		},
 		{
 			name:  "evaluated: query_range of at most catch_up_chunk / step evaluations",
-			query: QueryConfig{Name: "busy", Query: `sum(busy)`, Step: time.Minute},
+			query: QueryConfig{Name: "busy", Query: `sum(busy)`, Unscoped: true, Step: time.Minute},
 			wantQueries: []apiRequest{
 				{path: "/api/v1/query_range", query: "sum(busy)", start: t0.Add(-149*time.Minute + 30*time.Second), end: t0.Add(-90*time.Minute + 30*time.Second), step: time.Minute},
 				{path: "/api/v1/query_range", query: "sum(busy)", start: t0.Add(-89*time.Minute + 30*time.Second), end: t0.Add(-30*time.Minute + 30*time.Second), step: time.Minute},
@@ -325,7 +341,7 @@ func TestChunkedCatchUpEvaluatesEveryStepToTheEnd(t *testing.T) {
 	api := newFakeAPI(t, evaluate)
 	// A step shorter than the interval: the catch-up's last, short chunk
 	// must not fall back to one evaluation at now.
-	cfg := testConfig(api.URL, QueryConfig{Name: "busy", Query: `sum(busy)`, Step: 30 * time.Second})
+	cfg := testConfig(api.URL, QueryConfig{Name: "busy", Query: `sum(busy)`, Unscoped: true, Step: 30 * time.Second})
 	cfg.Interval, cfg.CatchUpChunk = time.Minute, 2*time.Minute
 	sink := new(consumertest.MetricsSink)
 	h := newHarness(t, cfg, sink, componenttest.NewNopHost())
@@ -356,7 +372,7 @@ func TestEmptyChunksDoNotStopTheCatchUp(t *testing.T) {
 		}
 		return out
 	}))
-	cfg := testConfig(api.URL, QueryConfig{Name: "dcgm", Query: `DCGM_FI_DEV_GPU_UTIL`, RawSamples: true})
+	cfg := testConfig(api.URL, QueryConfig{Name: "dcgm", Query: `DCGM_FI_DEV_GPU_UTIL`, Unscoped: true, RawSamples: true})
 	cfg.MaxCatchUp, cfg.CatchUpChunk = 4*time.Hour, time.Hour
 	sink := new(consumertest.MetricsSink)
 	h := newHarness(t, cfg, sink, componenttest.NewNopHost())
@@ -373,7 +389,7 @@ func TestEmptyChunksDoNotStopTheCatchUp(t *testing.T) {
 
 func TestRefusedChunkIsTheOnlyOneFetchedAgain(t *testing.T) {
 	api := newFakeAPI(t, windowed(t, "DCGM_FI_DEV_GPU_UTIL", everyMinute))
-	cfg := testConfig(api.URL, QueryConfig{Name: "dcgm", Query: `DCGM_FI_DEV_GPU_UTIL`, RawSamples: true})
+	cfg := testConfig(api.URL, QueryConfig{Name: "dcgm", Query: `DCGM_FI_DEV_GPU_UTIL`, Unscoped: true, RawSamples: true})
 	cfg.MaxCatchUp, cfg.CatchUpChunk = 4*time.Hour, time.Hour
 	batches := 0
 	next := new(consumertest.MetricsSink)
@@ -409,8 +425,8 @@ func TestRefusedChunkIsTheOnlyOneFetchedAgain(t *testing.T) {
 func TestDelayLooksAtTheAPIAsOfDelayAgo(t *testing.T) {
 	api := newFakeAPI(t, evaluate)
 	cfg := testConfig(api.URL,
-		QueryConfig{Name: "busy", Query: `sum(busy)`},
-		QueryConfig{Name: "raw", Query: `busy`, RawSamples: true})
+		QueryConfig{Name: "busy", Query: `sum(busy)`, Unscoped: true},
+		QueryConfig{Name: "raw", Query: `busy`, Unscoped: true, RawSamples: true})
 	cfg.Interval, cfg.Delay = time.Minute, 2*time.Minute
 	sink := new(consumertest.MetricsSink)
 	h := newHarness(t, cfg, sink, componenttest.NewNopHost())
@@ -437,7 +453,7 @@ func TestFailuresAreCountedPerQueryAndLoggedOncePerChange(t *testing.T) {
 		if deny && strings.Contains(req.query, `cluster="nerc-ocp-test"`) {
 			return http.StatusForbidden, "Forbidden: HUB-moc-CLUSTER-nerc-ocp-test"
 		}
-		return 200, matrix("DCGM_FI_DEV_GPU_UTIL", req.time.Add(-time.Second))
+		return 200, clusterMatrix("DCGM_FI_DEV_GPU_UTIL", clusterOf(req.query), req.time.Add(-time.Second))
 	})
 	cfg := testConfig(api.URL, QueryConfig{Name: "dcgm", Query: `DCGM_FI_DEV_GPU_UTIL{cluster="{{.Cluster}}"}`, RawSamples: true})
 	cfg.Clusters = []string{"nerc-ocp-prod", "nerc-ocp-test"}
@@ -503,6 +519,7 @@ func TestRequestFailureReasons(t *testing.T) {
 		{"200 with an error document", answering(200, errorDoc), 0, "api_error"},
 		{"502 from a gateway", answering(502, "<html>Bad Gateway</html>"), 0, "http_error"},
 		{"200 with garbage", answering(200, "{"), 0, "decode_error"},
+		{"200 with prom-keycloak-proxy's outage body", answering(200, proxyOutageBody), 0, "decode_error"},
 		{"string result", answering(200, stringDoc), 0, "unsupported_result"},
 		{"timeout", slow.URL, 0, "timeout"},
 		{"connection refused", closed.URL, 0, "unreachable"},
@@ -519,6 +536,47 @@ func TestRequestFailureReasons(t *testing.T) {
 			assert.Equal(t, tt.wantReason, reasonOf(err), err.Error())
 		})
 	}
+}
+
+// proxyOutageBody is what prom-keycloak-proxy answers, with HTTP 200, when
+// it cannot reach its upstream: its empty error document.
+const proxyOutageBody = `{"code":0,"error":"","message":""}` + "\n"
+
+// TestAnswerThatIsNotAPrometheusDocumentKeepsTheCursor: a 200 that is no
+// Prometheus API answer (the proxy's outage) is a counted failure, and the
+// next good run reaches back to the cursor, so the outage leaves no hole.
+func TestAnswerThatIsNotAPrometheusDocumentKeepsTheCursor(t *testing.T) {
+	var mu sync.Mutex
+	outage := false
+	api := newFakeAPI(t, func(req apiRequest) (int, string) {
+		mu.Lock()
+		defer mu.Unlock()
+		if outage {
+			return 200, proxyOutageBody
+		}
+		return 200, matrix("DCGM_FI_DEV_GPU_UTIL", req.time.Add(-time.Second))
+	})
+	cfg := testConfig(api.URL, QueryConfig{Name: "dcgm", Query: `DCGM_FI_DEV_GPU_UTIL`, Unscoped: true, RawSamples: true})
+	cfg.CatchUpChunk = 0
+	sink := new(consumertest.MetricsSink)
+	h := newHarness(t, cfg, sink, componenttest.NewNopHost())
+	defer h.shutdown()
+	setOutage := func(v bool) {
+		mu.Lock()
+		outage = v
+		mu.Unlock()
+	}
+
+	h.runAll(t0)
+	setOutage(true)
+	h.runAll(t0.Add(time.Minute))
+	h.runAll(t0.Add(2 * time.Minute))
+	setOutage(false)
+	h.runAll(t0.Add(3 * time.Minute))
+	withQuery := attribute.String("query", "dcgm")
+	assert.Equal(t, int64(2), h.count("query_failures", withQuery, attribute.String("reason", "decode_error")))
+	assert.Equal(t, "DCGM_FI_DEV_GPU_UTIL[181s]", api.last().query, "back to the sample before the outage")
+	assert.Equal(t, int64(2), h.count("points", withQuery))
 }
 
 // flakyConsumer refuses the first n batches.
@@ -541,7 +599,7 @@ func TestRefusedPointsAreFetchedAgain(t *testing.T) {
 	api := newFakeAPI(t, windowed(t, "DCGM_FI_DEV_GPU_UTIL", func(at time.Time) []time.Time {
 		return []time.Time{t0.Add(-10 * time.Second), at.Add(-time.Second)}
 	}))
-	cfg := testConfig(api.URL, QueryConfig{Name: "dcgm", Query: `DCGM_FI_DEV_GPU_UTIL`, RawSamples: true})
+	cfg := testConfig(api.URL, QueryConfig{Name: "dcgm", Query: `DCGM_FI_DEV_GPU_UTIL`, Unscoped: true, RawSamples: true})
 	next := &flakyConsumer{refuse: 1}
 	h := newHarness(t, cfg, next, componenttest.NewNopHost())
 	defer h.shutdown()
@@ -565,7 +623,7 @@ func TestRefusedPointsAreFetchedAgain(t *testing.T) {
 func TestRestartWithFileStorageEmitsNothingTwice(t *testing.T) {
 	var samples []time.Time
 	api := newFakeAPI(t, func(apiRequest) (int, string) { return 200, matrix("DCGM_FI_DEV_GPU_UTIL", samples...) })
-	cfg := testConfig(api.URL, QueryConfig{Name: "dcgm", Query: `DCGM_FI_DEV_GPU_UTIL`, RawSamples: true})
+	cfg := testConfig(api.URL, QueryConfig{Name: "dcgm", Query: `DCGM_FI_DEV_GPU_UTIL`, Unscoped: true, RawSamples: true})
 	cfg.Storage = &storageID
 	dir := t.TempDir()
 
@@ -592,7 +650,7 @@ func TestRestartWithFileStorageEmitsNothingTwice(t *testing.T) {
 
 func TestStartRunsQueriesOnSchedule(t *testing.T) {
 	api := newFakeAPI(t, evaluate)
-	cfg := testConfig(api.URL, QueryConfig{Name: "busy", Query: `sum(busy)`})
+	cfg := testConfig(api.URL, QueryConfig{Name: "busy", Query: `sum(busy)`, Unscoped: true})
 	sink := new(consumertest.MetricsSink)
 	r, err := NewFactory().CreateMetrics(context.Background(), newHarnessSettings(t), cfg, sink)
 	require.NoError(t, err)
@@ -606,7 +664,7 @@ func TestStartRunsQueriesOnSchedule(t *testing.T) {
 
 func TestShutdownGivesUpOnAStuckConsumerAtTheDeadline(t *testing.T) {
 	api := newFakeAPI(t, evaluate)
-	cfg := testConfig(api.URL, QueryConfig{Name: "busy", Query: `sum(busy)`})
+	cfg := testConfig(api.URL, QueryConfig{Name: "busy", Query: `sum(busy)`, Unscoped: true})
 	entered, release := make(chan struct{}), make(chan struct{})
 	stuck := consumerFunc(func(context.Context, pmetric.Metrics) error {
 		close(entered)
@@ -627,7 +685,7 @@ func TestShutdownGivesUpOnAStuckConsumerAtTheDeadline(t *testing.T) {
 }
 
 func TestStartFailsOnMissingStorage(t *testing.T) {
-	cfg := testConfig("http://127.0.0.1:1", QueryConfig{Name: "up", Query: `up`})
+	cfg := testConfig("http://127.0.0.1:1", QueryConfig{Name: "up", Query: `up`, Unscoped: true})
 	cfg.Storage = &storageID
 	r, err := NewFactory().CreateMetrics(context.Background(), newHarnessSettings(t), cfg, consumertest.NewNop())
 	require.NoError(t, err)
@@ -658,7 +716,7 @@ func TestFutureSamplesDoNotMoveTheCursor(t *testing.T) {
 	api := newFakeAPI(t, windowed(t, "DCGM_FI_DEV_GPU_UTIL", func(at time.Time) []time.Time {
 		return []time.Time{t0.Add(-10 * time.Second), at.Add(-time.Second), future}
 	}))
-	cfg := testConfig(api.URL, QueryConfig{Name: "dcgm", Query: `DCGM_FI_DEV_GPU_UTIL`, RawSamples: true})
+	cfg := testConfig(api.URL, QueryConfig{Name: "dcgm", Query: `DCGM_FI_DEV_GPU_UTIL`, Unscoped: true, RawSamples: true})
 	next := new(consumertest.MetricsSink)
 	h := newHarness(t, cfg, next, componenttest.NewNopHost())
 	defer h.shutdown()
@@ -678,7 +736,7 @@ func TestPermanentRefusalIsNotFetchedAgain(t *testing.T) {
 	api := newFakeAPI(t, windowed(t, "DCGM_FI_DEV_GPU_UTIL", func(at time.Time) []time.Time {
 		return []time.Time{t0.Add(-10 * time.Second), at.Add(-time.Second)}
 	}))
-	cfg := testConfig(api.URL, QueryConfig{Name: "dcgm", Query: `DCGM_FI_DEV_GPU_UTIL`, RawSamples: true})
+	cfg := testConfig(api.URL, QueryConfig{Name: "dcgm", Query: `DCGM_FI_DEV_GPU_UTIL`, Unscoped: true, RawSamples: true})
 	refusals := 1
 	next := new(consumertest.MetricsSink)
 	h := newHarness(t, cfg, consumerFunc(func(ctx context.Context, md pmetric.Metrics) error {
@@ -725,7 +783,7 @@ func TestUnreadableCursorStorageSkipsTheRun(t *testing.T) {
 	api := newFakeAPI(t, windowed(t, "DCGM_FI_DEV_GPU_UTIL", func(at time.Time) []time.Time {
 		return []time.Time{at.Add(-time.Second)}
 	}))
-	cfg := testConfig(api.URL, QueryConfig{Name: "dcgm", Query: `DCGM_FI_DEV_GPU_UTIL`, RawSamples: true})
+	cfg := testConfig(api.URL, QueryConfig{Name: "dcgm", Query: `DCGM_FI_DEV_GPU_UTIL`, Unscoped: true, RawSamples: true})
 	next := new(consumertest.MetricsSink)
 	h := newHarness(t, cfg, next, componenttest.NewNopHost())
 	defer h.shutdown()
@@ -740,4 +798,22 @@ func TestUnreadableCursorStorageSkipsTheRun(t *testing.T) {
 
 	h.runAll(t0.Add(time.Minute))
 	assert.Equal(t, 1, next.DataPointCount(), "the next run goes ahead")
+}
+
+func TestRedirectToAnotherHostIsRefused(t *testing.T) {
+	other := newFakeAPI(t, func(apiRequest) (int, string) { return 200, matrix("up", t0) })
+	redirector := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
+		http.Redirect(w, req, other.URL+req.URL.RequestURI(), http.StatusFound)
+	}))
+	defer redirector.Close()
+	cfg := testConfig(redirector.URL, QueryConfig{Name: "up", Query: `up`, Unscoped: true})
+	h := newHarness(t, cfg, new(consumertest.MetricsSink), componenttest.NewNopHost())
+	defer h.shutdown()
+
+	h.runAll(t0)
+	other.mu.Lock()
+	reached := len(other.requests)
+	other.mu.Unlock()
+	assert.Zero(t, reached, "the other host never sees the request, nor its token")
+	assert.Equal(t, int64(1), h.count("query_failures", attribute.String("query", "up")))
 }

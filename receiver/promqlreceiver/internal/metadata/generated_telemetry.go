@@ -32,6 +32,7 @@ type TelemetryBuilder struct {
 	ReceiverPromqlPointsSkipped metric.Int64Counter
 	ReceiverPromqlQueries       metric.Int64Counter
 	ReceiverPromqlQueryFailures metric.Int64Counter
+	ReceiverPromqlSeriesDropped metric.Int64Counter
 }
 
 // TelemetryBuilderOption applies changes to default builder.
@@ -97,6 +98,12 @@ func NewTelemetryBuilder(settings component.TelemetrySettings, options ...Teleme
 		"otelcol_receiver_promql_query_failures",
 		metric.WithDescription("Query requests that failed, by query and reason (attribute reason, e.g. denied, unauthorized, api_error, timeout, redirect_refused). [Development]"),
 		metric.WithUnit("{request}"),
+	)
+	errs = errors.Join(errs, err)
+	builder.ReceiverPromqlSeriesDropped, err = builder.meter.Int64Counter(
+		"otelcol_receiver_promql_series_dropped",
+		metric.WithDescription("Series of a per-cluster query's answer not emitted, by query and reason (other_cluster, the cluster label names another cluster; no_cluster, a raw_samples series without one); the rest of the answer is emitted. [Development]"),
+		metric.WithUnit("{series}"),
 	)
 	errs = errors.Join(errs, err)
 	return &builder, errs

@@ -25,6 +25,7 @@ func TestSetupTelemetry(t *testing.T) {
 	tb.ReceiverPromqlPointsSkipped.Add(context.Background(), 1)
 	tb.ReceiverPromqlQueries.Add(context.Background(), 1)
 	tb.ReceiverPromqlQueryFailures.Add(context.Background(), 1)
+	tb.ReceiverPromqlSeriesDropped.Add(context.Background(), 1)
 	AssertEqualReceiverPromqlConsumeErrors(t, testTel,
 		[]metricdata.DataPoint[int64]{{Value: 1}},
 		metricdatatest.IgnoreTimestamp())
@@ -41,6 +42,9 @@ func TestSetupTelemetry(t *testing.T) {
 		[]metricdata.DataPoint[int64]{{Value: 1}},
 		metricdatatest.IgnoreTimestamp())
 	AssertEqualReceiverPromqlQueryFailures(t, testTel,
+		[]metricdata.DataPoint[int64]{{Value: 1}},
+		metricdatatest.IgnoreTimestamp())
+	AssertEqualReceiverPromqlSeriesDropped(t, testTel,
 		[]metricdata.DataPoint[int64]{{Value: 1}},
 		metricdatatest.IgnoreTimestamp())
 
