@@ -50,7 +50,7 @@ func TestLoadConfig(t *testing.T) {
 	httpAllowed.Endpoint = "http://prom-keycloak-proxy.example.org"
 	httpAllowed.InsecureHTTPAuth = true
 	httpAllowed.Auth = configoptional.Some(configauth.Config{AuthenticatorID: component.MustNewIDWithName("keycloakauth", "observability")})
-	httpAllowed.Queries = []QueryConfig{{Name: "up", Query: "up"}}
+	httpAllowed.Queries = []QueryConfig{{Name: "up", Query: "up", Unscoped: true}}
 
 	tests := []struct {
 		name    string
@@ -127,7 +127,7 @@ func TestPlainHTTPCredentials(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(fmt.Sprintf("%s auth=%v header=%q", tt.endpoint, tt.auth, tt.header), func(t *testing.T) {
-			cfg := testConfig(tt.endpoint, QueryConfig{Name: "up", Query: "up"})
+			cfg := testConfig(tt.endpoint, QueryConfig{Name: "up", Query: "up", Unscoped: true})
 			if tt.auth {
 				cfg.Auth = authID
 			}

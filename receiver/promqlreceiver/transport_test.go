@@ -235,7 +235,7 @@ func TestRedirects(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			cfg := testConfig("", QueryConfig{Name: "up", Query: `up`})
+			cfg := testConfig("", QueryConfig{Name: "up", Query: `up`, Unscoped: true})
 			endpoint, target, follow := tt.setup(t, cfg)
 			cfg.Endpoint = endpoint
 			cfg.Auth = configoptional.Some(configauth.Config{AuthenticatorID: bearerID})
@@ -281,7 +281,7 @@ func TestInsecureHTTPAuthWarns(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.endpoint, func(t *testing.T) {
-			cfg := testConfig(tt.endpoint, QueryConfig{Name: "up", Query: `up`})
+			cfg := testConfig(tt.endpoint, QueryConfig{Name: "up", Query: `up`, Unscoped: true})
 			cfg.Auth = configoptional.Some(configauth.Config{AuthenticatorID: bearerID})
 			cfg.InsecureHTTPAuth = true
 			h := newHarness(t, cfg, new(consumertest.MetricsSink), host)
