@@ -25,7 +25,7 @@ var (
 	errEmptyQuery       = errors.New("query must not be empty")
 	errQueryTemplate    = errors.New("query is not a valid template")
 	errNoClusters       = errors.New("query uses {{.Cluster}} but no clusters are configured")
-	errClusterName      = errors.New("cluster must be a Kubernetes-style name (letters, digits, '-', '.', '_')")
+	errClusterName      = errors.New("cluster must be a Kubernetes name (a DNS-1123 subdomain: lower-case letters, digits, '-', '.')")
 	errDuplicateCluster = errors.New("clusters must be unique")
 	errInterval         = errors.New("interval must be at least 1s")
 	errStep             = errors.New("step must be at least 1s")
@@ -124,8 +124,7 @@ type QueryConfig struct {
 var _ component.Config = (*Config)(nil)
 
 var (
-	queryNameRE   = regexp.MustCompile(`^[A-Za-z0-9_.:-]{1,64}$`)
-	clusterNameRE = regexp.MustCompile(`^[A-Za-z0-9]([A-Za-z0-9._-]*[A-Za-z0-9])?$`)
+	queryNameRE = regexp.MustCompile(`^[A-Za-z0-9_.:-]{1,64}$`)
 )
 
 // Validate checks the configuration.
@@ -157,8 +156,8 @@ func (c *Config) Validate() error {
 	}
 	seenCluster := map[string]bool{}
 	for _, cl := range c.Clusters {
-		if len(cl) > topology.MaxNameLength || !clusterNameRE.MatchString(cl) {
-			errs = append(errs, fmt.Errorf("clusters: %q: %w", cl, errClusterName))
+		if err := topology.ValidateName(topology.KindCluster, cl); err != nil {
+			errs = append(errs, fmt.Errorf("clusters: %w: %w", errClusterName, err))
 		}
 		if seenCluster[cl] {
 			errs = append(errs, fmt.Errorf("clusters: %q: %w", cl, errDuplicateCluster))
@@ -241,7 +240,7 @@ func (c *Config) validateQuery(i int, q QueryConfig, seen map[string]bool) []err
 func (c *Config) validClusters() []string {
 	var out []string
 	for _, cl := range c.Clusters {
-		if len(cl) <= topology.MaxNameLength && clusterNameRE.MatchString(cl) {
+		if topology.ValidateName(topology.KindCluster, cl) == nil {
 			out = append(out, cl)
 		}
 	}

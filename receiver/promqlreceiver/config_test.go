@@ -15,6 +15,8 @@ import (
 	"go.opentelemetry.io/collector/confmap"
 	"go.opentelemetry.io/collector/confmap/confmaptest"
 
+	"github.com/nerc-project/ai-telemetry-collector/internal/topology"
+
 	"github.com/nerc-project/ai-telemetry-collector/receiver/promqlreceiver/internal/metadata"
 )
 
@@ -73,6 +75,7 @@ func TestLoadConfig(t *testing.T) {
 		{name: "misspelled_field", wantErr: errQueryTemplate},
 		{name: "no_clusters", wantErr: errNoClusters},
 		{name: "bad_cluster", wantErr: errClusterName},
+		{name: "upper_case_cluster", wantErr: topology.ErrInvalidName},
 		{name: "duplicate_cluster", wantErr: errDuplicateCluster},
 		{name: "short_interval", wantErr: errInterval},
 		{name: "short_step", wantErr: errStep},
