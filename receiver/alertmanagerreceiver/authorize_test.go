@@ -27,9 +27,11 @@ import (
 	"github.com/nerc-project/ai-telemetry-collector/receiver/alertmanagerreceiver/internal/metadata"
 )
 
-// authorizerExt is an extension answering from a table of resources; the
-// decision function itself is keycloakauth's, tested against a real Keycloak
-// in its own package.
+// authorizerExt is an extension answering from a table of resources, reading
+// the resource as Keycloak's token endpoint reads permission={resource}#{scope}:
+// split on '#', decided on the first part, the rest ignored. So these tests see
+// what the real server would decide; keycloakauth itself is tested against a
+// real Keycloak in its own package.
 type authorizerExt struct {
 	component.StartFunc
 	component.ShutdownFunc
@@ -48,7 +50,8 @@ func (a *authorizerExt) Authorize(_ context.Context, resource string) error {
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	a.asked = append(a.asked, resource)
-	if err, ok := a.decisions[resource]; ok {
+	decided, _, _ := strings.Cut(resource, "#")
+	if err, ok := a.decisions[decided]; ok {
 		return err
 	}
 	return authz.ErrDenied
@@ -62,12 +65,20 @@ var authorizerID = component.MustNewIDWithName("keycloakauth", "gateway")
 
 func startAuthorizedReceiver(t *testing.T, a *authorizerExt) *harness {
 	t.Helper()
+	return startAuthorizedReceiverWith(t, a, nil)
+}
+
+func startAuthorizedReceiverWith(t *testing.T, a *authorizerExt, mutate func(*Config)) *harness {
+	t.Helper()
 	cfg := createDefaultConfig().(*Config)
 	cfg.NetAddr.Endpoint = "127.0.0.1:0"
 	cfg.Hub = "moc"
 	cfg.SpanNames = map[string]string{"GPUInUse": "gpu.usage"}
 	cfg.Authorizer = &authorizerID
 	cfg.Auth = configoptional.Some(confighttp.AuthConfig{Config: configauth.Config{AuthenticatorID: authorizerID}})
+	if mutate != nil {
+		mutate(cfg)
+	}
 	require.NoError(t, cfg.Validate())
 	tel := componenttest.NewTelemetry()
 	set := receivertest.NewNopSettings(metadata.Type)
@@ -87,7 +98,7 @@ func startAuthorizedReceiver(t *testing.T, a *authorizerExt) *harness {
 
 func unauthorizedAlerts(t *testing.T, h *harness) int64 {
 	t.Helper()
-	return telemetrytest.SumCounter(h.tel, "otelcol_receiver_alertmanager_alerts_rejected", attribute.String("reason", "unauthorized"))
+	return rejectedAlerts(t, h, "unauthorized")
 }
 
 var (
@@ -136,21 +147,29 @@ func TestAuthorizerUnavailableIs503(t *testing.T) {
 	assert.Empty(t, h.spans())
 }
 
-func TestAuthorizerRefusesImplausibleNamesWithoutAsking(t *testing.T) {
-	a := &authorizerExt{decisions: map[string]error{teamA: nil}}
-	h := startAuthorizedReceiver(t, a)
-	long := strings.Repeat("x", 300)
-	alerts := []testAlert{{status: "firing", labels: gpuLabels("team-a", "ok", ""), startsAt: t0, fingerprint: "aaaa000000000001"}}
-	alerts = append(alerts, testAlert{status: "firing", labels: gpuLabels(long, "p", ""), startsAt: t0, fingerprint: "cccc000000000001"})
-	for i := range maxResourcesPerNotification + 5 {
-		alerts = append(alerts, testAlert{status: "firing", labels: gpuLabels(fmt.Sprintf("ns-%d", i), "p", ""), startsAt: t0, fingerprint: fmt.Sprintf("dddd%012d", i)})
-	}
-	code, msg := h.post(notificationJSON(t, 0, alerts...))
-	require.Equal(t, http.StatusOK, code, msg)
-	require.Len(t, h.spans(), 1)
-	assert.Len(t, a.asked, maxResourcesPerNotification, "one notification asks about a bounded number of resources")
-	for _, r := range a.asked {
-		assert.NotContains(t, r, long, "an implausible name is never sent to Keycloak")
+func TestAuthorizerAsksAboutABoundedNumberOfResources(t *testing.T) {
+	for _, limit := range []int{defaultMaxResourcesPerNotification, 3} {
+		t.Run(fmt.Sprint(limit), func(t *testing.T) {
+			a := &authorizerExt{decisions: map[string]error{teamA: nil}}
+			h := startAuthorizedReceiverWith(t, a, func(c *Config) { c.MaxResourcesPerNotification = limit })
+			long := strings.Repeat("x", 300)
+			alerts := []testAlert{{status: "firing", labels: gpuLabels("team-a", "ok", ""), startsAt: t0, fingerprint: "aaaa000000000001"}}
+			alerts = append(alerts, testAlert{status: "firing", labels: gpuLabels(long, "p", ""), startsAt: t0, fingerprint: "cccc000000000001"})
+			for i := range limit + 5 {
+				alerts = append(alerts, testAlert{status: "firing", labels: gpuLabels(fmt.Sprintf("ns-%d", i), "p", ""), startsAt: t0, fingerprint: fmt.Sprintf("dddd%012d", i)})
+			}
+			code, msg := h.post(notificationJSON(t, 0, alerts...))
+			require.Equal(t, http.StatusBadRequest, code, "the over-long name is listed")
+			assert.Contains(t, msg, "alerts[1]: namespace")
+			require.Len(t, h.spans(), 1)
+			assert.Len(t, a.asked, limit, "one notification asks about a bounded number of resources")
+			for _, r := range a.asked {
+				assert.NotContains(t, r, long, "an implausible name is never sent to Keycloak")
+			}
+			assert.Equal(t, int64(1), rejectedAlerts(t, h, "invalid_name"))
+			assert.Equal(t, int64(limit-1), rejectedAlerts(t, h, "unauthorized"), "asked and denied")
+			assert.Equal(t, int64(6), rejectedAlerts(t, h, "too_many_resources"), "beyond the bound, refused without asking")
+		})
 	}
 }
 
@@ -162,12 +181,14 @@ func TestAuditLogKeepsOnlyAllowedAlerts(t *testing.T) {
 	code, _ := h.post(notificationJSON(t, 0,
 		testAlert{status: "firing", labels: gpuLabels("team-a", "train-0", ""), startsAt: t0, fingerprint: "aaaa000000000001"},
 		testAlert{status: "firing", labels: gpuLabels("team-b", "secret-pod", ""), startsAt: t0, fingerprint: "bbbb000000000001"},
+		testAlert{status: "firing", labels: withLabels(gpuLabels("team-b", "smuggled-pod", ""), "cluster", "nerc-ocp-prod-PROJECT-team-a#GET#"), startsAt: t0, fingerprint: "bbbb000000000002"},
 	))
-	require.Equal(t, http.StatusOK, code)
+	require.Equal(t, http.StatusBadRequest, code, "the smuggled name is listed as invalid")
 	require.Equal(t, 1, logs.LogRecordCount())
 	body := logs.AllLogs()[0].ResourceLogs().At(0).ScopeLogs().At(0).LogRecords().At(0).Body().Str()
 	assert.Contains(t, body, "train-0")
 	assert.NotContains(t, body, "secret-pod", "refused alerts never reach the logs pipeline")
+	assert.NotContains(t, body, "smuggled-pod", "nor do alerts with invalid names")
 	assert.NotContains(t, body, "team-b")
 }
 
@@ -186,4 +207,58 @@ func TestAuthorizerConfig(t *testing.T) {
 	require.NoError(t, err)
 	require.Error(t, r.Start(context.Background(), componenttest.NewNopHost()), "the authorizer extension must exist")
 	require.NoError(t, r.Shutdown(context.Background()))
+}
+
+// TestSeparatorInjectionIsRefused: a sender allowed for team-a only labels an
+// alert with a cluster that smuggles Keycloak's separator, so the resource
+// reads team-a to Keycloak while the span would be team-b's. Names that are not
+// Kubernetes names are refused before any question is asked, counted as
+// invalid_name, and the rest of the notification is processed.
+func TestSeparatorInjectionIsRefused(t *testing.T) {
+	tests := []struct {
+		name   string
+		labels map[string]string
+	}{
+		{name: "separator in the cluster", labels: withLabels(gpuLabels("team-b", "stolen", ""), "cluster", "nerc-ocp-prod-PROJECT-team-a#GET#")},
+		{name: "separator in the namespace", labels: gpuLabels("team-a#GET#-team-b", "stolen", "")},
+		{name: "scope separator in the namespace", labels: gpuLabels("team-a,team-b", "stolen", "")},
+		{name: "project folded into the cluster", labels: withLabels(gpuLabels("", "stolen", ""), "cluster", "nerc-ocp-prod-PROJECT-team-a")},
+		{name: "upper case namespace", labels: gpuLabels("Team-B", "stolen", "")},
+		{name: "control character in the cluster", labels: withLabels(gpuLabels("team-b", "stolen", ""), "cluster", "nerc-ocp-prod\nteam-a")},
+		{name: "invalid node", labels: withLabels(gpuLabels("team-a", "stolen", ""), "Hostname", "wrk-10#GET")},
+		{name: "invalid GPU index", labels: withLabels(gpuLabels("team-a", "stolen", ""), "gpu", "0#GET")},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			a := &authorizerExt{decisions: map[string]error{teamA: nil}}
+			h := startAuthorizedReceiver(t, a)
+			code, msg := h.post(notificationJSON(t, 0,
+				testAlert{status: "firing", labels: gpuLabels("team-a", "train-0", ""), startsAt: t0, fingerprint: "aaaa000000000001"},
+				testAlert{status: "firing", labels: tt.labels, startsAt: t0, fingerprint: "bbbb000000000001"},
+			))
+			assert.Equal(t, http.StatusBadRequest, code, "the invalid alert is listed, the valid one accepted")
+			assert.Contains(t, msg, "alerts[1]")
+			assert.Contains(t, msg, "not a valid name")
+			spans := h.spans()
+			require.Len(t, spans, 1, "only team-a's own alert becomes a span")
+			assert.Equal(t, "train-0", attr(spans[0].span.Attributes(), topology.AttrK8sPodName))
+			for _, s := range spans {
+				assert.NotEqual(t, "team-b", attr(s.resource, topology.AttrK8sNamespaceName))
+				assert.Equal(t, teamA, attr(s.span.Attributes(), topology.AttrKeycloakResource))
+			}
+			assert.Equal(t, []string{teamA}, a.asked, "an invalid name is never sent to Keycloak")
+			assert.Equal(t, int64(1), rejectedAlerts(t, h, "invalid_name"))
+		})
+	}
+}
+
+// withLabels is labels with one label set to value.
+func withLabels(labels map[string]string, name, value string) map[string]string {
+	labels[name] = value
+	return labels
+}
+
+func rejectedAlerts(t *testing.T, h *harness, reason string) int64 {
+	t.Helper()
+	return telemetrytest.SumCounter(h.tel, "otelcol_receiver_alertmanager_alerts_rejected", attribute.String("reason", reason))
 }

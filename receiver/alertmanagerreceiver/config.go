@@ -7,6 +7,8 @@ import (
 
 	"go.opentelemetry.io/collector/component"
 	"go.opentelemetry.io/collector/config/confighttp"
+
+	"github.com/nerc-project/ai-telemetry-collector/internal/topology"
 )
 
 var (
@@ -19,6 +21,7 @@ var (
 	errClusterLabelName = errors.New("cluster_label must not be empty")
 	errAuthorizerNoHub  = errors.New("authorizer needs hub (resources are named HUB-{hub}-CLUSTER-...)")
 	errAuthorizerNoAuth = errors.New("authorizer needs auth: decisions are made for the authenticated caller")
+	errMaxResources     = errors.New("max_resources_per_notification must be at least 1")
 )
 
 // Config defines the configuration of the Alertmanager receiver.
@@ -66,6 +69,11 @@ type Config struct {
 	// authorization mode resource). With it, each alert is accepted only when
 	// the sender may write the Keycloak resource of the alert's project.
 	Authorizer *component.ID `mapstructure:"authorizer"`
+
+	// MaxResourcesPerNotification bounds the distinct resources one
+	// notification makes the authorizer decide on (each a question to
+	// Keycloak); alerts beyond it are refused (too_many_resources).
+	MaxResourcesPerNotification int `mapstructure:"max_resources_per_notification"`
 }
 
 var _ component.Config = (*Config)(nil)
@@ -95,6 +103,20 @@ func (c *Config) Validate() error {
 	}
 	if c.Authorizer != nil && !c.Auth.HasValue() {
 		errs = append(errs, errAuthorizerNoAuth)
+	}
+	// These names become part of every span's Keycloak resource and tenant.
+	for _, n := range []struct{ key, kind, value string }{
+		{"hub", topology.KindHub, c.Hub}, {"cluster", topology.KindCluster, c.Cluster}, {"hub_cluster", topology.KindCluster, c.HubCluster},
+	} {
+		if n.value == "" {
+			continue
+		}
+		if err := topology.ValidateName(n.kind, n.value); err != nil {
+			errs = append(errs, fmt.Errorf("%s: %w", n.key, err))
+		}
+	}
+	if c.MaxResourcesPerNotification < 1 {
+		errs = append(errs, fmt.Errorf("max_resources_per_notification %d: %w", c.MaxResourcesPerNotification, errMaxResources))
 	}
 	if c.SessionRecordSize < 1 {
 		errs = append(errs, fmt.Errorf("session_record_size %d: %w", c.SessionRecordSize, errRecordSize))

@@ -21,6 +21,12 @@ const (
 	// defaultMaxConcurrentRequests: a few hundred notifications in progress keep
 	// group commits full while bounding memory under overload.
 	defaultMaxConcurrentRequests = 256
+	// defaultMaxResourcesPerNotification: the shipped Alertmanager route groups
+	// by node (configs/alertmanager), and a node's 8 GPUs cut into 7 MIG slices
+	// each can serve 56 projects, plus the cluster's resource for idle GPUs:
+	// 57 decisions. A lower bound would refuse real sessions for good (every
+	// re-send of the group overflows the same way).
+	defaultMaxResourcesPerNotification = 64
 )
 
 // NewFactory creates a factory for the Alertmanager receiver.
@@ -43,6 +49,8 @@ func createDefaultConfig() component.Config {
 		ClusterLabel:          topology.DefaultClusterLabel,
 		SessionRecordSize:     defaultSessionRecordSize,
 		MaxConcurrentRequests: defaultMaxConcurrentRequests,
+
+		MaxResourcesPerNotification: defaultMaxResourcesPerNotification,
 	}
 }
 

@@ -245,13 +245,13 @@ func TestAbandonedNotifications(t *testing.T) {
 		ctx, cancel := context.WithCancel(context.Background())
 		cancel()
 		n, body := decode(t)
-		res := r.process(ctx, n, body, nil)
+		res := r.process(ctx, n, body)
 		assert.True(t, res.abandoned)
 		assert.Equal(t, 0, sink.SpanCount())
 		assert.Equal(t, 0, r.record.len())
 
 		n, body = decode(t)
-		res = r.process(context.Background(), n, body, nil)
+		res = r.process(context.Background(), n, body)
 		assert.False(t, res.abandoned)
 		assert.Equal(t, 1, sink.SpanCount())
 	})
@@ -266,7 +266,7 @@ func TestAbandonedNotifications(t *testing.T) {
 		ctx, cancel := context.WithCancel(context.Background())
 		r.onClaimWait = cancel // the sender gives up once the delivery waits
 		n, body := decode(t)
-		res := r.process(ctx, n, body, nil)
+		res := r.process(ctx, n, body)
 		assert.True(t, res.abandoned)
 		assert.Equal(t, 0, sink.SpanCount())
 	})
@@ -276,13 +276,13 @@ func TestAbandonedNotifications(t *testing.T) {
 		next := &cancellingTraces{cancel: cancel}
 		r := newReceiver(t, next)
 		n, body := decode(t)
-		res := r.process(ctx, n, body, nil)
+		res := r.process(ctx, n, body)
 		assert.False(t, res.abandoned)
 		require.NoError(t, res.recordErr)
 		assert.Equal(t, 1, next.SpanCount())
 
 		n, body = decode(t)
-		r.process(context.Background(), n, body, nil)
+		r.process(context.Background(), n, body)
 		assert.Equal(t, 1, next.SpanCount(), "the retry is a repeat")
 	})
 }
@@ -391,7 +391,7 @@ func TestDuplicateWaitsForTheDeliveryInProgress(t *testing.T) {
 			waiting := make(chan struct{})
 			r.onClaimWait = func() { close(waiting) }
 			done := make(chan processResult, 1)
-			go func() { done <- r.process(context.Background(), n, body, nil) }()
+			go func() { done <- r.process(context.Background(), n, body) }()
 			select {
 			case <-waiting:
 			case res := <-done:

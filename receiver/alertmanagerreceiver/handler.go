@@ -14,6 +14,8 @@ import (
 	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/metric"
 	"go.uber.org/zap"
+
+	"github.com/nerc-project/ai-telemetry-collector/internal/authz"
 )
 
 // maxReportedAlertErrors bounds the reasons listed in a 400 response.
@@ -25,8 +27,6 @@ var (
 	withStatusResolved = metric.WithAttributeSet(attribute.NewSet(attribute.String("status", statusResolved)))
 	withKindSession    = metric.WithAttributeSet(attribute.NewSet(attribute.String("kind", "session")))
 	withKindStart      = metric.WithAttributeSet(attribute.NewSet(attribute.String("kind", "start")))
-
-	withReasonUnauthorized = metric.WithAttributeSet(attribute.NewSet(attribute.String("reason", "unauthorized")))
 )
 
 // handleNotification answers Alertmanager: 200 once the next consumer took
@@ -73,19 +73,12 @@ func (r *alertmanagerReceiver) handleNotification(w http.ResponseWriter, req *ht
 		return
 	}
 
-	refused, err := r.authorizeAlerts(req.Context(), n)
+	result := r.process(req.Context(), n, body)
 	switch {
-	case err != nil:
-		r.reject(req.Context(), w, http.StatusServiceUnavailable, "authorization_unavailable", err.Error())
-		return
-	case len(n.Alerts) > 0 && len(refused) == len(n.Alerts):
-		r.telemetry.ReceiverAlertmanagerAlertsRejected.Add(req.Context(), int64(len(refused)), withReasonUnauthorized)
+	case result.authErr != nil:
+		r.reject(req.Context(), w, http.StatusServiceUnavailable, "authorization_unavailable", authz.ErrUnavailable.Error())
+	case result.forbidden:
 		r.reject(req.Context(), w, http.StatusForbidden, "unauthorized", "not allowed to write data of these projects")
-		return
-	}
-
-	result := r.process(req.Context(), n, body, refused)
-	switch {
 	case result.abandoned:
 		// Nobody reads this answer; it is counted, and the sender's retry starts afresh.
 		r.reject(req.Context(), w, http.StatusServiceUnavailable, "abandoned", "the request ended before it was processed")
@@ -119,7 +112,11 @@ type invalidAlert struct {
 }
 
 type processResult struct {
-	invalid    []invalidAlert
+	invalid []invalidAlert
+	// authErr: no authorization decision could be made; nothing was emitted.
+	authErr error
+	// forbidden: authorization refused every alert that was not invalid.
+	forbidden  bool
 	consumeErr error
 	recordErr  error
 	abandoned  bool
@@ -144,14 +141,15 @@ var errAbandoned = errors.New("the sender gave up before the notification was pr
 
 // emission is one span a notification adds.
 type emission struct {
-	alert int
+	alert accepted
 	ids   sessionIDs
 	state sessionState
 }
 
-// process turns a decoded notification into spans, hands them to the next
-// consumer and records what was emitted. The order never loses a session and
-// never emits one twice from one delivery:
+// process admits the alerts of a decoded notification (see admit), turns the
+// accepted ones into spans, hands them to the next consumer and records what
+// was emitted. The order never loses a session and never emits one twice from
+// one delivery:
 //
 //  1. claim: under the record's lock, decide per alert from the record and
 //     take the sessions to emit; a session another notification is emitting
@@ -166,7 +164,7 @@ type emission struct {
 //     commit shared with concurrent notifications;
 //  5. acknowledge. A failed record write answers 503: the retry emits the
 //     spans again with the same IDs rather than risk forgetting them.
-func (r *alertmanagerReceiver) process(ctx context.Context, n *notification, body []byte, refused map[int]bool) processResult {
+func (r *alertmanagerReceiver) process(ctx context.Context, n *notification, body []byte) processResult {
 	r.telemetry.ReceiverAlertmanagerNotifications.Add(ctx, 1, metric.WithAttributes(attribute.String("status", n.Status)))
 	if n.TruncatedAlerts > 0 {
 		r.telemetry.ReceiverAlertmanagerAlertsTruncated.Add(ctx, n.truncatedAlerts())
@@ -175,31 +173,36 @@ func (r *alertmanagerReceiver) process(ctx context.Context, n *notification, bod
 	}
 
 	var result processResult
+	adm, err := r.admit(ctx, n)
+	if err != nil {
+		// Counted by the retry, which is decided in full.
+		result.authErr = err
+		return result
+	}
+	result.invalid = adm.invalid
+	for _, inv := range adm.invalid {
+		r.telemetry.ReceiverAlertmanagerAlertsRejected.Add(ctx, 1, metric.WithAttributes(attribute.String("reason", reason(inv.err))))
+	}
+	for why, count := range adm.refused {
+		r.telemetry.ReceiverAlertmanagerAlertsRejected.Add(ctx, int64(count), metric.WithAttributes(attribute.String("reason", why)))
+	}
+	if len(adm.accepted) == 0 && len(adm.refused) > 0 {
+		result.forbidden = true
+		return result
+	}
 	var firing, resolved int
-	valid := make([]int, 0, len(n.Alerts))
-	for i := range n.Alerts {
-		a := &n.Alerts[i]
-		if err := a.validate(); err != nil {
-			result.invalid = append(result.invalid, invalidAlert{index: i, err: err})
-			r.telemetry.ReceiverAlertmanagerAlertsRejected.Add(ctx, 1, metric.WithAttributes(attribute.String("reason", reason(err))))
-			continue
-		}
-		if refused[i] {
-			r.telemetry.ReceiverAlertmanagerAlertsRejected.Add(ctx, 1, withReasonUnauthorized)
-			continue
-		}
-		if a.Status == statusFiring {
+	for _, acc := range adm.accepted {
+		if n.Alerts[acc.index].Status == statusFiring {
 			firing++
 		} else {
 			resolved++
 		}
-		valid = append(valid, i)
 	}
 	r.telemetry.ReceiverAlertmanagerAlerts.Add(ctx, int64(firing), withStatusFiring)
 	r.telemetry.ReceiverAlertmanagerAlerts.Add(ctx, int64(resolved), withStatusResolved)
 
-	if r.traces != nil && len(valid) > 0 {
-		if err := r.emitSpans(ctx, n, valid); err != nil {
+	if r.traces != nil && len(adm.accepted) > 0 {
+		if err := r.emitSpans(ctx, n, adm.accepted); err != nil {
 			switch {
 			case errors.Is(err, errAbandoned):
 				result.abandoned = true
@@ -213,7 +216,7 @@ func (r *alertmanagerReceiver) process(ctx context.Context, n *notification, bod
 	}
 
 	if r.logs != nil {
-		ld := auditLog(n, auditBody(n, body, refused), len(result.invalid))
+		ld := auditLog(n, auditBody(n, body, adm.dropped), len(result.invalid))
 		obsCtx := r.obsrecv.StartLogsOp(ctx)
 		err := r.consumeLogs(obsCtx, ld)
 		r.obsrecv.EndLogsOp(obsCtx, "alertmanager", 1, err)
@@ -227,9 +230,9 @@ func (r *alertmanagerReceiver) process(ctx context.Context, n *notification, bod
 // errRecordWrite marks a failure to record emitted sessions durably.
 var errRecordWrite = errors.New("session record write failed")
 
-// emitSpans runs steps 1 to 4 of process for the valid alerts.
-func (r *alertmanagerReceiver) emitSpans(ctx context.Context, n *notification, valid []int) error {
-	c, emissions, repeats, err := r.claimSessions(ctx, n, valid)
+// emitSpans runs steps 1 to 4 of process for the accepted alerts.
+func (r *alertmanagerReceiver) emitSpans(ctx context.Context, n *notification, alerts []accepted) error {
+	c, emissions, repeats, err := r.claimSessions(ctx, n, alerts)
 	if err != nil {
 		return err
 	}
@@ -251,10 +254,10 @@ func (r *alertmanagerReceiver) emitSpans(ctx context.Context, n *notification, v
 	var starts, sessions int
 	for _, e := range emissions {
 		if e.state == sessionEmitted {
-			batch.addSession(n, &n.Alerts[e.alert], e.ids)
+			batch.addSession(n, &n.Alerts[e.alert.index], e.alert, e.ids)
 			sessions++
 		} else {
-			batch.addStart(n, &n.Alerts[e.alert], e.ids)
+			batch.addStart(n, &n.Alerts[e.alert.index], e.alert, e.ids)
 			starts++
 		}
 	}
@@ -320,16 +323,16 @@ func (r *alertmanagerReceiver) consumerPanicked(p any) error {
 	return err
 }
 
-// claimSessions decides, per valid alert, whether its span is new, and claims
+// claimSessions decides, per accepted alert, whether its span is new, and claims
 // the new ones. When another notification holds a claim on one of them, it
 // waits for that one to end and decides again, holding nothing meanwhile (so
 // two notifications never wait on each other).
-func (r *alertmanagerReceiver) claimSessions(ctx context.Context, n *notification, valid []int) (*claim, []emission, int, error) {
+func (r *alertmanagerReceiver) claimSessions(ctx context.Context, n *notification, alerts []accepted) (*claim, []emission, int, error) {
 	for {
 		if ctx.Err() != nil {
 			return nil, nil, 0, errAbandoned
 		}
-		c, emissions, repeats, busy := r.tryClaim(ctx, n, valid)
+		c, emissions, repeats, busy := r.tryClaim(ctx, n, alerts)
 		if busy == nil {
 			return c, emissions, repeats, nil
 		}
@@ -346,14 +349,14 @@ func (r *alertmanagerReceiver) claimSessions(ctx context.Context, n *notificatio
 
 // tryClaim is one attempt of claimSessions, under the record's lock: the
 // claim, or the claim of another notification to wait for (busy).
-func (r *alertmanagerReceiver) tryClaim(ctx context.Context, n *notification, valid []int) (c *claim, emissions []emission, repeats int, busy *claim) {
+func (r *alertmanagerReceiver) tryClaim(ctx context.Context, n *notification, alerts []accepted) (c *claim, emissions []emission, repeats int, busy *claim) {
 	c = newClaim()
-	emissions = make([]emission, 0, len(valid))
+	emissions = make([]emission, 0, len(alerts))
 	rec := r.record
 	rec.mu.Lock()
 	defer rec.mu.Unlock()
-	for _, i := range valid {
-		a := &n.Alerts[i]
+	for _, acc := range alerts {
+		a := &n.Alerts[acc.index]
 		ids := deriveSessionIDs(a.Fingerprint, a.StartsAt.UnixNano())
 		key := ids.recordKey()
 		if other := rec.holder(key); other != nil {
@@ -370,10 +373,10 @@ func (r *alertmanagerReceiver) tryClaim(ctx context.Context, n *notification, va
 		switch {
 		case a.Status == statusResolved && state&sessionEmitted == 0:
 			c.add(key, sessionEmitted)
-			emissions = append(emissions, emission{alert: i, ids: ids, state: sessionEmitted})
+			emissions = append(emissions, emission{alert: acc, ids: ids, state: sessionEmitted})
 		case a.Status == statusFiring && state&(startEmitted|sessionEmitted) == 0:
 			c.add(key, startEmitted)
-			emissions = append(emissions, emission{alert: i, ids: ids, state: startEmitted})
+			emissions = append(emissions, emission{alert: acc, ids: ids, state: startEmitted})
 		default:
 			repeats++
 		}

@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"math"
 	"time"
+
+	"github.com/nerc-project/ai-telemetry-collector/internal/topology"
 )
 
 // supportedVersion is the only webhook payload version Alertmanager has
@@ -149,6 +151,8 @@ func reason(err error) string {
 		return "ends_before_starts"
 	case errors.Is(err, errTimeOutOfRange):
 		return "time_out_of_range"
+	case errors.Is(err, topology.ErrInvalidName):
+		return reasonInvalidName
 	}
 	return "other"
 }

@@ -169,7 +169,7 @@ func runStress(t *testing.T, tc stressCase) {
 				case 1, 2:
 					ctx, cancel = context.WithTimeout(context.Background(), time.Duration(rng.IntN(300))*time.Microsecond)
 				}
-				res := r.process(ctx, n, body, nil)
+				res := r.process(ctx, n, body)
 				cancel()
 				if !tc.checkAcks || res.abandoned || res.recordErr != nil || res.consumeErr != nil || len(res.invalid) > 0 {
 					continue
