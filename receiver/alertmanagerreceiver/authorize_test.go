@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -12,12 +13,14 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+	"go.opentelemetry.io/collector/client"
 	"go.opentelemetry.io/collector/component"
 	"go.opentelemetry.io/collector/component/componenttest"
 	"go.opentelemetry.io/collector/config/configauth"
 	"go.opentelemetry.io/collector/config/confighttp"
 	"go.opentelemetry.io/collector/config/configoptional"
 	"go.opentelemetry.io/collector/consumer/consumertest"
+	"go.opentelemetry.io/collector/pdata/ptrace"
 	"go.opentelemetry.io/collector/receiver/receivertest"
 	"go.opentelemetry.io/otel/attribute"
 
@@ -38,19 +41,52 @@ type authorizerExt struct {
 
 	mu        sync.Mutex
 	decisions map[string]error // resource -> answer; absent: denied
+	// bySubject, when set, answers per caller instead: subject -> the
+	// resources it may write.
+	bySubject map[string][]string
 	asked     []string
 }
 
-// Authenticate lets every request through: the tests are about decisions.
-func (a *authorizerExt) Authenticate(ctx context.Context, _ map[string][]string) (context.Context, error) {
+// subjectAuth is the auth data of a caller, as keycloakauth puts it.
+type subjectAuth string
+
+func (s subjectAuth) GetAttribute(name string) any {
+	if name == "subject" {
+		return string(s)
+	}
+	return nil
+}
+
+func (subjectAuth) GetAttributeNames() []string { return []string{"subject"} }
+
+// Authenticate lets every request through, taking the caller's subject from
+// "Authorization: Bearer {subject}": the tests are about decisions.
+func (a *authorizerExt) Authenticate(ctx context.Context, headers map[string][]string) (context.Context, error) {
+	for _, v := range headers["Authorization"] {
+		if subject, ok := strings.CutPrefix(v, "Bearer "); ok {
+			info := client.FromContext(ctx)
+			info.Auth = subjectAuth(subject)
+			return client.NewContext(ctx, info), nil
+		}
+	}
 	return ctx, nil
 }
 
-func (a *authorizerExt) Authorize(_ context.Context, resource string) error {
+func (a *authorizerExt) Authorize(ctx context.Context, resource string) error {
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	a.asked = append(a.asked, resource)
 	decided, _, _ := strings.Cut(resource, "#")
+	if a.bySubject != nil {
+		var subject string
+		if auth := client.FromContext(ctx).Auth; auth != nil {
+			subject, _ = auth.GetAttribute("subject").(string)
+		}
+		if slices.Contains(a.bySubject[subject], decided) {
+			return nil
+		}
+		return fmt.Errorf("%w: %s on %s", authz.ErrDenied, subject, decided)
+	}
 	if err, ok := a.decisions[decided]; ok {
 		return err
 	}
@@ -261,4 +297,40 @@ func withLabels(labels map[string]string, name, value string) map[string]string 
 func rejectedAlerts(t *testing.T, h *harness, reason string) int64 {
 	t.Helper()
 	return telemetrytest.SumCounter(h.tel, "otelcol_receiver_alertmanager_alerts_rejected", attribute.String("reason", reason))
+}
+
+// TestSessionCannotBePreempted: a sender allowed for its own project (team-a)
+// posts, first, an alert with the fingerprint and startsAt of a team-b
+// session, under team-a's labels (the only ones it may write). team-b's real
+// sender then posts the real alert: its session is team-b's own, emitted with
+// IDs team-a's spans do not share.
+func TestSessionCannotBePreempted(t *testing.T) {
+	a := &authorizerExt{bySubject: map[string][]string{"team-a-writer": {teamA}, "team-b-writer": {teamB}}}
+	h := startAuthorizedReceiver(t, a)
+	for _, status := range []string{"firing", "resolved"} {
+		forged := testAlert{status: status, labels: gpuLabels("team-a", "decoy", ""), startsAt: t0, fingerprint: "bbbb000000000001"}
+		real := testAlert{status: status, labels: gpuLabels("team-b", "train-1", ""), startsAt: t0, fingerprint: "bbbb000000000001"}
+		if status == "resolved" {
+			forged.endsAt, real.endsAt = t1, t1
+		}
+		code, msg := h.postAs("team-a-writer", notificationJSON(t, 0, forged))
+		require.Equal(t, http.StatusOK, code, msg)
+		code, msg = h.postAs("team-b-writer", notificationJSON(t, 0, real))
+		require.Equal(t, http.StatusOK, code, msg)
+	}
+
+	byProject := map[string][]ptrace.Span{}
+	for _, s := range h.spans() {
+		ns := attr(s.resource, topology.AttrK8sNamespaceName)
+		byProject[ns] = append(byProject[ns], s.span)
+	}
+	require.Len(t, byProject["team-b"], 2, "team-b's start marker and session are both emitted")
+	require.Len(t, byProject["team-a"], 2)
+	for _, b := range byProject["team-b"] {
+		assert.Equal(t, teamB, attr(b.Attributes(), topology.AttrKeycloakResource))
+		for _, a := range byProject["team-a"] {
+			assert.NotEqual(t, a.TraceID(), b.TraceID(), "team-a cannot write spans into team-b's trace")
+		}
+	}
+	assert.Zero(t, unauthorizedAlerts(t, h))
 }

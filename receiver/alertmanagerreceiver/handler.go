@@ -357,7 +357,7 @@ func (r *alertmanagerReceiver) tryClaim(ctx context.Context, n *notification, al
 	defer rec.mu.Unlock()
 	for _, acc := range alerts {
 		a := &n.Alerts[acc.index]
-		ids := deriveSessionIDs(a.Fingerprint, a.StartsAt.UnixNano())
+		ids := deriveSessionIDs(a.Fingerprint, a.StartsAt.UnixNano(), acc.resource)
 		key := ids.recordKey()
 		if other := rec.holder(key); other != nil {
 			return nil, nil, 0, other

@@ -176,7 +176,7 @@ func runStress(t *testing.T, tc stressCase) {
 				}
 				stored, _ := storedRecord(t, client.Client)
 				for _, a := range alerts {
-					k := deriveSessionIDs(a.fingerprint, a.startsAt.UnixNano()).recordKey()
+					k := idsOf(r, a).recordKey()
 					want := startEmitted | sessionEmitted
 					if a.status == statusResolved {
 						want = sessionEmitted
