@@ -19,6 +19,7 @@ import (
 	"go.opentelemetry.io/collector/config/configauth"
 	"go.opentelemetry.io/collector/config/confighttp"
 	"go.opentelemetry.io/collector/config/configoptional"
+	"go.opentelemetry.io/collector/consumer"
 	"go.opentelemetry.io/collector/consumer/consumertest"
 	"go.opentelemetry.io/collector/pdata/ptrace"
 	"go.opentelemetry.io/collector/receiver/receivertest"
@@ -101,10 +102,12 @@ var authorizerID = component.MustNewIDWithName("keycloakauth", "gateway")
 
 func startAuthorizedReceiver(t *testing.T, a *authorizerExt) *harness {
 	t.Helper()
-	return startAuthorizedReceiverWith(t, a, nil)
+	return startAuthorizedReceiverWith(t, a, nil, nil)
 }
 
-func startAuthorizedReceiverWith(t *testing.T, a *authorizerExt, mutate func(*Config)) *harness {
+// startAuthorizedReceiverWith starts it with the config changed by mutate
+// and next as the consumer (nil: a sink).
+func startAuthorizedReceiverWith(t *testing.T, a *authorizerExt, mutate func(*Config), next consumer.Traces) *harness {
 	t.Helper()
 	cfg := createDefaultConfig().(*Config)
 	cfg.NetAddr.Endpoint = "127.0.0.1:0"
@@ -120,7 +123,10 @@ func startAuthorizedReceiverWith(t *testing.T, a *authorizerExt, mutate func(*Co
 	set := receivertest.NewNopSettings(metadata.Type)
 	set.TelemetrySettings = tel.NewTelemetrySettings()
 	sink := new(consumertest.TracesSink)
-	r, err := NewFactory().CreateTraces(context.Background(), set, cfg, sink)
+	if next == nil {
+		next = sink
+	}
+	r, err := NewFactory().CreateTraces(context.Background(), set, cfg, next)
 	require.NoError(t, err)
 	require.NoError(t, r.Start(context.Background(), extensionsHost{authorizerID: a}))
 	h := &harness{t: t, rcv: r.(*alertmanagerReceiver), sink: sink, tel: tel, client: &http.Client{Timeout: 10 * time.Second}}
@@ -187,7 +193,7 @@ func TestAuthorizerAsksAboutABoundedNumberOfResources(t *testing.T) {
 	for _, limit := range []int{defaultMaxResourcesPerNotification, 3} {
 		t.Run(fmt.Sprint(limit), func(t *testing.T) {
 			a := &authorizerExt{decisions: map[string]error{teamA: nil}}
-			h := startAuthorizedReceiverWith(t, a, func(c *Config) { c.MaxResourcesPerNotification = limit })
+			h := startAuthorizedReceiverWith(t, a, func(c *Config) { c.MaxResourcesPerNotification = limit }, nil)
 			long := strings.Repeat("x", 300)
 			alerts := []testAlert{{status: "firing", labels: gpuLabels("team-a", "ok", ""), startsAt: t0, fingerprint: "aaaa000000000001"}}
 			alerts = append(alerts, testAlert{status: "firing", labels: gpuLabels(long, "p", ""), startsAt: t0, fingerprint: "cccc000000000001"})

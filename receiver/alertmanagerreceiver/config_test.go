@@ -47,6 +47,8 @@ func TestLoadConfig(t *testing.T) {
 		{id: component.NewIDWithName(metadata.Type, "authorizer_no_hub"), wantErr: errAuthorizerNoHub},
 		{id: component.NewIDWithName(metadata.Type, "negative_limit"), wantErr: errMaxConcurrent},
 		{id: component.NewIDWithName(metadata.Type, "no_resources"), wantErr: errMaxResources},
+		{id: component.NewIDWithName(metadata.Type, "budget_below_body"), wantErr: errMaxBytesInFlight},
+		{id: component.NewIDWithName(metadata.Type, "caller_over_total"), wantErr: errMaxConcurrent},
 		{id: component.NewIDWithName(metadata.Type, "bad_hub"), wantErr: topology.ErrInvalidName},
 		{id: component.NewIDWithName(metadata.Type, "bad_hub_cluster"), wantErr: topology.ErrInvalidName},
 		{id: component.NewIDWithName(metadata.Type, "bad_cluster"), wantErr: topology.ErrInvalidName},

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"os"
 	"strings"
 
 	"go.opentelemetry.io/collector/consumer/consumererror"
@@ -33,37 +34,58 @@ var (
 // the spans; 400 for a body that cannot be used (Alertmanager does not retry
 // 4xx), listing invalid alerts while still accepting the valid ones; 413 over
 // the size limit; 503 when the consumer asks for a retry, so nothing is lost;
-// 422 when the consumer refuses the data for good; 500 when it panicked. With an authorizer, alerts
-// of projects the sender may not write are dropped (counted, reason
-// unauthorized); 403 when that is every alert, 503 when no decision could be made.
+// 422 when the consumer refuses the data for good; 500 when it panicked; 503
+// with Retry-After beyond the memory budget (see inFlight), before the body
+// is read, and 503 for a body not received within read_timeout. With an
+// authorizer, alerts of projects the sender may not write are dropped
+// (counted, reason unauthorized); 403 when that is every alert, 503 when no
+// decision could be made.
 func (r *alertmanagerReceiver) handleNotification(w http.ResponseWriter, req *http.Request) {
 	if req.Method != http.MethodPost {
 		w.Header().Set("Allow", http.MethodPost)
 		r.reject(req.Context(), w, http.StatusMethodNotAllowed, "method_not_allowed", "only POST is accepted")
 		return
 	}
-	if r.inflight != nil {
-		select {
-		case r.inflight <- struct{}{}:
-			defer func() { <-r.inflight }()
-		default:
-			// Alertmanager retries 5xx; answering now costs less than queueing
-			// work its sender may give up on.
-			w.Header().Set("Retry-After", "1")
-			r.reject(req.Context(), w, http.StatusServiceUnavailable, "too_many_requests",
-				fmt.Sprintf("more than %d notifications in progress, retry later", cap(r.inflight)))
-			return
-		}
+	maxBody := r.cfg.maxBodySize()
+	if req.ContentLength > maxBody {
+		r.reject(req.Context(), w, http.StatusRequestEntityTooLarge, "too_large", fmt.Sprintf("body exceeds %d bytes", maxBody))
+		return
 	}
-	body, err := io.ReadAll(req.Body)
+	// The budget is taken before the body is read: a body without a length
+	// (chunked) may be as large as allowed.
+	size := req.ContentLength
+	if size < 0 {
+		size = maxBody
+	}
+	release, why, msg := r.inflight.enter(callerOf(req.Context()), size)
+	if release == nil {
+		// Alertmanager retries 5xx (not 429); answering now costs less than
+		// queueing work its sender may give up on.
+		w.Header().Set("Retry-After", "1")
+		r.reject(req.Context(), w, http.StatusServiceUnavailable, why, msg)
+		return
+	}
+	defer release()
+	r.telemetry.ReceiverAlertmanagerRequestsInFlight.Add(req.Context(), 1)
+	r.telemetry.ReceiverAlertmanagerBodyBytesInFlight.Add(req.Context(), size)
+	defer func() {
+		r.telemetry.ReceiverAlertmanagerRequestsInFlight.Add(req.Context(), -1)
+		r.telemetry.ReceiverAlertmanagerBodyBytesInFlight.Add(req.Context(), -size)
+	}()
+	body, err := readBody(req)
 	if err != nil {
 		var tooLarge *http.MaxBytesError
-		if errors.As(err, &tooLarge) {
+		switch {
+		case errors.As(err, &tooLarge):
 			r.reject(req.Context(), w, http.StatusRequestEntityTooLarge, "too_large",
 				fmt.Sprintf("body exceeds %d bytes", tooLarge.Limit))
-			return
+		case errors.Is(err, os.ErrDeadlineExceeded):
+			// read_timeout: a sender that trickles or stalls gives its slot
+			// back; 503, so a slow network's notification is retried.
+			r.reject(req.Context(), w, http.StatusServiceUnavailable, "read_timeout", "body not received within read_timeout, retry later")
+		default:
+			r.reject(req.Context(), w, http.StatusBadRequest, "read_error", "cannot read body")
 		}
-		r.reject(req.Context(), w, http.StatusBadRequest, "read_error", "cannot read body")
 		return
 	}
 
@@ -95,6 +117,20 @@ func (r *alertmanagerReceiver) handleNotification(w http.ResponseWriter, req *ht
 	default:
 		w.WriteHeader(http.StatusOK)
 	}
+}
+
+// readBody reads the whole body into one buffer of the declared length, not
+// the doublings of io.ReadAll, whose garbage would exceed the budget taken.
+func readBody(req *http.Request) ([]byte, error) {
+	if req.ContentLength < 0 {
+		return io.ReadAll(req.Body)
+	}
+	// The server ends the body at its declared length.
+	body := make([]byte, req.ContentLength)
+	if _, err := io.ReadFull(req.Body, body); err != nil {
+		return nil, err
+	}
+	return body, nil
 }
 
 func (r *alertmanagerReceiver) reject(ctx context.Context, w http.ResponseWriter, status int, why, msg string) {

@@ -358,6 +358,25 @@ func TestRejections(t *testing.T) {
 			wantSpans:  1,
 		},
 	}
+	manyLabels := gpuLabels("team-a", "p", "")
+	for i := range maxLabelsPerAlert {
+		manyLabels[fmt.Sprint("l", i)] = ""
+	}
+	tests = append(tests, struct {
+		name       string
+		method     string
+		body       []byte
+		wantStatus int
+		wantMsg    string
+		wantReason string
+		wantSpans  int
+	}{
+		// Each label is an attribute, and adding one scans those already
+		// there: an alert of 4 MiB of labels took minutes of CPU.
+		name: "too many labels", body: notificationJSON(t, 0, good, testAlert{status: "firing", labels: manyLabels, startsAt: t0, fingerprint: "10"}),
+		wantStatus: http.StatusBadRequest, wantMsg: "alerts[1]: too many labels or annotations: 140 labels and 1 annotations, at most 128 each",
+		wantReason: "invalid_alerts", wantSpans: 1,
+	})
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			h := startReceiver(t, func(c *Config) { c.MaxRequestBodySize = 65536 }, nil)
