@@ -3,6 +3,7 @@ package alertmanagerreceiver
 import (
 	"bufio"
 	"bytes"
+	"compress/gzip"
 	"fmt"
 	"io"
 	"net"
@@ -287,4 +288,23 @@ func TestCallerLimits(t *testing.T) {
 				"otelcol_receiver_alertmanager_requests_rejected", attribute.String("reason", reasonCallerLimit)))
 		})
 	}
+}
+
+// TestCompressedBodiesAreRefused: a decompressor would be allocated before
+// the memory budget is taken, and Alertmanager never compresses.
+func TestCompressedBodiesAreRefused(t *testing.T) {
+	h := startReceiver(t, nil, nil)
+	var gz bytes.Buffer
+	w := gzip.NewWriter(&gz)
+	_, err := w.Write(notificationJSON(t, 0, testAlert{status: "firing", labels: gpuLabels("team-a", "p", ""), startsAt: t0, fingerprint: "9a"}))
+	require.NoError(t, err)
+	require.NoError(t, w.Close())
+	req, err := http.NewRequest(http.MethodPost, h.url, &gz)
+	require.NoError(t, err)
+	req.Header.Set("Content-Encoding", "gzip")
+	resp, err := h.client.Do(req)
+	require.NoError(t, err)
+	_ = resp.Body.Close()
+	assert.Equal(t, http.StatusBadRequest, resp.StatusCode)
+	assert.Zero(t, h.sink.SpanCount())
 }
