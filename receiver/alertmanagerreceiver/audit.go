@@ -11,17 +11,17 @@ import (
 )
 
 // auditBody is what the audit record keeps of a notification: the body as
-// received, or, when some alerts were refused by authorization, the
-// notification re-encoded without them, so refused data never reaches the
-// logs pipeline either.
-func auditBody(n *notification, body []byte, refused map[int]bool) []byte {
-	if len(refused) == 0 {
+// received, or, when some alerts were dropped (invalid, or refused by
+// authorization), the notification re-encoded without them, so data that was
+// not admitted never reaches the logs pipeline either.
+func auditBody(n *notification, body []byte, dropped map[int]bool) []byte {
+	if len(dropped) == 0 {
 		return body
 	}
 	allowed := *n
-	allowed.Alerts = make([]alert, 0, len(n.Alerts)-len(refused))
+	allowed.Alerts = make([]alert, 0, len(n.Alerts)-len(dropped))
 	for i := range n.Alerts {
-		if !refused[i] {
+		if !dropped[i] {
 			allowed.Alerts = append(allowed.Alerts, n.Alerts[i])
 		}
 	}

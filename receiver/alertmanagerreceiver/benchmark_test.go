@@ -59,7 +59,7 @@ func BenchmarkNotification100Alerts(b *testing.B) {
 		if err != nil {
 			b.Fatal(err)
 		}
-		if res := r.process(ctx, n, body, nil); res.consumeErr != nil || len(res.invalid) > 0 {
+		if res := r.process(ctx, n, body); res.consumeErr != nil || len(res.invalid) > 0 {
 			b.Fatal(res)
 		}
 	}
@@ -159,7 +159,7 @@ func benchmarkNotificationsConcurrent(b *testing.B, fsync bool) {
 					n.Alerts[k].EndsAt = n.Alerts[k].EndsAt.Add(shift)
 				}
 			}
-			if res := r.process(ctx, n, body, nil); res.consumeErr != nil || len(res.invalid) > 0 {
+			if res := r.process(ctx, n, body); res.consumeErr != nil || len(res.invalid) > 0 {
 				b.Error(res)
 				return
 			}

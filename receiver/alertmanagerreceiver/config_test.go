@@ -10,6 +10,7 @@ import (
 	"go.opentelemetry.io/collector/confmap"
 	"go.opentelemetry.io/collector/confmap/confmaptest"
 
+	"github.com/nerc-project/ai-telemetry-collector/internal/topology"
 	"github.com/nerc-project/ai-telemetry-collector/receiver/alertmanagerreceiver/internal/metadata"
 )
 
@@ -29,6 +30,7 @@ func TestLoadConfig(t *testing.T) {
 	nerc.Storage = &storageID
 	nerc.SessionRecordSize = 5000
 	nerc.MaxConcurrentRequests = 64
+	nerc.MaxResourcesPerNotification = 16
 	nerc.SpanNames = map[string]string{"GPUInUse": "gpu.usage", "GPUAllocatedIdle": "gpu.idle"}
 
 	tests := []struct {
@@ -44,6 +46,12 @@ func TestLoadConfig(t *testing.T) {
 		{id: component.NewIDWithName(metadata.Type, "no_endpoint"), wantErr: errNoEndpoint},
 		{id: component.NewIDWithName(metadata.Type, "authorizer_no_hub"), wantErr: errAuthorizerNoHub},
 		{id: component.NewIDWithName(metadata.Type, "negative_limit"), wantErr: errMaxConcurrent},
+		{id: component.NewIDWithName(metadata.Type, "no_resources"), wantErr: errMaxResources},
+		{id: component.NewIDWithName(metadata.Type, "budget_below_body"), wantErr: errMaxBytesInFlight},
+		{id: component.NewIDWithName(metadata.Type, "caller_over_total"), wantErr: errMaxConcurrent},
+		{id: component.NewIDWithName(metadata.Type, "bad_hub"), wantErr: topology.ErrInvalidName},
+		{id: component.NewIDWithName(metadata.Type, "bad_hub_cluster"), wantErr: topology.ErrInvalidName},
+		{id: component.NewIDWithName(metadata.Type, "bad_cluster"), wantErr: topology.ErrInvalidName},
 	}
 	for _, tt := range tests {
 		t.Run(tt.id.String(), func(t *testing.T) {

@@ -78,13 +78,13 @@ func TestRepeatsOfAnAbandonedNotificationAreNotCounted(t *testing.T) {
 	require.NoError(t, err)
 	ctx, cancel := context.WithCancel(context.Background())
 	client.cancel = cancel
-	result := h.rcv.process(ctx, n, body, nil)
+	result := h.rcv.process(ctx, n, body)
 	client.cancel = nil
 	require.True(t, result.abandoned)
 
 	n, err = decodeNotification(body)
 	require.NoError(t, err)
-	result = h.rcv.process(context.Background(), n, body, nil)
+	result = h.rcv.process(context.Background(), n, body)
 	require.False(t, result.abandoned)
 	assert.Equal(t, 2, h.sink.SpanCount())
 	metadatatest.AssertEqualReceiverAlertmanagerRepeatsSuppressed(t, h.tel, []metricdata.DataPoint[int64]{{Value: 1}},

@@ -7,6 +7,7 @@ import (
 	"go.opentelemetry.io/collector/consumer/consumertest"
 	"go.opentelemetry.io/collector/receiver/receivertest"
 
+	"github.com/nerc-project/ai-telemetry-collector/internal/topology"
 	"github.com/nerc-project/ai-telemetry-collector/receiver/alertmanagerreceiver/internal/metadata"
 )
 
@@ -18,6 +19,7 @@ func FuzzNotification(f *testing.F) {
 	f.Add(notificationJSON(f, 3, testAlert{status: "resolved", labels: gpuLabels("team-a", "p", ""), startsAt: t0, endsAt: t1, fingerprint: "bb"}))
 	f.Add([]byte(`{"version":"4","alerts":[{"status":"resolved","startsAt":"2026-01-01T00:00:00Z","endsAt":"2025-01-01T00:00:00Z","fingerprint":"x"}]}`))
 	f.Add([]byte(`{"version":"4","alerts":[{"labels":{"cluster":"local-cluster","":"","GPU_I_ID":""}}]}`))
+	f.Add([]byte(`{"version":"4","alerts":[{"status":"firing","startsAt":"2026-01-01T00:00:00Z","fingerprint":"x","labels":{"cluster":"c-PROJECT-a#GET#","exported_namespace":"b","gpu":"0,1","Hostname":"N"}}]}`))
 	f.Add([]byte(`{"version":4}`))
 	f.Add([]byte(`[]`))
 
@@ -40,7 +42,7 @@ func FuzzNotification(f *testing.F) {
 			return
 		}
 		sink.Reset()
-		result := r.process(context.Background(), n, body, nil)
+		result := r.process(context.Background(), n, body)
 		if result.consumeErr != nil {
 			t.Fatalf("nop consumer failed: %v", result.consumeErr)
 		}
@@ -53,6 +55,18 @@ func FuzzNotification(f *testing.F) {
 						}
 						if s.EndTimestamp() < s.StartTimestamp() {
 							t.Fatalf("span %q ends before it starts", s.Name())
+						}
+						// Only valid names reach a resource or a tenant.
+						if err := topology.ValidateAttributes(s.Attributes()); err != nil {
+							t.Fatalf("span %q: %v", s.Name(), err)
+						}
+						if err := topology.ValidateAttributes(rs.Resource().Attributes()); err != nil {
+							t.Fatalf("resource of span %q: %v", s.Name(), err)
+						}
+						if res, ok := s.Attributes().Get(topology.AttrKeycloakResource); ok {
+							if err := topology.ValidateResource(res.Str()); err != nil {
+								t.Fatalf("span %q: %v", s.Name(), err)
+							}
 						}
 					}
 				}

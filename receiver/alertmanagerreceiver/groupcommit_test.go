@@ -134,7 +134,7 @@ func TestGroupCommitCoalescesConcurrentNotifications(t *testing.T) {
 
 	// Durable: a new record loaded from the same storage knows every session.
 	reloaded := newSessionRecord(100)
-	require.NoError(t, reloaded.attach(ctx, client.Client))
+	require.NoError(t, reloaded.attach(ctx, getOnlyClient{client.Client})) // gatedClient has no Walk: the by-session layout
 	for _, key := range []string{"a1", "b1", "b2", "c1", "d1", "d2", "d3"} {
 		got, err := reloaded.get(ctx, key)
 		require.NoError(t, err)
@@ -164,7 +164,7 @@ func TestGroupCommitFailureFailsEveryClaimInIt(t *testing.T) {
 	// Memory says no more than storage: the failed claims' sessions are not
 	// recorded, and what the batch evicted is back.
 	reloaded := newSessionRecord(3)
-	require.NoError(t, reloaded.attach(ctx, client.Client))
+	require.NoError(t, reloaded.attach(ctx, getOnlyClient{client.Client})) // gatedClient has no Walk: the by-session layout
 	for _, r := range []*sessionRecord{rec, reloaded} {
 		for key, want := range map[string]sessionState{"a1": startEmitted, "old1": startEmitted, "old2": startEmitted, "b1": 0, "c1": 0} {
 			got, err := r.get(ctx, key)
@@ -245,13 +245,13 @@ func TestAbandonedNotifications(t *testing.T) {
 		ctx, cancel := context.WithCancel(context.Background())
 		cancel()
 		n, body := decode(t)
-		res := r.process(ctx, n, body, nil)
+		res := r.process(ctx, n, body)
 		assert.True(t, res.abandoned)
 		assert.Equal(t, 0, sink.SpanCount())
 		assert.Equal(t, 0, r.record.len())
 
 		n, body = decode(t)
-		res = r.process(context.Background(), n, body, nil)
+		res = r.process(context.Background(), n, body)
 		assert.False(t, res.abandoned)
 		assert.Equal(t, 1, sink.SpanCount())
 	})
@@ -259,14 +259,14 @@ func TestAbandonedNotifications(t *testing.T) {
 	t.Run("gone while waiting for another delivery of the same session", func(t *testing.T) {
 		sink := new(consumertest.TracesSink)
 		r := newReceiver(t, sink)
-		other := claimOf(deriveSessionIDs(a.fingerprint, a.startsAt.UnixNano()).recordKey())
+		other := claimOf(idsOf(r, a).recordKey())
 		r.record.mu.Lock()
 		r.record.hold(other)
 		r.record.mu.Unlock()
 		ctx, cancel := context.WithCancel(context.Background())
 		r.onClaimWait = cancel // the sender gives up once the delivery waits
 		n, body := decode(t)
-		res := r.process(ctx, n, body, nil)
+		res := r.process(ctx, n, body)
 		assert.True(t, res.abandoned)
 		assert.Equal(t, 0, sink.SpanCount())
 	})
@@ -276,13 +276,13 @@ func TestAbandonedNotifications(t *testing.T) {
 		next := &cancellingTraces{cancel: cancel}
 		r := newReceiver(t, next)
 		n, body := decode(t)
-		res := r.process(ctx, n, body, nil)
+		res := r.process(ctx, n, body)
 		assert.False(t, res.abandoned)
 		require.NoError(t, res.recordErr)
 		assert.Equal(t, 1, next.SpanCount())
 
 		n, body = decode(t)
-		r.process(context.Background(), n, body, nil)
+		r.process(context.Background(), n, body)
 		assert.Equal(t, 1, next.SpanCount(), "the retry is a repeat")
 	})
 }
@@ -366,7 +366,6 @@ func TestMaxConcurrentRequests(t *testing.T) {
 // was recorded, an emission when it failed.
 func TestDuplicateWaitsForTheDeliveryInProgress(t *testing.T) {
 	a := testAlert{status: "firing", labels: gpuLabels("team-a", "p", ""), startsAt: t0, fingerprint: "dd"}
-	key := deriveSessionIDs(a.fingerprint, a.startsAt.UnixNano()).recordKey()
 	for _, tt := range []struct {
 		name      string
 		committed bool
@@ -380,7 +379,7 @@ func TestDuplicateWaitsForTheDeliveryInProgress(t *testing.T) {
 			r, err := newAlertmanagerReceiver(receivertest.NewNopSettings(metadata.Type), createDefaultConfig().(*Config))
 			require.NoError(t, err)
 			r.traces = sink
-			inProgress := claimOf(key)
+			inProgress := claimOf(idsOf(r, a).recordKey())
 			r.record.mu.Lock()
 			r.record.hold(inProgress)
 			r.record.mu.Unlock()
@@ -391,7 +390,7 @@ func TestDuplicateWaitsForTheDeliveryInProgress(t *testing.T) {
 			waiting := make(chan struct{})
 			r.onClaimWait = func() { close(waiting) }
 			done := make(chan processResult, 1)
-			go func() { done <- r.process(context.Background(), n, body, nil) }()
+			go func() { done <- r.process(context.Background(), n, body) }()
 			select {
 			case <-waiting:
 			case res := <-done:

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"os"
 	"strings"
 
 	"go.opentelemetry.io/collector/consumer/consumererror"
@@ -14,6 +15,8 @@ import (
 	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/metric"
 	"go.uber.org/zap"
+
+	"github.com/nerc-project/ai-telemetry-collector/internal/authz"
 )
 
 // maxReportedAlertErrors bounds the reasons listed in a 400 response.
@@ -25,45 +28,64 @@ var (
 	withStatusResolved = metric.WithAttributeSet(attribute.NewSet(attribute.String("status", statusResolved)))
 	withKindSession    = metric.WithAttributeSet(attribute.NewSet(attribute.String("kind", "session")))
 	withKindStart      = metric.WithAttributeSet(attribute.NewSet(attribute.String("kind", "start")))
-
-	withReasonUnauthorized = metric.WithAttributeSet(attribute.NewSet(attribute.String("reason", "unauthorized")))
 )
 
 // handleNotification answers Alertmanager: 200 once the next consumer took
 // the spans; 400 for a body that cannot be used (Alertmanager does not retry
 // 4xx), listing invalid alerts while still accepting the valid ones; 413 over
 // the size limit; 503 when the consumer asks for a retry, so nothing is lost;
-// 422 when the consumer refuses the data for good; 500 when it panicked. With an authorizer, alerts
-// of projects the sender may not write are dropped (counted, reason
-// unauthorized); 403 when that is every alert, 503 when no decision could be made.
+// 422 when the consumer refuses the data for good; 500 when it panicked; 503
+// with Retry-After beyond the memory budget (see inFlight), before the body
+// is read, and 503 for a body not received within read_timeout. With an
+// authorizer, alerts of projects the sender may not write are dropped
+// (counted, reason unauthorized); 403 when that is every alert, 503 when no
+// decision could be made.
 func (r *alertmanagerReceiver) handleNotification(w http.ResponseWriter, req *http.Request) {
 	if req.Method != http.MethodPost {
 		w.Header().Set("Allow", http.MethodPost)
 		r.reject(req.Context(), w, http.StatusMethodNotAllowed, "method_not_allowed", "only POST is accepted")
 		return
 	}
-	if r.inflight != nil {
-		select {
-		case r.inflight <- struct{}{}:
-			defer func() { <-r.inflight }()
-		default:
-			// Alertmanager retries 5xx; answering now costs less than queueing
-			// work its sender may give up on.
-			w.Header().Set("Retry-After", "1")
-			r.reject(req.Context(), w, http.StatusServiceUnavailable, "too_many_requests",
-				fmt.Sprintf("more than %d notifications in progress, retry later", cap(r.inflight)))
-			return
-		}
+	maxBody := r.cfg.maxBodySize()
+	if req.ContentLength > maxBody {
+		r.reject(req.Context(), w, http.StatusRequestEntityTooLarge, "too_large", fmt.Sprintf("body exceeds %d bytes", maxBody))
+		return
 	}
-	body, err := io.ReadAll(req.Body)
+	// The budget is taken before the body is read: a body without a length
+	// (chunked) may be as large as allowed.
+	size := req.ContentLength
+	if size < 0 {
+		size = maxBody
+	}
+	release, why, msg := r.inflight.enter(callerOf(req.Context()), size)
+	if release == nil {
+		// Alertmanager retries 5xx (not 429); answering now costs less than
+		// queueing work its sender may give up on.
+		w.Header().Set("Retry-After", "1")
+		r.reject(req.Context(), w, http.StatusServiceUnavailable, why, msg)
+		return
+	}
+	defer release()
+	r.telemetry.ReceiverAlertmanagerRequestsInFlight.Add(req.Context(), 1)
+	r.telemetry.ReceiverAlertmanagerBodyBytesInFlight.Add(req.Context(), size)
+	defer func() {
+		r.telemetry.ReceiverAlertmanagerRequestsInFlight.Add(req.Context(), -1)
+		r.telemetry.ReceiverAlertmanagerBodyBytesInFlight.Add(req.Context(), -size)
+	}()
+	body, err := readBody(req)
 	if err != nil {
 		var tooLarge *http.MaxBytesError
-		if errors.As(err, &tooLarge) {
+		switch {
+		case errors.As(err, &tooLarge):
 			r.reject(req.Context(), w, http.StatusRequestEntityTooLarge, "too_large",
 				fmt.Sprintf("body exceeds %d bytes", tooLarge.Limit))
-			return
+		case errors.Is(err, os.ErrDeadlineExceeded):
+			// read_timeout: a sender that trickles or stalls gives its slot
+			// back; 503, so a slow network's notification is retried.
+			r.reject(req.Context(), w, http.StatusServiceUnavailable, "read_timeout", "body not received within read_timeout, retry later")
+		default:
+			r.reject(req.Context(), w, http.StatusBadRequest, "read_error", "cannot read body")
 		}
-		r.reject(req.Context(), w, http.StatusBadRequest, "read_error", "cannot read body")
 		return
 	}
 
@@ -73,19 +95,12 @@ func (r *alertmanagerReceiver) handleNotification(w http.ResponseWriter, req *ht
 		return
 	}
 
-	refused, err := r.authorizeAlerts(req.Context(), n)
+	result := r.process(req.Context(), n, body)
 	switch {
-	case err != nil:
-		r.reject(req.Context(), w, http.StatusServiceUnavailable, "authorization_unavailable", err.Error())
-		return
-	case len(n.Alerts) > 0 && len(refused) == len(n.Alerts):
-		r.telemetry.ReceiverAlertmanagerAlertsRejected.Add(req.Context(), int64(len(refused)), withReasonUnauthorized)
+	case result.authErr != nil:
+		r.reject(req.Context(), w, http.StatusServiceUnavailable, "authorization_unavailable", authz.ErrUnavailable.Error())
+	case result.forbidden:
 		r.reject(req.Context(), w, http.StatusForbidden, "unauthorized", "not allowed to write data of these projects")
-		return
-	}
-
-	result := r.process(req.Context(), n, body, refused)
-	switch {
 	case result.abandoned:
 		// Nobody reads this answer; it is counted, and the sender's retry starts afresh.
 		r.reject(req.Context(), w, http.StatusServiceUnavailable, "abandoned", "the request ended before it was processed")
@@ -104,6 +119,20 @@ func (r *alertmanagerReceiver) handleNotification(w http.ResponseWriter, req *ht
 	}
 }
 
+// readBody reads the whole body into one buffer of the declared length, not
+// the doublings of io.ReadAll, whose garbage would exceed the budget taken.
+func readBody(req *http.Request) ([]byte, error) {
+	if req.ContentLength < 0 {
+		return io.ReadAll(req.Body)
+	}
+	// The server ends the body at its declared length.
+	body := make([]byte, req.ContentLength)
+	if _, err := io.ReadFull(req.Body, body); err != nil {
+		return nil, err
+	}
+	return body, nil
+}
+
 func (r *alertmanagerReceiver) reject(ctx context.Context, w http.ResponseWriter, status int, why, msg string) {
 	r.telemetry.ReceiverAlertmanagerRequestsRejected.Add(ctx, 1, metric.WithAttributes(attribute.String("reason", why)))
 	r.settings.Logger.Debug("Rejected Alertmanager notification",
@@ -119,7 +148,11 @@ type invalidAlert struct {
 }
 
 type processResult struct {
-	invalid    []invalidAlert
+	invalid []invalidAlert
+	// authErr: no authorization decision could be made; nothing was emitted.
+	authErr error
+	// forbidden: authorization refused every alert that was not invalid.
+	forbidden  bool
 	consumeErr error
 	recordErr  error
 	abandoned  bool
@@ -144,14 +177,15 @@ var errAbandoned = errors.New("the sender gave up before the notification was pr
 
 // emission is one span a notification adds.
 type emission struct {
-	alert int
+	alert accepted
 	ids   sessionIDs
 	state sessionState
 }
 
-// process turns a decoded notification into spans, hands them to the next
-// consumer and records what was emitted. The order never loses a session and
-// never emits one twice from one delivery:
+// process admits the alerts of a decoded notification (see admit), turns the
+// accepted ones into spans, hands them to the next consumer and records what
+// was emitted. The order never loses a session and never emits one twice from
+// one delivery:
 //
 //  1. claim: under the record's lock, decide per alert from the record and
 //     take the sessions to emit; a session another notification is emitting
@@ -166,7 +200,7 @@ type emission struct {
 //     commit shared with concurrent notifications;
 //  5. acknowledge. A failed record write answers 503: the retry emits the
 //     spans again with the same IDs rather than risk forgetting them.
-func (r *alertmanagerReceiver) process(ctx context.Context, n *notification, body []byte, refused map[int]bool) processResult {
+func (r *alertmanagerReceiver) process(ctx context.Context, n *notification, body []byte) processResult {
 	r.telemetry.ReceiverAlertmanagerNotifications.Add(ctx, 1, metric.WithAttributes(attribute.String("status", n.Status)))
 	if n.TruncatedAlerts > 0 {
 		r.telemetry.ReceiverAlertmanagerAlertsTruncated.Add(ctx, n.truncatedAlerts())
@@ -175,31 +209,36 @@ func (r *alertmanagerReceiver) process(ctx context.Context, n *notification, bod
 	}
 
 	var result processResult
+	adm, err := r.admit(ctx, n)
+	if err != nil {
+		// Counted by the retry, which is decided in full.
+		result.authErr = err
+		return result
+	}
+	result.invalid = adm.invalid
+	for _, inv := range adm.invalid {
+		r.telemetry.ReceiverAlertmanagerAlertsRejected.Add(ctx, 1, metric.WithAttributes(attribute.String("reason", reason(inv.err))))
+	}
+	for why, count := range adm.refused {
+		r.telemetry.ReceiverAlertmanagerAlertsRejected.Add(ctx, int64(count), metric.WithAttributes(attribute.String("reason", why)))
+	}
+	if len(adm.accepted) == 0 && len(adm.refused) > 0 {
+		result.forbidden = true
+		return result
+	}
 	var firing, resolved int
-	valid := make([]int, 0, len(n.Alerts))
-	for i := range n.Alerts {
-		a := &n.Alerts[i]
-		if err := a.validate(); err != nil {
-			result.invalid = append(result.invalid, invalidAlert{index: i, err: err})
-			r.telemetry.ReceiverAlertmanagerAlertsRejected.Add(ctx, 1, metric.WithAttributes(attribute.String("reason", reason(err))))
-			continue
-		}
-		if refused[i] {
-			r.telemetry.ReceiverAlertmanagerAlertsRejected.Add(ctx, 1, withReasonUnauthorized)
-			continue
-		}
-		if a.Status == statusFiring {
+	for _, acc := range adm.accepted {
+		if n.Alerts[acc.index].Status == statusFiring {
 			firing++
 		} else {
 			resolved++
 		}
-		valid = append(valid, i)
 	}
 	r.telemetry.ReceiverAlertmanagerAlerts.Add(ctx, int64(firing), withStatusFiring)
 	r.telemetry.ReceiverAlertmanagerAlerts.Add(ctx, int64(resolved), withStatusResolved)
 
-	if r.traces != nil && len(valid) > 0 {
-		if err := r.emitSpans(ctx, n, valid); err != nil {
+	if r.traces != nil && len(adm.accepted) > 0 {
+		if err := r.emitSpans(ctx, n, adm.accepted); err != nil {
 			switch {
 			case errors.Is(err, errAbandoned):
 				result.abandoned = true
@@ -213,7 +252,7 @@ func (r *alertmanagerReceiver) process(ctx context.Context, n *notification, bod
 	}
 
 	if r.logs != nil {
-		ld := auditLog(n, auditBody(n, body, refused), len(result.invalid))
+		ld := auditLog(n, auditBody(n, body, adm.dropped), len(result.invalid))
 		obsCtx := r.obsrecv.StartLogsOp(ctx)
 		err := r.consumeLogs(obsCtx, ld)
 		r.obsrecv.EndLogsOp(obsCtx, "alertmanager", 1, err)
@@ -227,9 +266,9 @@ func (r *alertmanagerReceiver) process(ctx context.Context, n *notification, bod
 // errRecordWrite marks a failure to record emitted sessions durably.
 var errRecordWrite = errors.New("session record write failed")
 
-// emitSpans runs steps 1 to 4 of process for the valid alerts.
-func (r *alertmanagerReceiver) emitSpans(ctx context.Context, n *notification, valid []int) error {
-	c, emissions, repeats, err := r.claimSessions(ctx, n, valid)
+// emitSpans runs steps 1 to 4 of process for the accepted alerts.
+func (r *alertmanagerReceiver) emitSpans(ctx context.Context, n *notification, alerts []accepted) error {
+	c, emissions, repeats, err := r.claimSessions(ctx, n, alerts)
 	if err != nil {
 		return err
 	}
@@ -251,10 +290,10 @@ func (r *alertmanagerReceiver) emitSpans(ctx context.Context, n *notification, v
 	var starts, sessions int
 	for _, e := range emissions {
 		if e.state == sessionEmitted {
-			batch.addSession(n, &n.Alerts[e.alert], e.ids)
+			batch.addSession(n, &n.Alerts[e.alert.index], e.alert, e.ids)
 			sessions++
 		} else {
-			batch.addStart(n, &n.Alerts[e.alert], e.ids)
+			batch.addStart(n, &n.Alerts[e.alert.index], e.alert, e.ids)
 			starts++
 		}
 	}
@@ -320,16 +359,16 @@ func (r *alertmanagerReceiver) consumerPanicked(p any) error {
 	return err
 }
 
-// claimSessions decides, per valid alert, whether its span is new, and claims
+// claimSessions decides, per accepted alert, whether its span is new, and claims
 // the new ones. When another notification holds a claim on one of them, it
 // waits for that one to end and decides again, holding nothing meanwhile (so
 // two notifications never wait on each other).
-func (r *alertmanagerReceiver) claimSessions(ctx context.Context, n *notification, valid []int) (*claim, []emission, int, error) {
+func (r *alertmanagerReceiver) claimSessions(ctx context.Context, n *notification, alerts []accepted) (*claim, []emission, int, error) {
 	for {
 		if ctx.Err() != nil {
 			return nil, nil, 0, errAbandoned
 		}
-		c, emissions, repeats, busy := r.tryClaim(ctx, n, valid)
+		c, emissions, repeats, busy := r.tryClaim(ctx, n, alerts)
 		if busy == nil {
 			return c, emissions, repeats, nil
 		}
@@ -346,15 +385,15 @@ func (r *alertmanagerReceiver) claimSessions(ctx context.Context, n *notificatio
 
 // tryClaim is one attempt of claimSessions, under the record's lock: the
 // claim, or the claim of another notification to wait for (busy).
-func (r *alertmanagerReceiver) tryClaim(ctx context.Context, n *notification, valid []int) (c *claim, emissions []emission, repeats int, busy *claim) {
+func (r *alertmanagerReceiver) tryClaim(ctx context.Context, n *notification, alerts []accepted) (c *claim, emissions []emission, repeats int, busy *claim) {
 	c = newClaim()
-	emissions = make([]emission, 0, len(valid))
+	emissions = make([]emission, 0, len(alerts))
 	rec := r.record
 	rec.mu.Lock()
 	defer rec.mu.Unlock()
-	for _, i := range valid {
-		a := &n.Alerts[i]
-		ids := deriveSessionIDs(a.Fingerprint, a.StartsAt.UnixNano())
+	for _, acc := range alerts {
+		a := &n.Alerts[acc.index]
+		ids := deriveSessionIDs(a.Fingerprint, a.StartsAt.UnixNano(), acc.resource)
 		key := ids.recordKey()
 		if other := rec.holder(key); other != nil {
 			return nil, nil, 0, other
@@ -370,10 +409,10 @@ func (r *alertmanagerReceiver) tryClaim(ctx context.Context, n *notification, va
 		switch {
 		case a.Status == statusResolved && state&sessionEmitted == 0:
 			c.add(key, sessionEmitted)
-			emissions = append(emissions, emission{alert: i, ids: ids, state: sessionEmitted})
+			emissions = append(emissions, emission{alert: acc, ids: ids, state: sessionEmitted})
 		case a.Status == statusFiring && state&(startEmitted|sessionEmitted) == 0:
 			c.add(key, startEmitted)
-			emissions = append(emissions, emission{alert: i, ids: ids, state: startEmitted})
+			emissions = append(emissions, emission{alert: acc, ids: ids, state: startEmitted})
 		default:
 			repeats++
 		}

@@ -202,8 +202,9 @@ receivers:
 		assert.Equal(t, "http://prometheus.example/graph", attr(a, "alertmanager.alert.generator_url"))
 		assert.Equal(t, "GPU in use", attr(a, "alertmanager.annotation.summary"))
 		assert.Len(t, attr(a, "alertmanager.alert.fingerprint"), 16, "Alertmanager's own fingerprint")
-		// The IDs are the ones any replica derives from Alertmanager's fingerprint and startsAt.
-		want := deriveSessionIDs(attr(a, "alertmanager.alert.fingerprint"), startsAt.UnixNano())
+		// The IDs are the ones any replica derives from Alertmanager's fingerprint and startsAt
+		// and the resource the alert's labels compute to.
+		want := deriveSessionIDs(attr(a, "alertmanager.alert.fingerprint"), startsAt.UnixNano(), attr(a, "aitelemetry.keycloak.resource"))
 		assert.Equal(t, want.session, session.SpanID())
 	}
 }

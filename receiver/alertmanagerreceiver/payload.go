@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"math"
 	"time"
+
+	"github.com/nerc-project/ai-telemetry-collector/internal/topology"
 )
 
 // supportedVersion is the only webhook payload version Alertmanager has
@@ -27,7 +29,15 @@ var (
 	errNoEndsAt           = errors.New("resolved alert has no endsAt")
 	errEndsBeforeStarts   = errors.New("endsAt is before startsAt")
 	errTimeOutOfRange     = errors.New("time outside what OTLP can carry (1970 to 2262)")
+	errTooManyLabels      = errors.New("too many labels or annotations")
 )
+
+// maxLabelsPerAlert bounds an alert's labels, and its annotations: each
+// becomes a span attribute, and adding one costs a scan of those already
+// there, so an alert of a few hundred thousand tiny labels (4 MiB of them)
+// would take minutes of CPU. A DCGM series carries about 20 labels, a rule
+// adds a few, and rules carry a handful of annotations.
+const maxLabelsPerAlert = 128
 
 // OTLP timestamps are unsigned nanoseconds since the Unix epoch in 64 bits.
 var (
@@ -124,6 +134,8 @@ func (a *alert) validate() error {
 		return fmt.Errorf("endsAt %s: %w", a.EndsAt.Format(time.RFC3339), errTimeOutOfRange)
 	case a.Status == statusResolved && a.EndsAt.Before(a.StartsAt):
 		return errEndsBeforeStarts
+	case len(a.Labels) > maxLabelsPerAlert || len(a.Annotations) > maxLabelsPerAlert:
+		return fmt.Errorf("%w: %d labels and %d annotations, at most %d each", errTooManyLabels, len(a.Labels), len(a.Annotations), maxLabelsPerAlert)
 	}
 	return nil
 }
@@ -149,6 +161,10 @@ func reason(err error) string {
 		return "ends_before_starts"
 	case errors.Is(err, errTimeOutOfRange):
 		return "time_out_of_range"
+	case errors.Is(err, errTooManyLabels):
+		return "too_many_labels"
+	case errors.Is(err, topology.ErrInvalidName):
+		return reasonInvalidName
 	}
 	return "other"
 }

@@ -40,8 +40,8 @@ type alertmanagerReceiver struct {
 	// onClaimWait, when set (tests), is called when a notification starts
 	// waiting for another delivery of the same sessions.
 	onClaimWait func()
-	// inflight has a slot per notification being handled (nil: no limit).
-	inflight chan struct{}
+	// inflight is the memory budget of the notifications being handled.
+	inflight *inFlight
 
 	lifecycle  sync.Mutex
 	starts     int
@@ -83,12 +83,8 @@ func newAlertmanagerReceiver(set receiver.Settings, cfg *Config) (*alertmanagerR
 		set.Logger.Warn("Cannot persist the session record; its notifications are refused (503) and their retries emit the spans again",
 			zap.Error(err), zap.Int("notifications", claims))
 	}
-	var inflight chan struct{}
-	if cfg.MaxConcurrentRequests > 0 {
-		inflight = make(chan struct{}, cfg.MaxConcurrentRequests)
-	}
 	return &alertmanagerReceiver{
-		inflight:  inflight,
+		inflight:  newInFlight(cfg),
 		cfg:       cfg,
 		settings:  set,
 		telemetry: tb,

@@ -26,6 +26,7 @@ import (
 	"go.opentelemetry.io/otel/sdk/metric/metricdata"
 	"go.opentelemetry.io/otel/sdk/metric/metricdata/metricdatatest"
 
+	"github.com/nerc-project/ai-telemetry-collector/internal/topology"
 	"github.com/nerc-project/ai-telemetry-collector/receiver/alertmanagerreceiver/internal/metadata"
 	"github.com/nerc-project/ai-telemetry-collector/receiver/alertmanagerreceiver/internal/metadatatest"
 )
@@ -130,7 +131,20 @@ func startReceiver(t *testing.T, mutate func(*Config), next consumer.Traces) *ha
 
 func (h *harness) post(body []byte) (int, string) {
 	h.t.Helper()
-	resp, err := h.client.Post(h.url, "application/json", bytes.NewReader(body))
+	return h.postAs("", body)
+}
+
+// postAs posts as the caller subject (a bearer token the test authenticators
+// read as the subject; none when empty).
+func (h *harness) postAs(subject string, body []byte) (int, string) {
+	h.t.Helper()
+	req, err := http.NewRequest(http.MethodPost, h.url, bytes.NewReader(body))
+	require.NoError(h.t, err)
+	req.Header.Set("Content-Type", "application/json")
+	if subject != "" {
+		req.Header.Set("Authorization", "Bearer "+subject)
+	}
+	resp, err := h.client.Do(req)
 	require.NoError(h.t, err)
 	defer func() { _ = resp.Body.Close() }()
 	msg, err := io.ReadAll(resp.Body)
@@ -344,6 +358,25 @@ func TestRejections(t *testing.T) {
 			wantSpans:  1,
 		},
 	}
+	manyLabels := gpuLabels("team-a", "p", "")
+	for i := range maxLabelsPerAlert {
+		manyLabels[fmt.Sprint("l", i)] = ""
+	}
+	tests = append(tests, struct {
+		name       string
+		method     string
+		body       []byte
+		wantStatus int
+		wantMsg    string
+		wantReason string
+		wantSpans  int
+	}{
+		// Each label is an attribute, and adding one scans those already
+		// there: an alert of 4 MiB of labels took minutes of CPU.
+		name: "too many labels", body: notificationJSON(t, 0, good, testAlert{status: "firing", labels: manyLabels, startsAt: t0, fingerprint: "10"}),
+		wantStatus: http.StatusBadRequest, wantMsg: "alerts[1]: too many labels or annotations: 140 labels and 1 annotations, at most 128 each",
+		wantReason: "invalid_alerts", wantSpans: 1,
+	})
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			h := startReceiver(t, func(c *Config) { c.MaxRequestBodySize = 65536 }, nil)
@@ -410,13 +443,29 @@ func (f *flakyTraces) ConsumeTraces(ctx context.Context, td ptrace.Traces) error
 }
 
 func TestSessionIDsAreDeterministic(t *testing.T) {
-	a := deriveSessionIDs("a1b2c3d4e5f60718", t0.UnixNano())
-	b := deriveSessionIDs("a1b2c3d4e5f60718", t0.UnixNano())
+	a := deriveSessionIDs("a1b2c3d4e5f60718", t0.UnixNano(), teamAResource)
+	b := deriveSessionIDs("a1b2c3d4e5f60718", t0.UnixNano(), teamAResource)
 	assert.Equal(t, a, b)
 	assert.NotEqual(t, a.session, a.start)
-	assert.NotEqual(t, a.trace, deriveSessionIDs("a1b2c3d4e5f60718", t0.Add(time.Nanosecond).UnixNano()).trace)
-	assert.NotEqual(t, a.trace, deriveSessionIDs("a1b2c3d4e5f60719", t0.UnixNano()).trace)
 	assert.False(t, a.trace.IsEmpty())
+	for name, other := range map[string]sessionIDs{
+		"startsAt":    deriveSessionIDs("a1b2c3d4e5f60718", t0.Add(time.Nanosecond).UnixNano(), teamAResource),
+		"fingerprint": deriveSessionIDs("a1b2c3d4e5f60719", t0.UnixNano(), teamAResource),
+		"resource":    deriveSessionIDs("a1b2c3d4e5f60718", t0.UnixNano(), teamAResource+"x"),
+		// The fields are length-prefixed: moving bytes between them is another session.
+		"boundary": deriveSessionIDs("a1b2c3d4e5f60718H", t0.UnixNano(), teamAResource[1:]),
+	} {
+		assert.NotEqual(t, a.trace, other.trace, name)
+	}
+}
+
+// teamAResource is the resource of gpuLabels("team-a", ...) with hub moc.
+const teamAResource = "HUB-moc-CLUSTER-nerc-ocp-prod-PROJECT-team-a"
+
+// idsOf derives the session IDs r gives a test alert.
+func idsOf(r *alertmanagerReceiver, a testAlert) sessionIDs {
+	e := r.builder.parser.Parse(topology.MapLabels(a.labels))
+	return deriveSessionIDs(a.fingerprint, a.startsAt.UnixNano(), e.Resource(r.builder.hub))
 }
 
 func TestLogsPipelineGetsOneAuditRecordPerNotification(t *testing.T) {
@@ -482,7 +531,7 @@ func TestActiveAtAnnotationGivesTheRealStart(t *testing.T) {
 			require.Len(t, spans, 1)
 			assert.Equal(t, tt.want, spans[0].span.StartTimestamp().AsTime())
 			assert.Equal(t, t1, spans[0].span.EndTimestamp().AsTime())
-			assert.Equal(t, deriveSessionIDs("ac7e", t0.UnixNano()).session, spans[0].span.SpanID(), "IDs stay derived from startsAt")
+			assert.Equal(t, idsOf(h.rcv, testAlert{labels: gpuLabels("team-a", "p", ""), startsAt: t0, fingerprint: "ac7e"}).session, spans[0].span.SpanID(), "IDs stay derived from startsAt")
 		})
 	}
 }

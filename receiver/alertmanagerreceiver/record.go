@@ -23,11 +23,11 @@ const (
 	sessionEmitted
 )
 
-// Two storage formats. With a storage that can Walk (file_storage), the
-// record is loaded whole at start and stored by sequence number:
-// "seq/{16 hex digits}" = state byte, then the session key. Without Walk it
-// is looked up by session: "session/{key}" = state byte, then the big-endian
-// sequence number (also the format of earlier versions, migrated at attach).
+// Two storage layouts, one per kind of storage. With a storage that can Walk
+// (file_storage), the record is loaded whole at start and stored by sequence
+// number: "seq/{16 hex digits}" = state byte, then the session key. Without
+// Walk it is looked up by session: "session/{key}" = state byte, then the
+// big-endian sequence number.
 const (
 	storageSeqPrefix = "seq/"
 	storageKeyPrefix = "session/"
@@ -56,10 +56,9 @@ type sessionRecord struct {
 }
 
 type recordEntry struct {
-	key     string
-	state   sessionState
-	seq     uint64
-	migrate bool // loaded from the earlier format, only during attach
+	key   string
+	state sessionState
+	seq   uint64
 }
 
 func newSessionRecord(capacity int) *sessionRecord {
@@ -73,9 +72,8 @@ func newSessionRecord(capacity int) *sessionRecord {
 }
 
 // attach loads the record persisted by an earlier run and mirrors every later
-// change to client. Entries beyond the capacity (the oldest) are deleted, and
-// entries in the key-ordered format of earlier versions are rewritten in the
-// sequence-ordered one, in one batch.
+// change to client. Entries beyond the capacity (the oldest) and unreadable
+// ones are deleted, in one batch.
 func (r *sessionRecord) attach(ctx context.Context, client storage.Client) error {
 	r.mu.Lock()
 	defer r.mu.Unlock()
@@ -95,55 +93,38 @@ func (r *sessionRecord) attach(ctx context.Context, client storage.Client) error
 	var stored []recordEntry
 	var ops []*storage.Operation
 	err := walker.Walk(ctx, func(key string, value []byte) ([]*storage.Operation, error) {
-		switch {
-		case strings.HasPrefix(key, storageSeqPrefix):
-			seq, err := strconv.ParseUint(strings.TrimPrefix(key, storageSeqPrefix), 16, 64)
-			if err != nil || len(value) < 2 {
-				ops = append(ops, storage.DeleteOperation(key))
-				return nil, nil
-			}
-			stored = append(stored, recordEntry{key: string(value[1:]), state: sessionState(value[0]), seq: seq})
-		case strings.HasPrefix(key, storageKeyPrefix):
-			// Earlier versions' format: migrated below.
-			ops = append(ops, storage.DeleteOperation(key))
-			if len(value) != storageValueLen {
-				return nil, nil
-			}
-			e := recordEntry{key: strings.TrimPrefix(key, storageKeyPrefix), state: sessionState(value[0]), seq: binary.BigEndian.Uint64(value[1:])}
-			e.migrate = true
-			stored = append(stored, e)
+		if !strings.HasPrefix(key, storageSeqPrefix) {
+			return nil, nil
 		}
+		seq, err := strconv.ParseUint(strings.TrimPrefix(key, storageSeqPrefix), 16, 64)
+		if err != nil || len(value) < 2 {
+			ops = append(ops, storage.DeleteOperation(key))
+			return nil, nil
+		}
+		stored = append(stored, recordEntry{key: string(value[1:]), state: sessionState(value[0]), seq: seq})
 		return nil, nil
 	})
 	if err != nil {
 		return fmt.Errorf("loading session record: %w", err)
 	}
-	stored = renumberMigrated(stored)
+	// The oldest first, whatever order Walk went in.
+	slices.SortFunc(stored, func(a, b recordEntry) int { return cmp.Compare(a.seq, b.seq) })
 	over := len(stored) - r.capacity
 	for i, e := range stored {
 		if i < over {
-			if !e.migrate {
-				ops = append(ops, storage.DeleteOperation(seqKey(e.seq)))
-			}
+			ops = append(ops, storage.DeleteOperation(seqKey(e.seq)))
 			continue
 		}
-		state := e.state
 		if el, dup := r.entries[e.key]; dup {
-			// Stored in both formats (an earlier version ran after this
-			// one): the later place counts, and what either says was
-			// emitted was emitted.
+			// Never written so, but a session stored twice must not be in
+			// memory twice: the later place counts, with what both said.
 			old := r.order.Remove(el).(*recordEntry)
-			state |= old.state
-			if !old.migrate {
-				ops = append(ops, storage.DeleteOperation(seqKey(old.seq)))
-			}
+			entry := &recordEntry{key: e.key, state: e.state | old.state, seq: e.seq}
+			ops = r.appendSet(append(ops, storage.DeleteOperation(seqKey(old.seq))), entry)
+			r.entries[e.key] = r.order.PushFront(entry)
+			continue
 		}
-		entry := &recordEntry{key: e.key, state: state, seq: e.seq}
-		if e.migrate {
-			ops = r.appendSet(ops, entry)
-			entry.migrate = true // until its set is written below
-		}
-		r.entries[e.key] = r.order.PushFront(entry)
+		r.entries[e.key] = r.order.PushFront(&recordEntry{key: e.key, state: e.state, seq: e.seq})
 		r.seq = max(r.seq, e.seq)
 	}
 	if len(ops) > 0 {
@@ -151,40 +132,7 @@ func (r *sessionRecord) attach(ctx context.Context, client storage.Client) error
 			return fmt.Errorf("trimming session record: %w", err)
 		}
 	}
-	for el := r.order.Front(); el != nil; el = el.Next() {
-		el.Value.(*recordEntry).migrate = false
-	}
 	return nil
-}
-
-// renumberMigrated orders stored by sequence, the entries of the earlier
-// format last, renumbered above every "seq/" number: their numbers come from
-// another counter (an earlier version run after this one) and may repeat
-// ours. Entries of the earlier format keep their relative order; being
-// written by the later run, they count as the most recent.
-func renumberMigrated(stored []recordEntry) []recordEntry {
-	slices.SortStableFunc(stored, func(a, b recordEntry) int {
-		switch {
-		case a.migrate != b.migrate:
-			if a.migrate {
-				return 1
-			}
-			return -1
-		case a.seq != b.seq:
-			return cmp.Compare(a.seq, b.seq)
-		}
-		return strings.Compare(a.key, b.key)
-	})
-	var top uint64
-	for i := range stored {
-		if !stored[i].migrate {
-			top = stored[i].seq
-			continue
-		}
-		top++
-		stored[i].seq = top
-	}
-	return stored
 }
 
 // seqKey is where a session touched at seq is stored: keys in the order of

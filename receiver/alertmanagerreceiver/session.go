@@ -9,7 +9,7 @@ import (
 
 // idDomain separates this receiver's hashes from any other use of SHA-256 over
 // the same strings; changing it changes every ID.
-const idDomain = "aitelemetry/alertmanagerreceiver/session/v1\x00"
+const idDomain = "aitelemetry/alertmanagerreceiver/session/v2\x00"
 
 // sessionIDs are the deterministic IDs of one alert instance: the trace, the
 // session span (emitted on resolution) and the start marker span (on firing).
@@ -19,17 +19,27 @@ type sessionIDs struct {
 	start   pcommon.SpanID
 }
 
-// deriveSessionIDs hashes (fingerprint, startsAt). Alertmanager keeps both
-// fixed from the first firing to the resolution, and gives a re-fire a new
-// startsAt, so every notification about one session, from any Alertmanager
-// peer to any collector replica, yields the same IDs.
-func deriveSessionIDs(fingerprint string, startsAtUnixNano int64) sessionIDs {
+// deriveSessionIDs hashes (fingerprint, startsAt, resource). Alertmanager
+// keeps fingerprint and startsAt fixed from the first firing to the
+// resolution, and gives a re-fire a new startsAt, so every notification about
+// one session, from any Alertmanager peer to any collector replica, yields the
+// same IDs. The resource is the Keycloak resource the alert's labels compute
+// to, the one its sender was allowed on: a sender allowed for one project that
+// posts another project's fingerprint and startsAt first gets IDs of its own
+// project, so it can neither suppress the other's session in the record nor
+// write spans with its IDs. Each field is length-prefixed, so no two
+// different triples hash the same bytes.
+func deriveSessionIDs(fingerprint string, startsAtUnixNano int64, resource string) sessionIDs {
 	h := sha256.New()
 	h.Write([]byte(idDomain))
-	h.Write([]byte(fingerprint))
-	var ts [9]byte
-	binary.BigEndian.PutUint64(ts[1:], uint64(startsAtUnixNano)) //nolint:gosec // the bits of the timestamp, sign included
-	h.Write(ts[:])
+	var n [8]byte
+	for _, field := range []string{fingerprint, resource} {
+		binary.BigEndian.PutUint64(n[:], uint64(len(field)))
+		h.Write(n[:])
+		h.Write([]byte(field))
+	}
+	binary.BigEndian.PutUint64(n[:], uint64(startsAtUnixNano)) //nolint:gosec // the bits of the timestamp, sign included
+	h.Write(n[:])
 	var sum [sha256.Size]byte
 	h.Sum(sum[:0])
 

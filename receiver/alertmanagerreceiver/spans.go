@@ -74,9 +74,8 @@ func (b *spanBuilder) spanName(a *alert) string {
 
 // addStart adds the short marker span of a session that started: it sits
 // under the session span's ID at startsAt, so a running session is searchable.
-func (b *spanBatch) addStart(n *notification, a *alert, ids sessionIDs) {
-	e := b.parser.Parse(topology.MapLabels(a.Labels))
-	span := b.spansFor(e).AppendEmpty()
+func (b *spanBatch) addStart(n *notification, a *alert, acc accepted, ids sessionIDs) {
+	span := b.spansFor(acc.entity).AppendEmpty()
 	b.count++
 	span.SetTraceID(ids.trace)
 	span.SetSpanID(ids.start)
@@ -86,13 +85,12 @@ func (b *spanBatch) addStart(n *notification, a *alert, ids sessionIDs) {
 	ts := pcommon.NewTimestampFromTime(sessionStart(a))
 	span.SetStartTimestamp(ts)
 	span.SetEndTimestamp(ts)
-	b.putAttributes(span.Attributes(), n, a, e, statusFiring)
+	b.putAttributes(span.Attributes(), n, a, acc, statusFiring)
 }
 
 // addSession adds the span of a whole session, from startsAt to endsAt.
-func (b *spanBatch) addSession(n *notification, a *alert, ids sessionIDs) {
-	e := b.parser.Parse(topology.MapLabels(a.Labels))
-	span := b.spansFor(e).AppendEmpty()
+func (b *spanBatch) addSession(n *notification, a *alert, acc accepted, ids sessionIDs) {
+	span := b.spansFor(acc.entity).AppendEmpty()
 	b.count++
 	span.SetTraceID(ids.trace)
 	span.SetSpanID(ids.session)
@@ -100,7 +98,7 @@ func (b *spanBatch) addSession(n *notification, a *alert, ids sessionIDs) {
 	span.SetKind(ptrace.SpanKindInternal)
 	span.SetStartTimestamp(pcommon.NewTimestampFromTime(sessionStart(a)))
 	span.SetEndTimestamp(pcommon.NewTimestampFromTime(a.EndsAt))
-	b.putAttributes(span.Attributes(), n, a, e, statusResolved)
+	b.putAttributes(span.Attributes(), n, a, acc, statusResolved)
 }
 
 func (b *spanBatch) spansFor(e topology.Entity) ptrace.SpanSlice {
@@ -123,14 +121,15 @@ func (b *spanBatch) spansFor(e topology.Entity) ptrace.SpanSlice {
 
 // putAttributes maps an alert into the shared topology vocabulary; labels
 // without a topology meaning keep their name under alertmanager.label.
-func (b *spanBuilder) putAttributes(attrs pcommon.Map, n *notification, a *alert, e topology.Entity, status string) {
+func (b *spanBuilder) putAttributes(attrs pcommon.Map, n *notification, a *alert, acc accepted, status string) {
+	e := acc.entity
 	// Each label becomes at most one attribute (topology labels often none),
 	// plus a dozen fixed ones: one allocation, not several growths.
 	attrs.EnsureCapacity(12 + len(a.Labels) + len(a.Annotations))
 	e.PutWorkload(attrs)
 	e.PutGPU(attrs)
 	topology.PutNonEmpty(attrs, topology.AttrHubName, b.hub)
-	topology.PutNonEmpty(attrs, topology.AttrKeycloakResource, e.Resource(b.hub))
+	topology.PutNonEmpty(attrs, topology.AttrKeycloakResource, acc.resource)
 
 	topology.PutNonEmpty(attrs, topology.AttrAlertName, a.Labels[labelAlertName])
 	topology.PutNonEmpty(attrs, topology.AttrAlertSeverity, a.Labels[labelSeverity])

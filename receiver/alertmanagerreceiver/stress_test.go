@@ -169,14 +169,14 @@ func runStress(t *testing.T, tc stressCase) {
 				case 1, 2:
 					ctx, cancel = context.WithTimeout(context.Background(), time.Duration(rng.IntN(300))*time.Microsecond)
 				}
-				res := r.process(ctx, n, body, nil)
+				res := r.process(ctx, n, body)
 				cancel()
 				if !tc.checkAcks || res.abandoned || res.recordErr != nil || res.consumeErr != nil || len(res.invalid) > 0 {
 					continue
 				}
 				stored, _ := storedRecord(t, client.Client)
 				for _, a := range alerts {
-					k := deriveSessionIDs(a.fingerprint, a.startsAt.UnixNano()).recordKey()
+					k := idsOf(r, a).recordKey()
 					want := startEmitted | sessionEmitted
 					if a.status == statusResolved {
 						want = sessionEmitted

@@ -29,8 +29,10 @@ type TelemetryBuilder struct {
 	ReceiverAlertmanagerAlerts              metric.Int64Counter
 	ReceiverAlertmanagerAlertsRejected      metric.Int64Counter
 	ReceiverAlertmanagerAlertsTruncated     metric.Int64Counter
+	ReceiverAlertmanagerBodyBytesInFlight   metric.Int64UpDownCounter
 	ReceiverAlertmanagerNotifications       metric.Int64Counter
 	ReceiverAlertmanagerRepeatsSuppressed   metric.Int64Counter
+	ReceiverAlertmanagerRequestsInFlight    metric.Int64UpDownCounter
 	ReceiverAlertmanagerRequestsRejected    metric.Int64Counter
 	ReceiverAlertmanagerSessionRecordErrors metric.Int64Counter
 	ReceiverAlertmanagerSpansEmitted        metric.Int64Counter
@@ -73,7 +75,7 @@ func NewTelemetryBuilder(settings component.TelemetrySettings, options ...Teleme
 	errs = errors.Join(errs, err)
 	builder.ReceiverAlertmanagerAlertsRejected, err = builder.meter.Int64Counter(
 		"otelcol_receiver_alertmanager_alerts_rejected",
-		metric.WithDescription("Alerts dropped from otherwise valid notifications, by reason (attribute reason). [Development]"),
+		metric.WithDescription("Alerts dropped from otherwise valid notifications, by reason (attribute reason; e.g. invalid_name, unauthorized, too_many_resources, too_many_labels, bad_status). [Development]"),
 		metric.WithUnit("{alert}"),
 	)
 	errs = errors.Join(errs, err)
@@ -81,6 +83,12 @@ func NewTelemetryBuilder(settings component.TelemetrySettings, options ...Teleme
 		"otelcol_receiver_alertmanager_alerts_truncated",
 		metric.WithDescription("Alerts Alertmanager left out of notifications because of max_alerts (truncatedAlerts). [Development]"),
 		metric.WithUnit("{alert}"),
+	)
+	errs = errors.Join(errs, err)
+	builder.ReceiverAlertmanagerBodyBytesInFlight, err = builder.meter.Int64UpDownCounter(
+		"otelcol_receiver_alertmanager_body_bytes_in_flight",
+		metric.WithDescription("Body bytes the notifications being handled now have taken from the memory budget (max_body_bytes_in_flight). [Development]"),
+		metric.WithUnit("By"),
 	)
 	errs = errors.Join(errs, err)
 	builder.ReceiverAlertmanagerNotifications, err = builder.meter.Int64Counter(
@@ -95,9 +103,15 @@ func NewTelemetryBuilder(settings component.TelemetrySettings, options ...Teleme
 		metric.WithUnit("{alert}"),
 	)
 	errs = errors.Join(errs, err)
+	builder.ReceiverAlertmanagerRequestsInFlight, err = builder.meter.Int64UpDownCounter(
+		"otelcol_receiver_alertmanager_requests_in_flight",
+		metric.WithDescription("Notifications being handled now (bounded by max_concurrent_requests). [Development]"),
+		metric.WithUnit("{request}"),
+	)
+	errs = errors.Join(errs, err)
 	builder.ReceiverAlertmanagerRequestsRejected, err = builder.meter.Int64Counter(
 		"otelcol_receiver_alertmanager_requests_rejected",
-		metric.WithDescription("Requests answered with an error, by reason (attribute reason). [Development]"),
+		metric.WithDescription("Requests answered with an error, by reason (attribute reason; e.g. too_many_requests, memory_budget, caller_limit, read_timeout, too_large, malformed_json). [Development]"),
 		metric.WithUnit("{request}"),
 	)
 	errs = errors.Join(errs, err)

@@ -40,7 +40,7 @@ func AssertEqualReceiverAlertmanagerAlerts(t *testing.T, tt *componenttest.Telem
 func AssertEqualReceiverAlertmanagerAlertsRejected(t *testing.T, tt *componenttest.Telemetry, dps []metricdata.DataPoint[int64], opts ...metricdatatest.Option) {
 	want := metricdata.Metrics{
 		Name:        "otelcol_receiver_alertmanager_alerts_rejected",
-		Description: "Alerts dropped from otherwise valid notifications, by reason (attribute reason). [Development]",
+		Description: "Alerts dropped from otherwise valid notifications, by reason (attribute reason; e.g. invalid_name, unauthorized, too_many_resources, too_many_labels, bad_status). [Development]",
 		Unit:        "{alert}",
 		Data: metricdata.Sum[int64]{
 			Temporality: metricdata.CumulativeTemporality,
@@ -65,6 +65,22 @@ func AssertEqualReceiverAlertmanagerAlertsTruncated(t *testing.T, tt *componentt
 		},
 	}
 	got, err := tt.GetMetric("otelcol_receiver_alertmanager_alerts_truncated")
+	require.NoError(t, err)
+	metricdatatest.AssertEqual(t, want, got, opts...)
+}
+
+func AssertEqualReceiverAlertmanagerBodyBytesInFlight(t *testing.T, tt *componenttest.Telemetry, dps []metricdata.DataPoint[int64], opts ...metricdatatest.Option) {
+	want := metricdata.Metrics{
+		Name:        "otelcol_receiver_alertmanager_body_bytes_in_flight",
+		Description: "Body bytes the notifications being handled now have taken from the memory budget (max_body_bytes_in_flight). [Development]",
+		Unit:        "By",
+		Data: metricdata.Sum[int64]{
+			Temporality: metricdata.CumulativeTemporality,
+			IsMonotonic: false,
+			DataPoints:  dps,
+		},
+	}
+	got, err := tt.GetMetric("otelcol_receiver_alertmanager_body_bytes_in_flight")
 	require.NoError(t, err)
 	metricdatatest.AssertEqual(t, want, got, opts...)
 }
@@ -101,10 +117,26 @@ func AssertEqualReceiverAlertmanagerRepeatsSuppressed(t *testing.T, tt *componen
 	metricdatatest.AssertEqual(t, want, got, opts...)
 }
 
+func AssertEqualReceiverAlertmanagerRequestsInFlight(t *testing.T, tt *componenttest.Telemetry, dps []metricdata.DataPoint[int64], opts ...metricdatatest.Option) {
+	want := metricdata.Metrics{
+		Name:        "otelcol_receiver_alertmanager_requests_in_flight",
+		Description: "Notifications being handled now (bounded by max_concurrent_requests). [Development]",
+		Unit:        "{request}",
+		Data: metricdata.Sum[int64]{
+			Temporality: metricdata.CumulativeTemporality,
+			IsMonotonic: false,
+			DataPoints:  dps,
+		},
+	}
+	got, err := tt.GetMetric("otelcol_receiver_alertmanager_requests_in_flight")
+	require.NoError(t, err)
+	metricdatatest.AssertEqual(t, want, got, opts...)
+}
+
 func AssertEqualReceiverAlertmanagerRequestsRejected(t *testing.T, tt *componenttest.Telemetry, dps []metricdata.DataPoint[int64], opts ...metricdatatest.Option) {
 	want := metricdata.Metrics{
 		Name:        "otelcol_receiver_alertmanager_requests_rejected",
-		Description: "Requests answered with an error, by reason (attribute reason). [Development]",
+		Description: "Requests answered with an error, by reason (attribute reason; e.g. too_many_requests, memory_budget, caller_limit, read_timeout, too_large, malformed_json). [Development]",
 		Unit:        "{request}",
 		Data: metricdata.Sum[int64]{
 			Temporality: metricdata.CumulativeTemporality,

@@ -22,8 +22,10 @@ func TestSetupTelemetry(t *testing.T) {
 	tb.ReceiverAlertmanagerAlerts.Add(context.Background(), 1)
 	tb.ReceiverAlertmanagerAlertsRejected.Add(context.Background(), 1)
 	tb.ReceiverAlertmanagerAlertsTruncated.Add(context.Background(), 1)
+	tb.ReceiverAlertmanagerBodyBytesInFlight.Add(context.Background(), 1)
 	tb.ReceiverAlertmanagerNotifications.Add(context.Background(), 1)
 	tb.ReceiverAlertmanagerRepeatsSuppressed.Add(context.Background(), 1)
+	tb.ReceiverAlertmanagerRequestsInFlight.Add(context.Background(), 1)
 	tb.ReceiverAlertmanagerRequestsRejected.Add(context.Background(), 1)
 	tb.ReceiverAlertmanagerSessionRecordErrors.Add(context.Background(), 1)
 	tb.ReceiverAlertmanagerSpansEmitted.Add(context.Background(), 1)
@@ -36,10 +38,16 @@ func TestSetupTelemetry(t *testing.T) {
 	AssertEqualReceiverAlertmanagerAlertsTruncated(t, testTel,
 		[]metricdata.DataPoint[int64]{{Value: 1}},
 		metricdatatest.IgnoreTimestamp())
+	AssertEqualReceiverAlertmanagerBodyBytesInFlight(t, testTel,
+		[]metricdata.DataPoint[int64]{{Value: 1}},
+		metricdatatest.IgnoreTimestamp())
 	AssertEqualReceiverAlertmanagerNotifications(t, testTel,
 		[]metricdata.DataPoint[int64]{{Value: 1}},
 		metricdatatest.IgnoreTimestamp())
 	AssertEqualReceiverAlertmanagerRepeatsSuppressed(t, testTel,
+		[]metricdata.DataPoint[int64]{{Value: 1}},
+		metricdatatest.IgnoreTimestamp())
+	AssertEqualReceiverAlertmanagerRequestsInFlight(t, testTel,
 		[]metricdata.DataPoint[int64]{{Value: 1}},
 		metricdatatest.IgnoreTimestamp())
 	AssertEqualReceiverAlertmanagerRequestsRejected(t, testTel,
