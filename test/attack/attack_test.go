@@ -113,6 +113,54 @@ func TestAttacks(t *testing.T) {
 		require.Equal(t, http.StatusOK, status, msg)
 	})
 
+	t.Run("class 6: session pre-emption", func(t *testing.T) {
+		// The writer posts, for its own project, an alert with the
+		// fingerprint and startsAt of team-b's session before team-b's real
+		// one arrives (from hub-writer, as the real Alertmanager): team-b's
+		// session must still be recorded and emitted.
+		fingerprint, startsAt := randomFingerprint(t), time.Now().Add(-time.Minute)
+		pod := "attack-6-preempt"
+		s.control("gpu.usage.start/" + pod) // team-a's own alert: allowed, stored under team-a
+		status, msg := s.post(s.webhook, "application/json", writer, alertJSON(map[string]string{
+			"alertname": "GPUInUse", "cluster": cluster, "namespace": "team-a", "node": "wrk-1", "pod": pod, "UUID": "GPU-preempt",
+		}, fingerprint, startsAt))
+		require.Equal(t, http.StatusOK, status, msg)
+		pod = "control-6-team-b"
+		s.control("gpu.usage.start/" + pod)
+		status, msg = s.post(s.webhook, "application/json", s.token(hubWriter), alertJSON(map[string]string{
+			"alertname": "GPUInUse", "cluster": cluster, "namespace": "team-b", "node": "wrk-1", "pod": pod, "UUID": "GPU-preempt",
+		}, fingerprint, startsAt))
+		require.Equal(t, http.StatusOK, status, msg)
+	})
+
+	t.Run("class 7: slow bodies and the memory budget", func(t *testing.T) {
+		// Four stalled 1 MiB bodies fill the writer's share (4 MiB of the
+		// 8 MiB in flight): its next notification is refused with a
+		// retryable 503 before its body is read, another caller is still
+		// served, and once read_timeout (5 s here) has cut the stalled
+		// bodies the writer is served again.
+		for range 4 {
+			s.stallBody(writer, 1<<20)
+		}
+		require.Eventually(t, func() bool { return s.bodyBytesInFlight() >= 4<<20 },
+			30*time.Second, 100*time.Millisecond, "the stalled bodies hold their share of the budget")
+		body := alertJSON(map[string]string{"alertname": "GPUInUse", "cluster": cluster, "namespace": "team-a", "node": "wrk-1", "pod": "control-7-a", "UUID": "GPU-7"},
+			randomFingerprint(t), time.Now())
+		status, msg := s.post(s.webhook, "application/json", writer, body)
+		assert.Equal(t, http.StatusServiceUnavailable, status, "the caller's share is held by its stalled bodies: %s", msg)
+		pod := "control-7-hub"
+		s.control("gpu.usage.start/" + pod)
+		status, msg = s.post(s.webhook, "application/json", s.token(hubWriter), alertJSON(map[string]string{
+			"alertname": "GPUInUse", "cluster": cluster, "namespace": "team-b", "node": "wrk-1", "pod": pod, "UUID": "GPU-7b",
+		}, randomFingerprint(t), time.Now()))
+		assert.Equal(t, http.StatusOK, status, "another caller is served: %s", msg)
+		s.control("gpu.usage.start/control-7-a")
+		require.Eventually(t, func() bool {
+			status, _ := s.post(s.webhook, "application/json", writer, body)
+			return status == http.StatusOK
+		}, time.Minute, time.Second, "read_timeout frees the stalled bodies' share")
+	})
+
 	t.Run("class 2: topology attributes given twice", func(t *testing.T) {
 		team := func(ns string) kv { return kv{attrNamespace, ns} }
 		prod := kv{attrCluster, cluster}
@@ -228,8 +276,8 @@ func TestAttacks(t *testing.T) {
 		}
 		for name, namespaces := range stored {
 			for _, ns := range namespaces {
-				// hub-writer (class 10's controls) may write team-b.
-				if ns != "team-a" && !strings.HasPrefix(name, "control/10/") {
+				// hub-writer's controls (classes 6, 7, 10) may write team-b.
+				if ns != "team-a" && !strings.HasPrefix(name, "control/10/") && !strings.HasPrefix(name, "gpu.usage.start/control-") {
 					leaked = append(leaked, fmt.Sprintf("%s under %q", name, ns))
 				}
 			}

@@ -269,3 +269,24 @@ func alertJSON(labels map[string]string, fingerprint string, startsAt time.Time)
 	return []byte(fmt.Sprintf(`{"version":"4","status":"firing","receiver":"ai-telemetry","groupKey":"{}:{alertname=\"GPUInUse\"}","alerts":[{"status":"firing","labels":{%s},"annotations":{},"startsAt":%q,"endsAt":"0001-01-01T00:00:00Z","fingerprint":%q}]}`,
 		strings.Join(parts, ","), startsAt.UTC().Format(time.RFC3339Nano), fingerprint))
 }
+
+// stallBody opens a connection to the webhook that sends its headers,
+// announcing size bytes of body, and a first byte, then nothing: a slow
+// sender holding its slot. The connection is closed when the test ends.
+func (g *gateway) stallBody(token string, size int) {
+	t := g.t
+	t.Helper()
+	host := strings.TrimPrefix(strings.TrimSuffix(g.webhook, "/alerts"), "https://")
+	conn, err := tls.Dial("tcp", host, g.tlsConfig)
+	require.NoError(t, err)
+	t.Cleanup(func() { _ = conn.Close() })
+	_, err = fmt.Fprintf(conn, "POST /alerts HTTP/1.1\r\nHost: %s\r\nAuthorization: Bearer %s\r\nContent-Type: application/json\r\nContent-Length: %d\r\n\r\n{",
+		host, token, size)
+	require.NoError(t, err)
+}
+
+// bodyBytesInFlight is what the Alertmanager receiver's notifications being
+// handled hold of its memory budget.
+func (g *gateway) bodyBytesInFlight() float64 {
+	return g.counter("otelcol_receiver_alertmanager_body_bytes_in_flight")
+}
