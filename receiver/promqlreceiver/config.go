@@ -123,9 +123,7 @@ type QueryConfig struct {
 
 var _ component.Config = (*Config)(nil)
 
-var (
-	queryNameRE = regexp.MustCompile(`^[A-Za-z0-9_.:-]{1,64}$`)
-)
+var queryNameRE = regexp.MustCompile(`^[A-Za-z0-9_.:-]{1,64}$`)
 
 // Validate checks the configuration.
 func (c *Config) Validate() error {

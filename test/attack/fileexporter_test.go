@@ -43,7 +43,7 @@ func TestFileExporterPath(t *testing.T) {
 		t.Cleanup(func() {
 			if cmd.ProcessState == nil {
 				_ = cmd.Process.Signal(syscall.SIGTERM)
-				<-exited
+				t.Logf("collector on %s stopped (%v)", output, <-exited)
 			}
 		})
 		return cmd, health, exited
