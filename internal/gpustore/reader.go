@@ -1,0 +1,180 @@
+package gpustore // import "github.com/nerc-project/ai-telemetry-collector/internal/gpustore"
+
+import (
+	"context"
+	"errors"
+	"time"
+
+	"go.opentelemetry.io/collector/pdata/pmetric"
+	"go.opentelemetry.io/collector/pdata/ptrace"
+)
+
+// ErrNotFound is returned (wrapped) for one entity that does not exist or
+// lies outside the caller's Scope: the two are indistinguishable on purpose,
+// so the API answers 404 for both.
+var ErrNotFound = errors.New("not found")
+
+// ErrBadQuery is returned (wrapped) for a query a backend refuses (a window,
+// step or aggregation outside the bounds below).
+var ErrBadQuery = errors.New("bad query")
+
+// ErrReadOnly is returned by a backend that the site reads but this
+// distribution does not write (clickhouse: the contrib exporter writes it).
+var ErrReadOnly = errors.New("backend is read-only here")
+
+// Reader is what the site reads. Every method applies f.Scope inside the
+// backend's query.
+type Reader interface {
+	Hubs(ctx context.Context, f Filter) ([]Hub, error)
+	Clusters(ctx context.Context, f Filter) ([]Cluster, error)
+	Nodes(ctx context.Context, f Filter) ([]Node, error)
+	Devices(ctx context.Context, f Filter) ([]Device, error)
+	Slices(ctx context.Context, f Filter) ([]Slice, error)
+	Projects(ctx context.Context, f Filter) ([]Project, error)
+	Sessions(ctx context.Context, f Filter) ([]Session, error)
+	GPUHours(ctx context.Context, q GPUHoursQuery) ([]GPUHoursRow, error)
+	// Idle lists allocated-but-idle devices: at their last sample when
+	// f.Window is zero, else the idle GPU-hours each accrued in the window.
+	Idle(ctx context.Context, f Filter) ([]IdleAllocation, error)
+	Utilization(ctx context.Context, q UtilizationQuery) ([]UtilizationPoint, error)
+}
+
+// Writer is what the embedded store's exporter writes: the gpumodel
+// processor's enriched DCGM metrics and the Alertmanager receiver's spans.
+// A write is all or nothing.
+type Writer interface {
+	WriteMetrics(ctx context.Context, md pmetric.Metrics) error
+	WriteTraces(ctx context.Context, td ptrace.Traces) error
+}
+
+// Store is a backend: read, write, close.
+type Store interface {
+	Reader
+	Writer
+	Close() error
+}
+
+// Scope is what a caller may see. Managers of a cluster see everything of
+// it (every device, free ones included, and every project on it); members
+// of a project see the rows of their namespace on its cluster: the project,
+// its sessions, the devices and slices its pods held (with only the samples
+// its pods held them for) and its GPU-hours. The zero Scope sees nothing.
+type Scope struct {
+	// All sees everything: local mode, or a hub manager of every hub.
+	All bool
+	// Hubs: managers of a hub see every cluster of it.
+	Hubs     []string
+	Clusters []ClusterKey
+	Projects []ProjectKey
+}
+
+// ClusterKey names a cluster.
+type ClusterKey struct{ Hub, Cluster string }
+
+// ProjectKey names a research project: a namespace on a cluster.
+type ProjectKey struct{ Hub, Cluster, Namespace string }
+
+// Empty says whether the scope sees nothing.
+func (s Scope) Empty() bool {
+	return !s.All && len(s.Hubs) == 0 && len(s.Clusters) == 0 && len(s.Projects) == 0
+}
+
+// Filter narrows a read. Empty strings match everything; the names are
+// validated (internal/topology) by the API before they reach a backend.
+type Filter struct {
+	Scope     Scope
+	Hub       string
+	Cluster   string
+	Node      string
+	Namespace string
+	// Device is a GPU's UUID or a slice's hw.id; for Devices and Slices it
+	// selects that entity, for sessions and reports the samples on it (a
+	// GPU's UUID includes its slices).
+	Device string
+	// Window bounds time: entities seen in it, sessions overlapping it,
+	// samples in it. The zero Window means "the last sample" for entities
+	// and Idle; reports require one.
+	Window Window
+	Limit  int
+	Offset int
+}
+
+// Window is the half-open interval [From, To).
+type Window struct{ From, To time.Time }
+
+// IsZero says whether no window was given.
+func (w Window) IsZero() bool { return w.From.IsZero() && w.To.IsZero() }
+
+// Aggregation keys of the GPU-hours report (GPUHoursRow.Keys).
+const (
+	KeyProject = "project" // namespace, with cluster and hub
+	KeyPI      = "pi"
+	KeyCluster = "cluster"
+	KeyNode    = "node"
+	KeyModel   = "model"
+	KeyProfile = "profile" // MIG profile, "" for whole GPUs
+	KeyDevice  = "device"
+)
+
+// Step of a stepped report, in UTC calendar units.
+type Step string
+
+// Steps.
+const (
+	StepNone  Step = ""
+	StepDay   Step = "day"
+	StepWeek  Step = "week" // ISO weeks, starting Monday
+	StepMonth Step = "month"
+)
+
+// Source chooses what a report is computed from.
+type Source string
+
+// Sources of the GPU-hours report.
+const (
+	// SourceAuto reads rollups for windows longer than the raw retention
+	// and raw samples otherwise.
+	SourceAuto   Source = ""
+	SourceRaw    Source = "raw"
+	SourceRollup Source = "rollup"
+)
+
+// GPUHoursQuery is the GPU-hours report: Window is required, Aggregate
+// lists keys (none: one total row per step).
+type GPUHoursQuery struct {
+	Filter
+	Aggregate []string
+	Step      Step
+	Source    Source
+}
+
+// UtilizationQuery is a utilization series of a device or project over a
+// window, in at most MaxPoints buckets.
+type UtilizationQuery struct {
+	Filter
+	MaxPoints int
+}
+
+// Bounds every backend enforces (the API checks them first, for clear
+// errors; a backend refuses with ErrBadQuery anyway).
+const (
+	// MaxWindow is the longest window a report reads: 400 days of rollups.
+	MaxWindow = 400 * 24 * time.Hour
+	// MaxSteps bounds a stepped report's rows per key combination.
+	MaxSteps = 400
+	// MaxPoints bounds a utilization series.
+	MaxPoints = 2000
+	// MaxLimit bounds a page.
+	MaxLimit = 1000
+)
+
+// The GPU-hours definitions of docs/dashboards.md.
+const (
+	// MaxSampleIntervalS caps what one sample stands for (three ACM
+	// intervals), so a gap in the data does not count as usage.
+	MaxSampleIntervalS = 900
+	// LoneSampleIntervalS is what a device's only sample in a window stands for.
+	LoneSampleIntervalS = 30
+	// IdleBusyThreshold: samples below it are idle.
+	IdleBusyThreshold = 0.05
+)
