@@ -22,6 +22,10 @@ var ErrBadQuery = errors.New("bad query")
 // distribution does not write (clickhouse: the contrib exporter writes it).
 var ErrReadOnly = errors.New("backend is read-only here")
 
+// ErrFull is returned (wrapped) by a write that failed for lack of space:
+// the exporter counts it apart, since an operator has to act on it.
+var ErrFull = errors.New("store is full")
+
 // Reader is what the site reads. Every method applies f.Scope inside the
 // backend's query.
 type Reader interface {
