@@ -133,7 +133,7 @@ func (s *Store) GPUHours(ctx context.Context, gq gpustore.GPUHoursQuery) ([]gpus
 		sampleRows(q, gq.Filter, gq.Window.From.UnixNano(), gq.Window.To.UnixNano())
 		intervals(q)
 		stepCol = stepExpr(gq.Step, "ts_s")
-		q.add(` SELECT `+stepCol+` AS step`)
+		q.add(` SELECT ` + stepCol + ` AS step`)
 		for _, c := range group {
 			q.add(", " + c)
 		}
@@ -142,25 +142,33 @@ func (s *Store) GPUHours(ctx context.Context, gq gpustore.GPUHoursQuery) ([]gpus
 			FROM iv WHERE allocated = 1`, gpustore.IdleBusyThreshold)
 	} else {
 		// Whole hours the window touches (the rollup panel's semantics).
-		q.add(`WITH h AS (SELECT *, CASE WHEN samples > 1
-				THEN (last_seen / 1000000000 - first_seen / 1000000000) * 1.0 / (samples - 1) END AS own,
-			CASE WHEN prof_n > 0 THEN prof_sum / prof_n WHEN util_n > 0 THEN util_sum / util_n END AS busy
-			FROM hourly WHERE hour >= ? AND hour < ?`,
-			gq.Window.From.UTC().Truncate(time.Hour).Unix(), gq.Window.To.Unix()+boolInt(gq.Window.To.Nanosecond() > 0))
-		q.scope(gq.Scope, hourCols).filter(gq.Filter, hourCols)
-		// A lone sample takes the largest interval of its node in that hour,
-		// or LoneSampleIntervalS when there is none; capped.
-		q.add(`), iv AS (SELECT *, min(coalesce(own, max(own) OVER (PARTITION BY hub, cluster, node, hour), ?), ?) AS iv_s
-			FROM h)`, gpustore.LoneSampleIntervalS, gpustore.MaxSampleIntervalS)
+		hFrom := gq.Window.From.UTC().Truncate(time.Hour).Unix()
+		hTo := gq.Window.To.Unix() + boolInt(gq.Window.To.Nanosecond() > 0)
 		stepCol = stepExpr(gq.Step, "hour")
-		q.add(` SELECT `+stepCol+` AS step`)
+		q.add(`WITH h AS (SELECT hour, hub, cluster, node, namespace, pod, hw_id, allocated, project_pi, model, profile,
+			fraction, samples, CASE WHEN prof_n > 0 THEN prof_sum / prof_n WHEN util_n > 0 THEN util_sum / util_n END AS busy,
+			CASE WHEN samples > 1 THEN (last_seen / 1000000000 - first_seen / 1000000000) * 1.0 / (samples - 1)
+			WHEN samples = 0 THEN 0
+			ELSE coalesce((SELECT max((x.last_seen / 1000000000 - x.first_seen / 1000000000) * 1.0 / (x.samples - 1))
+				FROM hourly x WHERE x.hour = hourly.hour AND x.hub = hourly.hub AND x.cluster = hourly.cluster
+				AND x.node = hourly.node AND x.samples > 1`)
+		// A lone sample takes the largest interval of its node in that hour
+		// among the rows the scope sees, or LoneSampleIntervalS; capped. (A
+		// correlated lookup on the key's prefix, only for lone rows: no
+		// window function sorting every row.)
+		q.scope(gq.Scope, hourColsX).filter(gq.Filter, hourColsX)
+		q.add(`), ?) END AS own FROM hourly WHERE hour >= ? AND hour < ? AND allocated = 1`,
+			gpustore.LoneSampleIntervalS, hFrom, hTo)
+		q.scope(gq.Scope, hourCols).filter(gq.Filter, hourCols)
+		q.add(`), iv AS (SELECT *, min(own, ?) AS iv_s FROM h)`, gpustore.MaxSampleIntervalS)
+		q.add(` SELECT ` + stepCol + ` AS step`)
 		for _, c := range group {
 			q.add(", " + c)
 		}
 		q.add(`, sum(fraction * samples * iv_s) / 3600.0, coalesce(sum(fraction * samples * iv_s * busy), 0) / 3600.0,
 			sum(CASE WHEN busy < ? THEN fraction * samples * iv_s ELSE 0 END) / 3600.0,
 			count(DISTINCT CASE WHEN samples > 0 THEN hw_id END)
-			FROM iv WHERE allocated = 1`, gpustore.IdleBusyThreshold)
+			FROM iv WHERE 1`, gpustore.IdleBusyThreshold)
 	}
 	if needProject {
 		q.add(` AND namespace != ''`)

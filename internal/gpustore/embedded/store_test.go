@@ -472,17 +472,34 @@ func TestRetention(t *testing.T) {
 }
 
 func TestIdleNow(t *testing.T) {
+	for _, merged := range []bool{false, true} {
+		t.Run(map[bool]string{false: "scrape by scrape", true: "one batch"}[merged], func(t *testing.T) {
+			testIdleNow(t, merged)
+		})
+	}
+}
+
+func testIdleNow(t *testing.T, merged bool) {
 	ctx := context.Background()
 	s, err := Open(ctx, Config{Path: filepath.Join(t.TempDir(), "i.db"), Now: func() time.Time { return fixtureEnd }})
 	require.NoError(t, err)
 	defer func() { _ = s.Close() }()
 	// The fixture up to 03:15: notebook-0 holds GPU 1 idle since 03:00.
 	cut := fixtureWin.From.Add(3*time.Hour + 15*time.Minute)
+	all := pmetric.NewMetrics()
 	for _, md := range readMetrics(t) {
 		ts := md.ResourceMetrics().At(0).ScopeMetrics().At(0).Metrics().At(0).Gauge().DataPoints().At(0).Timestamp().AsTime()
-		if ts.Before(cut) {
-			require.NoError(t, s.WriteMetrics(ctx, md))
+		if !ts.Before(cut) {
+			continue
 		}
+		if merged {
+			md.ResourceMetrics().MoveAndAppendTo(all.ResourceMetrics())
+			continue
+		}
+		require.NoError(t, s.WriteMetrics(ctx, md))
+	}
+	if merged {
+		require.NoError(t, s.WriteMetrics(ctx, all))
 	}
 	idle, err := s.Idle(ctx, gpustore.Filter{Scope: allScope})
 	require.NoError(t, err)
@@ -767,4 +784,43 @@ func TestUtilizationSeries(t *testing.T) {
 		}
 	}
 	assert.False(t, math.IsNaN(pts[0].Busy))
+}
+
+// A lone sample in a series-hour takes the largest interval of its node in
+// that hour (rollup), or LoneSampleIntervalS when its node has none; raw
+// samples give a lone one LoneSampleIntervalS.
+func TestRollupLoneSample(t *testing.T) {
+	hour := time.Date(2026, 3, 2, 10, 0, 0, 0, time.UTC)
+	for _, tc := range []struct {
+		name       string
+		neighbour  bool // another GPU of the node sampled every 60 s that hour
+		wantRollup float64
+	}{
+		{"node with a 60 s series", true, 60},
+		{"alone on its node", false, gpustore.LoneSampleIntervalS},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			ctx := context.Background()
+			s, err := Open(ctx, Config{Path: filepath.Join(t.TempDir(), "l.db"), Now: func() time.Time { return hour.Add(time.Hour) }})
+			require.NoError(t, err)
+			defer func() { _ = s.Close() }()
+			md := pmetric.NewMetrics()
+			if tc.neighbour {
+				for i := range 60 {
+					gauge(md, hour.Add(time.Duration(i)*time.Minute), "", "", "GPU-free", 0)
+				}
+			}
+			gauge(md, hour.Add(20*time.Minute), "team-a", "p", "GPU-lone", 0.5)
+			require.NoError(t, s.WriteMetrics(ctx, md))
+			f := gpustore.Filter{Scope: allScope, Window: gpustore.Window{From: hour, To: hour.Add(time.Hour)}}
+			for src, want := range map[gpustore.Source]float64{gpustore.SourceRollup: tc.wantRollup, gpustore.SourceRaw: gpustore.LoneSampleIntervalS} {
+				rows, err := s.GPUHours(ctx, gpustore.GPUHoursQuery{Filter: f, Source: src, Aggregate: []string{gpustore.KeyDevice}})
+				require.NoError(t, err)
+				require.Len(t, rows, 1, src)
+				assert.Equal(t, "GPU-lone", rows[0].Keys[gpustore.KeyDevice])
+				assert.InDelta(t, want/3600, rows[0].Allocated, 1e-12, src)
+				assert.InDelta(t, want/3600*0.5, rows[0].Used, 1e-12, src)
+			}
+		})
+	}
 }

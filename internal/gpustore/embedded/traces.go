@@ -17,12 +17,12 @@ import (
 const startSuffix = ".start"
 
 type sessionRow struct {
-	traceID, spanID, kind                                  string
-	hub, cluster, node, namespace, pod, device, parent     string
-	profile                                                string
-	fraction                                               float64
-	start, end                                             int64
-	final                                                  bool
+	traceID, spanID, kind                              string
+	hub, cluster, node, namespace, pod, device, parent string
+	profile                                            string
+	fraction                                           float64
+	start, end                                         int64
+	final                                              bool
 }
 
 // spanAttr reads a span attribute, else the resource's.

@@ -71,21 +71,21 @@ func (r *row) busy() float64 {
 }
 
 type hourKey struct {
-	hour                                      int64
+	hour                                     int64
 	hub, cluster, node, namespace, pod, hwID string
-	allocated                                 bool
+	allocated                                bool
 }
 
 type hourAgg struct {
-	lastTS                                   int64 // of the anyLast values
-	projectName, projectPI, model, profile   string
-	fraction                                 float64
-	samples                                  int64
-	first, last                              int64 // of FB_USED; 0: none
-	profSum                                  float64
-	profN                                    int64
-	utilSum                                  float64
-	utilN                                    int64
+	lastTS                                 int64 // of the anyLast values
+	projectName, projectPI, model, profile string
+	fraction                               float64
+	samples                                int64
+	first, last                            int64 // of FB_USED; 0: none
+	profSum                                float64
+	profN                                  int64
+	utilSum                                float64
+	utilN                                  int64
 }
 
 type devKey struct{ hub, cluster, node, hwID, namespace string }
@@ -100,10 +100,10 @@ type devState struct {
 type projKey struct{ hub, cluster, namespace string }
 
 type projMeta struct {
-	ts                       int64
-	first                    int64
-	id, name, pi, fos        string
-	quota, allocation, reqs  *float64
+	ts                      int64
+	first                   int64
+	id, name, pi, fos       string
+	quota, allocation, reqs *float64
 }
 
 // batch is one WriteMetrics call aggregated in memory.
