@@ -2,10 +2,12 @@
 -- clickhouse exporter's own tables. The exporter (create_schema: true) keeps
 -- owning otel_metrics_* and otel_traces; apply this file after it created them:
 --
---   clickhouse-client --multiquery < deploy/clickhouse/001-gpu-samples.sql
+--   clickhouse-client --database otel --multiquery < deploy/clickhouse/001-gpu-samples.sql
 --
 -- Idempotent (CREATE ... IF NOT EXISTS / OR REPLACE). Written for the default
--- database and table names of clickhouseexporter v0.165.1.
+-- table names of clickhouseexporter v0.165.1; names are unqualified, so the
+-- objects land in the database the client selects (--database): the
+-- exporter's (CLICKHOUSE_DATABASE, otel in configs/gateway.yaml).
 
 -- gpu_samples: one row per DCGM sample time, GPU or MIG slice (hw.id) and pod,
 -- with the gpumodel processor's attributes extracted from the Map columns and
@@ -17,7 +19,7 @@
 --   xid:         DCGM_FI_DEV_XID_ERRORS, the last XID error code (0: none)
 -- Intervals between samples are not computed here: the dashboards compute them
 -- inside their time range (window functions over a view would read all data).
-CREATE OR REPLACE VIEW default.gpu_samples AS
+CREATE OR REPLACE VIEW gpu_samples AS
 SELECT
     TimeUnix,
     ResourceAttributes['aitelemetry.hub.name']      AS hub,
@@ -40,7 +42,7 @@ SELECT
     maxIf(Value, MetricName = 'DCGM_FI_DEV_POWER_USAGE')        AS power_w,
     maxIf(Value, MetricName = 'DCGM_FI_DEV_GPU_TEMP')           AS temp_c,
     maxIf(Value, MetricName = 'DCGM_FI_DEV_XID_ERRORS')         AS xid
-FROM default.otel_metrics_gauge
+FROM otel_metrics_gauge
 WHERE MetricName IN ('DCGM_FI_PROF_GR_ENGINE_ACTIVE', 'DCGM_FI_DEV_GPU_UTIL', 'DCGM_FI_DEV_FB_USED',
                      'DCGM_FI_DEV_FB_FREE', 'DCGM_FI_DEV_POWER_USAGE', 'DCGM_FI_DEV_GPU_TEMP',
                      'DCGM_FI_DEV_XID_ERRORS')

@@ -2,13 +2,13 @@
 -- the clickhouse exporter's gauge table as rows arrive. Apply after
 -- 001-gpu-samples.sql, once the exporter created its tables:
 --
---   clickhouse-client --multiquery < deploy/clickhouse/002-gpu-hours-hourly.sql
+--   clickhouse-client --database otel --multiquery < deploy/clickhouse/002-gpu-hours-hourly.sql
 --
 -- A materialized view sees only rows inserted after it exists. Backfill the
 -- older rows once: for each view, run its SELECT into its table with the rows
 -- bounded by the time T the view was created (docs/dashboards.md, "Backfill"):
 --
---   INSERT INTO default.gpu_hours_hourly SELECT ... FROM default.otel_metrics_gauge
+--   INSERT INTO gpu_hours_hourly SELECT ... FROM otel_metrics_gauge
 --   WHERE <the view's WHERE> AND TimeUnix < T GROUP BY ...
 --
 -- Idempotent (IF NOT EXISTS); a backfill run twice counts twice.
@@ -21,7 +21,7 @@
 -- lone sample takes its node's interval. Busy is the sample mean of
 -- DCGM_FI_PROF_GR_ENGINE_ACTIVE, else DCGM_FI_DEV_GPU_UTIL / 100.
 -- Everything merges as sums, min and max, so parts and late rows add up.
-CREATE TABLE IF NOT EXISTS default.gpu_hours_hourly
+CREATE TABLE IF NOT EXISTS gpu_hours_hourly
 (
     hour         DateTime CODEC(Delta, ZSTD(1)),
     hub          LowCardinality(String),
@@ -48,7 +48,7 @@ ENGINE = AggregatingMergeTree
 PARTITION BY toYYYYMM(hour)
 ORDER BY (hub, cluster, namespace, hour, node, hw_id, pod, allocated);
 
-CREATE MATERIALIZED VIEW IF NOT EXISTS default.gpu_hours_hourly_mv TO default.gpu_hours_hourly AS
+CREATE MATERIALIZED VIEW IF NOT EXISTS gpu_hours_hourly_mv TO gpu_hours_hourly AS
 SELECT
     toStartOfHour(TimeUnix)                                  AS hour,
     ResourceAttributes['aitelemetry.hub.name']               AS hub,
@@ -70,7 +70,7 @@ SELECT
     countIf(MetricName = 'DCGM_FI_PROF_GR_ENGINE_ACTIVE')    AS prof_n,
     sumIf(Value, MetricName = 'DCGM_FI_DEV_GPU_UTIL') / 100  AS util_sum,
     countIf(MetricName = 'DCGM_FI_DEV_GPU_UTIL')             AS util_n
-FROM default.otel_metrics_gauge
+FROM otel_metrics_gauge
 WHERE MetricName IN ('DCGM_FI_DEV_FB_USED', 'DCGM_FI_PROF_GR_ENGINE_ACTIVE', 'DCGM_FI_DEV_GPU_UTIL')
   AND Attributes['hw.id'] != ''
 GROUP BY hour, hub, cluster, node, namespace, pod, hw_id, allocated;
@@ -79,7 +79,7 @@ GROUP BY hour, hub, cluster, node, namespace, pod, hw_id, allocated;
 -- pod held each, with when it was first and last seen. One row per (hub,
 -- cluster, node, hw.id, namespace, pod) after merges; read it with GROUP BY
 -- (or FINAL) since merges are eventual.
-CREATE TABLE IF NOT EXISTS default.gpu_topology
+CREATE TABLE IF NOT EXISTS gpu_topology
 (
     hub          LowCardinality(String),
     cluster      LowCardinality(String),
@@ -100,7 +100,7 @@ CREATE TABLE IF NOT EXISTS default.gpu_topology
 ENGINE = AggregatingMergeTree
 ORDER BY (hub, cluster, node, hw_id, namespace, pod);
 
-CREATE MATERIALIZED VIEW IF NOT EXISTS default.gpu_topology_mv TO default.gpu_topology AS
+CREATE MATERIALIZED VIEW IF NOT EXISTS gpu_topology_mv TO gpu_topology AS
 SELECT
     ResourceAttributes['aitelemetry.hub.name']      AS hub,
     ResourceAttributes['k8s.cluster.name']          AS cluster,
@@ -117,6 +117,6 @@ SELECT
     anyLast(ResourceAttributes['aitelemetry.project.pi'])   AS project_pi,
     min(TimeUnix)                                   AS first_seen,
     max(TimeUnix)                                   AS last_seen
-FROM default.otel_metrics_gauge
+FROM otel_metrics_gauge
 WHERE MetricName = 'DCGM_FI_DEV_FB_USED' AND Attributes['hw.id'] != ''
 GROUP BY hub, cluster, node, hw_id, namespace, pod;

@@ -588,7 +588,7 @@ def test_hourly_rollup_matches_raw_and_schedule(db):
 def view_select(name):
     """The SELECT of a materialized view in deploy/clickhouse/002, as the documented backfill runs it."""
     text = open(os.path.join(ROOT, "deploy", "clickhouse", "002-gpu-hours-hourly.sql")).read()
-    (stmt,) = [x for x in split_sql(text) if x.startswith("CREATE MATERIALIZED VIEW IF NOT EXISTS default.%s " % name)]
+    (stmt,) = [x for x in split_sql(text) if x.startswith("CREATE MATERIALIZED VIEW IF NOT EXISTS %s " % name)]
     return stmt[stmt.index(" AS\nSELECT") + 4:]
 
 

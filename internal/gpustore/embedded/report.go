@@ -1,0 +1,339 @@
+package embedded
+
+import (
+	"context"
+	"database/sql"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/nerc-project/ai-telemetry-collector/internal/gpustore"
+)
+
+// keyCols are the GROUP BY columns of each aggregation key (a project is a
+// namespace on a cluster of a hub).
+var keyCols = map[string][]string{
+	gpustore.KeyProject: {"hub", "cluster", "namespace"},
+	gpustore.KeyPI:      {"project_pi"},
+	gpustore.KeyCluster: {"cluster"},
+	gpustore.KeyNode:    {"node"},
+	gpustore.KeyModel:   {"model"},
+	gpustore.KeyProfile: {"profile"},
+	gpustore.KeyDevice:  {"hw_id"},
+}
+
+// stepExpr is the start (unix s) of the UTC step holding the unix second x.
+func stepExpr(st gpustore.Step, x string) string {
+	switch st {
+	case gpustore.StepDay:
+		return "(" + x + " / 86400 * 86400)"
+	case gpustore.StepWeek: // 1970-01-01 was a Thursday: Monday is 3 days before
+		return "((" + x + " / 86400 - ((" + x + " / 86400 + 3) % 7)) * 86400)"
+	case gpustore.StepMonth:
+		return "CAST(strftime('%s', " + x + ", 'unixepoch', 'start of month') AS INTEGER)"
+	}
+	return "0"
+}
+
+// stepStart and nextStep walk the steps in Go, for the bounds.
+func stepStart(st gpustore.Step, t time.Time) time.Time {
+	t = t.UTC()
+	day := time.Date(t.Year(), t.Month(), t.Day(), 0, 0, 0, 0, time.UTC)
+	switch st {
+	case gpustore.StepDay:
+		return day
+	case gpustore.StepWeek:
+		return day.AddDate(0, 0, -((int(day.Weekday()) + 6) % 7))
+	case gpustore.StepMonth:
+		return time.Date(t.Year(), t.Month(), 1, 0, 0, 0, 0, time.UTC)
+	}
+	return t
+}
+
+func nextStep(st gpustore.Step, t time.Time) time.Time {
+	switch st {
+	case gpustore.StepDay:
+		return t.AddDate(0, 0, 1)
+	case gpustore.StepWeek:
+		return t.AddDate(0, 0, 7)
+	case gpustore.StepMonth:
+		return t.AddDate(0, 1, 0)
+	}
+	return t
+}
+
+func checkGPUHours(q gpustore.GPUHoursQuery) error {
+	if err := reportWindow(q.Window); err != nil {
+		return err
+	}
+	switch q.Step {
+	case gpustore.StepNone, gpustore.StepDay, gpustore.StepWeek, gpustore.StepMonth:
+	default:
+		return badQuery("unknown step %q", q.Step)
+	}
+	switch q.Source {
+	case gpustore.SourceAuto, gpustore.SourceRaw, gpustore.SourceRollup:
+	default:
+		return badQuery("unknown source %q", q.Source)
+	}
+	if q.Step != gpustore.StepNone {
+		n := 0
+		for t := stepStart(q.Step, q.Window.From); t.Before(q.Window.To); t = nextStep(q.Step, t) {
+			if n++; n > gpustore.MaxSteps {
+				return badQuery("more than %d %s steps", gpustore.MaxSteps, q.Step)
+			}
+		}
+	}
+	seen := map[string]bool{}
+	for _, k := range q.Aggregate {
+		if _, ok := keyCols[k]; !ok {
+			return badQuery("unknown aggregation key %q", k)
+		}
+		if seen[k] {
+			return badQuery("aggregation key %q given twice", k)
+		}
+		seen[k] = true
+	}
+	if q.Limit < 0 || q.Offset < 0 || q.Limit > gpustore.MaxLimit {
+		return badQuery("limit must be 0 to %d and offset not negative", gpustore.MaxLimit)
+	}
+	return nil
+}
+
+// GPUHours is the GPU-hours report (docs/dashboards.md) from raw samples or
+// the hourly rollup. Rows are sorted by step and key values; Limit pages
+// them only when given (a report is whole by default).
+func (s *Store) GPUHours(ctx context.Context, gq gpustore.GPUHoursQuery) ([]gpustore.GPUHoursRow, error) {
+	if err := checkGPUHours(gq); err != nil {
+		return nil, err
+	}
+	out := []gpustore.GPUHoursRow{}
+	if gq.Scope.Empty() {
+		return out, nil
+	}
+	src := gq.Source
+	if src == gpustore.SourceAuto {
+		src = gpustore.SourceRollup
+		if !gq.Window.From.Before(s.now().Add(-s.cfg.RawRetention)) {
+			src = gpustore.SourceRaw
+		}
+	}
+	var group []string
+	needProject := false
+	for _, k := range gq.Aggregate {
+		group = append(group, keyCols[k]...)
+		if k == gpustore.KeyProject || k == gpustore.KeyPI {
+			needProject = true
+		}
+	}
+	q := &query{}
+	var stepCol string
+	if src == gpustore.SourceRaw {
+		q.add("WITH ")
+		sampleRows(q, gq.Filter, gq.Window.From.UnixNano(), gq.Window.To.UnixNano())
+		intervals(q)
+		stepCol = stepExpr(gq.Step, "ts_s")
+		q.add(` SELECT ` + stepCol + ` AS step`)
+		for _, c := range group {
+			q.add(", " + c)
+		}
+		q.add(`, sum(fraction * dt) / 3600.0, sum(fraction * busy * dt) / 3600.0,
+			sum(CASE WHEN busy < ? THEN fraction * dt ELSE 0 END) / 3600.0, count(DISTINCT hw_id)
+			FROM iv WHERE allocated = 1`, gpustore.IdleBusyThreshold)
+	} else {
+		// Whole hours the window touches (the rollup panel's semantics).
+		hFrom := gq.Window.From.UTC().Truncate(time.Hour).Unix()
+		hTo := gq.Window.To.Unix() + boolInt(gq.Window.To.Nanosecond() > 0)
+		stepCol = stepExpr(gq.Step, "hour")
+		q.add(`WITH h AS (SELECT hour, hub, cluster, node, namespace, pod, hw_id, allocated, project_pi, model, profile,
+			fraction, samples, CASE WHEN prof_n > 0 THEN prof_sum / prof_n WHEN util_n > 0 THEN util_sum / util_n END AS busy,
+			CASE WHEN samples > 1 THEN (last_seen / 1000000000 - first_seen / 1000000000) * 1.0 / (samples - 1)
+			WHEN samples = 0 THEN 0
+			ELSE coalesce((SELECT max((x.last_seen / 1000000000 - x.first_seen / 1000000000) * 1.0 / (x.samples - 1))
+				FROM hourly x WHERE x.hour = hourly.hour AND x.hub = hourly.hub AND x.cluster = hourly.cluster
+				AND x.node = hourly.node AND x.samples > 1`)
+		// A lone sample takes the largest interval of its node in that hour
+		// among the rows the scope sees, or LoneSampleIntervalS; capped. (A
+		// correlated lookup on the key's prefix, only for lone rows: no
+		// window function sorting every row.)
+		q.scope(gq.Scope, hourColsX).filter(gq.Filter, hourColsX)
+		q.add(`), ?) END AS own FROM hourly WHERE hour >= ? AND hour < ? AND allocated = 1`,
+			gpustore.LoneSampleIntervalS, hFrom, hTo)
+		q.scope(gq.Scope, hourCols).filter(gq.Filter, hourCols)
+		q.add(`), iv AS (SELECT *, min(own, ?) AS iv_s FROM h)`, gpustore.MaxSampleIntervalS)
+		q.add(` SELECT ` + stepCol + ` AS step`)
+		for _, c := range group {
+			q.add(", " + c)
+		}
+		q.add(`, sum(fraction * samples * iv_s) / 3600.0, coalesce(sum(fraction * samples * iv_s * busy), 0) / 3600.0,
+			sum(CASE WHEN busy < ? THEN fraction * samples * iv_s ELSE 0 END) / 3600.0,
+			count(DISTINCT CASE WHEN samples > 0 THEN hw_id END)
+			FROM iv WHERE 1`, gpustore.IdleBusyThreshold)
+	}
+	if needProject {
+		q.add(` AND namespace != ''`)
+	}
+	q.add(` GROUP BY step`)
+	for _, c := range group {
+		q.add(", " + c)
+	}
+	err := s.rows(ctx, q, func(r *sql.Rows) error {
+		var step int64
+		vals := make([]string, len(group))
+		dest := []any{&step}
+		for i := range vals {
+			dest = append(dest, &vals[i])
+		}
+		var row gpustore.GPUHoursRow
+		dest = append(dest, &row.Allocated, &row.Used, &row.Idle, &row.Devices)
+		if err := r.Scan(dest...); err != nil {
+			return err
+		}
+		row.Start, row.End = gq.Window.From.UTC(), gq.Window.To.UTC()
+		if gq.Step != gpustore.StepNone {
+			st := time.Unix(step, 0).UTC()
+			row.Start, row.End = maxTime(st, row.Start), minTime(nextStep(gq.Step, st), row.End)
+		}
+		row.Keys = map[string]string{}
+		i := 0
+		for _, k := range gq.Aggregate {
+			n := len(keyCols[k])
+			row.Keys[k] = strings.Join(vals[i:i+n], "/")
+			i += n
+		}
+		out = append(out, row)
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	sort.SliceStable(out, func(i, j int) bool {
+		if !out[i].Start.Equal(out[j].Start) {
+			return out[i].Start.Before(out[j].Start)
+		}
+		for _, k := range gq.Aggregate {
+			if out[i].Keys[k] != out[j].Keys[k] {
+				return out[i].Keys[k] < out[j].Keys[k]
+			}
+		}
+		return false
+	})
+	if gq.Limit > 0 || gq.Offset > 0 {
+		lo := min(gq.Offset, len(out))
+		hi := len(out)
+		if gq.Limit > 0 {
+			hi = min(lo+gq.Limit, len(out))
+		}
+		out = out[lo:hi]
+	}
+	return out, nil
+}
+
+func boolInt(b bool) int64 {
+	if b {
+		return 1
+	}
+	return 0
+}
+
+func maxTime(a, b time.Time) time.Time {
+	if a.After(b) {
+		return a
+	}
+	return b
+}
+
+func minTime(a, b time.Time) time.Time {
+	if a.Before(b) {
+		return a
+	}
+	return b
+}
+
+// Idle lists allocated devices below the idle threshold: at their last
+// sample the scope sees (zero window), or the idle GPU-hours each pod
+// accrued in the window (raw samples), most idle first.
+func (s *Store) Idle(ctx context.Context, f gpustore.Filter) ([]gpustore.IdleAllocation, error) {
+	out := []gpustore.IdleAllocation{}
+	limit, offset, err := page(f)
+	if err != nil {
+		return nil, err
+	}
+	if !f.Window.IsZero() {
+		if err := reportWindow(f.Window); err != nil {
+			return nil, err
+		}
+	}
+	if f.Scope.Empty() {
+		return out, nil
+	}
+	q := &query{}
+	if f.Window.IsZero() {
+		q.add(`WITH l AS (SELECT *, row_number() OVER (PARTITION BY hub, cluster, node, hw_id
+				ORDER BY ts DESC, namespace DESC) AS rn FROM device_last WHERE 1`)
+		q.scope(f.Scope, deviceCols).filter(f, deviceCols)
+		q.add(`) SELECT hub, cluster, node, hw_id, namespace, pod, fraction,
+			fraction * (ts - coalesce(idle_since, ts)) / 3600e9 AS idle_h, coalesce(idle_since, ts), ts
+			FROM l WHERE rn = 1 AND allocated = 1 AND busy < ?`, gpustore.IdleBusyThreshold)
+	} else {
+		q.add("WITH ")
+		sampleRows(q, f, f.Window.From.UnixNano(), f.Window.To.UnixNano())
+		intervals(q)
+		q.add(` SELECT hub, cluster, node, hw_id, namespace, pod, max(fraction), sum(fraction * dt) / 3600.0 AS idle_h,
+			min(ts), max(ts) FROM iv WHERE allocated = 1 AND busy < ?
+			GROUP BY hub, cluster, node, hw_id, namespace, pod`, gpustore.IdleBusyThreshold)
+	}
+	q.add(` ORDER BY idle_h DESC, hub, cluster, node, hw_id, namespace, pod LIMIT ? OFFSET ?`, limit, offset)
+	err = s.rows(ctx, q, func(r *sql.Rows) error {
+		var a gpustore.IdleAllocation
+		var since, last int64
+		if err := r.Scan(&a.Hub, &a.Cluster, &a.Node, &a.Device, &a.Namespace, &a.Pod, &a.Fraction, &a.IdleHours,
+			&since, &last); err != nil {
+			return err
+		}
+		a.Since, a.LastSeen = fromNS(since), fromNS(last)
+		out = append(out, a)
+		return nil
+	})
+	return out, err
+}
+
+// Utilization is the series of the samples the scope sees in the window
+// (one device, one namespace, or all), in at most MaxPoints buckets.
+func (s *Store) Utilization(ctx context.Context, uq gpustore.UtilizationQuery) ([]gpustore.UtilizationPoint, error) {
+	if err := reportWindow(uq.Window); err != nil {
+		return nil, err
+	}
+	n := uq.MaxPoints
+	switch {
+	case n < 0 || n > gpustore.MaxPoints:
+		return nil, badQuery("max points %d is not 1 to %d", n, gpustore.MaxPoints)
+	case n == 0:
+		n = gpustore.MaxPoints
+	}
+	out := []gpustore.UtilizationPoint{}
+	if uq.Scope.Empty() {
+		return out, nil
+	}
+	from, to := uq.Window.From.UnixNano(), uq.Window.To.UnixNano()
+	width := (to - from + int64(n) - 1) / int64(n)
+	if width < int64(time.Second) { // whole seconds: never more buckets than seconds
+		width = int64(time.Second)
+	}
+	q := &query{}
+	q.add("WITH ")
+	sampleRows(q, uq.Filter, from, to)
+	q.add(` SELECT (ts - ?) / ? AS b, coalesce(sum(fraction * busy) / nullif(sum(fraction), 0), 0), max(fb_used),
+		max(power), max(temp), count(*) FROM w GROUP BY b ORDER BY b`, from, width)
+	err := s.rows(ctx, q, func(r *sql.Rows) error {
+		var p gpustore.UtilizationPoint
+		var b int64
+		if err := r.Scan(&b, &p.Busy, &p.FBUsedMiB, &p.PowerW, &p.TempC, &p.Samples); err != nil {
+			return err
+		}
+		p.Time = fromNS(from + b*width)
+		out = append(out, p)
+		return nil
+	})
+	return out, err
+}

@@ -1,0 +1,284 @@
+package embedded
+
+import (
+	"context"
+	"database/sql"
+	"fmt"
+	"net/url"
+	"sync"
+	"time"
+
+	_ "modernc.org/sqlite" // registers the pure-Go "sqlite" driver (CGO_ENABLED=0 builds)
+
+	"github.com/nerc-project/ai-telemetry-collector/internal/gpustore"
+)
+
+var _ gpustore.Store = (*Store)(nil)
+
+// retentionEvery bounds how often writes run the retention deletes.
+const retentionEvery = time.Minute
+
+// migrations is the schema history: entry i brings a database from version
+// i to i+1. Append only; never edit an applied entry.
+var migrations = []string{
+	// 1: raw samples (series dictionary + one row per time and series),
+	// the hourly rollup of deploy/clickhouse/002, the latest-state tables
+	// and the usage sessions.
+	`
+CREATE TABLE series (
+	id           INTEGER PRIMARY KEY,
+	hub          TEXT NOT NULL,
+	cluster      TEXT NOT NULL,
+	node         TEXT NOT NULL,
+	namespace    TEXT NOT NULL,
+	pod          TEXT NOT NULL,
+	hw_id        TEXT NOT NULL,
+	parent       TEXT NOT NULL,
+	gpu_index    TEXT NOT NULL,
+	model        TEXT NOT NULL,
+	profile      TEXT NOT NULL,
+	allocated    INTEGER NOT NULL,
+	fraction     REAL NOT NULL,
+	project_name TEXT NOT NULL,
+	project_pi   TEXT NOT NULL,
+	UNIQUE (hub, cluster, node, namespace, pod, hw_id, parent, gpu_index, model, profile,
+	        allocated, fraction, project_name, project_pi)
+);
+-- One row per DCGM sample time (ns) and series; NULL where the field was not
+-- in the sample. busy = coalesce(prof, util / 100, 0) as gpu_samples.
+CREATE TABLE samples (
+	ts      INTEGER NOT NULL,
+	series  INTEGER NOT NULL,
+	prof    REAL,
+	util    REAL,
+	fb_used REAL,
+	fb_free REAL,
+	power   REAL,
+	temp    REAL,
+	xid     REAL,
+	PRIMARY KEY (ts, series)
+) WITHOUT ROWID;
+-- gpu_hours_hourly: per hour (unix s) and series-hour key.
+CREATE TABLE hourly (
+	hour         INTEGER NOT NULL,
+	hub          TEXT NOT NULL,
+	cluster      TEXT NOT NULL,
+	node         TEXT NOT NULL,
+	namespace    TEXT NOT NULL,
+	pod          TEXT NOT NULL,
+	hw_id        TEXT NOT NULL,
+	allocated    INTEGER NOT NULL,
+	project_name TEXT NOT NULL,
+	project_pi   TEXT NOT NULL,
+	model        TEXT NOT NULL,
+	profile      TEXT NOT NULL,
+	fraction     REAL NOT NULL,
+	samples      INTEGER NOT NULL,
+	first_seen   INTEGER,
+	last_seen    INTEGER,
+	prof_sum     REAL NOT NULL,
+	prof_n       INTEGER NOT NULL,
+	util_sum     REAL NOT NULL,
+	util_n       INTEGER NOT NULL,
+	PRIMARY KEY (hour, hub, cluster, node, namespace, pod, hw_id, allocated)
+) WITHOUT ROWID;
+-- The last sample of each device (GPU or slice) per namespace that held it
+-- ('' for samples no pod held): managers read the latest row of a device,
+-- a project the latest of its own.
+CREATE TABLE device_last (
+	hub        TEXT NOT NULL,
+	cluster    TEXT NOT NULL,
+	node       TEXT NOT NULL,
+	hw_id      TEXT NOT NULL,
+	namespace  TEXT NOT NULL,
+	pod        TEXT NOT NULL,
+	parent     TEXT NOT NULL,
+	gpu_index  TEXT NOT NULL,
+	model      TEXT NOT NULL,
+	profile    TEXT NOT NULL,
+	fraction   REAL NOT NULL,
+	allocated  INTEGER NOT NULL,
+	busy       REAL NOT NULL,
+	xid        REAL NOT NULL,
+	ts         INTEGER NOT NULL,
+	first_seen INTEGER NOT NULL,
+	idle_since INTEGER,
+	PRIMARY KEY (hub, cluster, node, hw_id, namespace)
+) WITHOUT ROWID;
+CREATE TABLE projects (
+	hub              TEXT NOT NULL,
+	cluster          TEXT NOT NULL,
+	namespace        TEXT NOT NULL,
+	id               TEXT NOT NULL,
+	name             TEXT NOT NULL,
+	pi               TEXT NOT NULL,
+	field_of_science TEXT NOT NULL,
+	gpu_quota        REAL,
+	gpu_allocation   REAL,
+	gpu_requests     REAL,
+	first_seen       INTEGER NOT NULL,
+	last_seen        INTEGER NOT NULL,
+	PRIMARY KEY (hub, cluster, namespace)
+) WITHOUT ROWID;
+-- Usage sessions by (trace id, id of the final span); end NULL while open.
+CREATE TABLE sessions (
+	trace_id  TEXT NOT NULL,
+	span_id   TEXT NOT NULL,
+	kind      TEXT NOT NULL,
+	hub       TEXT NOT NULL,
+	cluster   TEXT NOT NULL,
+	node      TEXT NOT NULL,
+	namespace TEXT NOT NULL,
+	pod       TEXT NOT NULL,
+	device    TEXT NOT NULL,
+	parent    TEXT NOT NULL,
+	profile   TEXT NOT NULL,
+	fraction  REAL NOT NULL,
+	start     INTEGER NOT NULL,
+	end       INTEGER,
+	PRIMARY KEY (trace_id, span_id)
+) WITHOUT ROWID;
+CREATE INDEX sessions_start ON sessions (start);
+`,
+}
+
+// Store is the embedded backend: one SQLite file, one writer connection and
+// a pool of read-only connections (WAL: readers never wait for the writer).
+type Store struct {
+	cfg Config
+	w   *sql.DB // one connection: SQLite has one writer anyway
+	r   *sql.DB
+
+	mu            sync.Mutex // serializes writes and guards what follows
+	closed        bool
+	series        map[seriesKey]int64 // series ids committed to the file
+	lastRetention time.Time
+}
+
+// Open opens (creating and migrating) the store at cfg.Path.
+func Open(ctx context.Context, cfg Config) (*Store, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	cfg = cfg.withDefaults()
+	dsn := func(readOnly bool) string {
+		q := url.Values{}
+		q.Add("_pragma", "busy_timeout(10000)")
+		q.Add("_pragma", "journal_mode(WAL)")
+		q.Add("_pragma", "synchronous(NORMAL)")
+		q.Add("_pragma", "foreign_keys(OFF)")
+		if readOnly {
+			q.Add("_pragma", "query_only(1)")
+		}
+		q.Set("_txlock", "immediate")
+		return "file:" + cfg.Path + "?" + q.Encode()
+	}
+	w, err := sql.Open("sqlite", dsn(false))
+	if err != nil {
+		return nil, fmt.Errorf("open %s: %w", cfg.Path, err)
+	}
+	w.SetMaxOpenConns(1)
+	w.SetConnMaxIdleTime(0)
+	s := &Store{cfg: cfg, w: w, series: map[seriesKey]int64{}}
+	if err := s.migrate(ctx); err != nil {
+		_ = w.Close()
+		return nil, err
+	}
+	r, err := sql.Open("sqlite", dsn(true))
+	if err != nil {
+		_ = w.Close()
+		return nil, fmt.Errorf("open %s: %w", cfg.Path, err)
+	}
+	r.SetMaxOpenConns(4)
+	s.r = r
+	return s, nil
+}
+
+func (s *Store) migrate(ctx context.Context) error {
+	tx, err := s.w.BeginTx(ctx, nil)
+	if err != nil {
+		return fmt.Errorf("migrate %s: %w", s.cfg.Path, err)
+	}
+	defer func() { _ = tx.Rollback() }()
+	if _, err := tx.ExecContext(ctx, `CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL)`); err != nil {
+		return fmt.Errorf("migrate %s: %w", s.cfg.Path, err)
+	}
+	var v int
+	err = tx.QueryRowContext(ctx, `SELECT version FROM schema_version`).Scan(&v)
+	switch {
+	case err == sql.ErrNoRows:
+		if _, err := tx.ExecContext(ctx, `INSERT INTO schema_version (version) VALUES (0)`); err != nil {
+			return fmt.Errorf("migrate %s: %w", s.cfg.Path, err)
+		}
+	case err != nil:
+		return fmt.Errorf("migrate %s: %w", s.cfg.Path, err)
+	}
+	if v > len(migrations) {
+		return fmt.Errorf("%s: version %d, this build knows %d: %w", s.cfg.Path, v, len(migrations), errUnknownMigration)
+	}
+	for i := v; i < len(migrations); i++ {
+		if _, err := tx.ExecContext(ctx, migrations[i]); err != nil {
+			return fmt.Errorf("migrate %s to version %d: %w", s.cfg.Path, i+1, err)
+		}
+	}
+	if _, err := tx.ExecContext(ctx, `UPDATE schema_version SET version = ?`, len(migrations)); err != nil {
+		return fmt.Errorf("migrate %s: %w", s.cfg.Path, err)
+	}
+	if err := tx.Commit(); err != nil {
+		return fmt.Errorf("migrate %s: %w", s.cfg.Path, err)
+	}
+	return nil
+}
+
+// Close closes the file; later calls fail.
+func (s *Store) Close() error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closed {
+		return nil
+	}
+	s.closed = true
+	werr := s.w.Close()
+	rerr := s.r.Close()
+	if werr != nil {
+		return werr
+	}
+	return rerr
+}
+
+func (s *Store) now() time.Time { return s.cfg.Now() }
+
+// retention deletes what is older than the retentions, at most once per
+// retentionEvery; called with s.mu held after a write.
+func (s *Store) retention(ctx context.Context) error {
+	now := s.now()
+	if d := now.Sub(s.lastRetention); !s.lastRetention.IsZero() && d >= 0 && d < retentionEvery {
+		return nil
+	}
+	s.lastRetention = now
+	raw := now.Add(-s.cfg.RawRetention).UnixNano()
+	roll := now.Add(-s.cfg.RollupRetention)
+	tx, err := s.w.BeginTx(ctx, nil)
+	if err != nil {
+		return fmt.Errorf("retention: %w", err)
+	}
+	defer func() { _ = tx.Rollback() }()
+	for _, st := range []struct {
+		q   string
+		arg int64
+	}{
+		{`DELETE FROM samples WHERE ts < ?`, raw},
+		{`DELETE FROM hourly WHERE hour < ?`, roll.Truncate(time.Hour).Unix()},
+		{`DELETE FROM device_last WHERE ts < ?`, roll.UnixNano()},
+		{`DELETE FROM projects WHERE last_seen < ?`, roll.UnixNano()},
+		{`DELETE FROM sessions WHERE coalesce(end, start) < ?`, roll.UnixNano()},
+	} {
+		if _, err := tx.ExecContext(ctx, st.q, st.arg); err != nil {
+			return fmt.Errorf("retention: %w", err)
+		}
+	}
+	if err := tx.Commit(); err != nil {
+		return fmt.Errorf("retention: %w", err)
+	}
+	return nil
+}
