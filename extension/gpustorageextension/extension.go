@@ -30,6 +30,8 @@ var (
 func (s *storage) Start(ctx context.Context, _ component.Host) error {
 	var err error
 	switch {
+	case (s.cfg.Embedded == nil) == (s.cfg.ClickHouse == nil):
+		err = errOneBackend
 	case s.cfg.Embedded != nil:
 		s.store, err = embedded.Open(ctx, *s.cfg.Embedded)
 		if err == nil {
