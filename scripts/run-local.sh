@@ -35,6 +35,11 @@ AI Telemetry collector, local mode (no authentication; listeners on localhost)
   OTLP in:                  localhost:4317 (gRPC), localhost:4318 (HTTP)
   Alertmanager webhooks:    http://${ALERTMANAGER_ENDPOINT}/alerts (a sample is posted)
   Output (OTLP JSON lines): ${OUTPUT_DIR}/metrics.jsonl, traces.jsonl, logs.jsonl
+  GPU store (embedded):     ${OUTPUT_DIR}/gpu.db
+  Site API (local mode, no authentication):
+                            http://${SITE_ENDPOINT:-localhost:8080}/api/v1/devices
+                            http://${SITE_ENDPOINT:-localhost:8080}/api/v1/reports/gpu-hours?window=24h&aggregate=project
+                            http://${SITE_ENDPOINT:-localhost:8080}/api/openapi.json
   Health:                   http://localhost:13133/
 Each 'Metrics' line below is one scrape that reached the output files; the
 'Traces' lines are GPU usage sessions (start markers, then whole sessions).
