@@ -75,6 +75,7 @@ test: deps ## Everything: unit tests (race), brief fuzzing, integration tests, b
 	$(GO) test -race ./...
 	$(MAKE) rules-test
 	$(MAKE) dashboards-test
+	$(MAKE) gpustore-test
 	$(MAKE) fuzz
 	$(MAKE) integration
 	$(MAKE) build
@@ -98,6 +99,11 @@ $(VENV)/.installed: tests/dashboards/requirements.txt
 .PHONY: dashboards-test
 dashboards-test: $(VENV)/.installed ## Run every Grafana dashboard query in chDB on the exporter's own tables; check GPU-hours
 	GO=$(GO) $(VENV)/bin/python -m pytest -q -p no:cacheprovider tests/dashboards
+
+.PHONY: gpustore-test
+gpustore-test: $(VENV)/.installed ## The ClickHouse backend of internal/gpustore in chDB: its .sql files (pytest), then its Go code over HTTP
+	GO=$(GO) $(VENV)/bin/python -m pytest -q -p no:cacheprovider tests/gpustore
+	CHDB_PYTHON=$(CURDIR)/$(VENV)/bin/python $(GO) test -race -tags integration -count=1 -run 'Real' ./internal/gpustore/clickhouse/
 
 .PHONY: dashboards-fixtures
 dashboards-fixtures: ## Re-record the dashboards' fixtures through the real pipeline (after changing schedule.json or a component)

@@ -275,3 +275,30 @@ def test_utilization(db):
         assert close(r["busy"], a["busy"] if held else 0)
         if held:
             assert close(r["fb_used_mib"], a["fb_used_mib"]) and close(r["power_w"], a["power_w"])
+
+
+def test_idle_now(db):
+    """Idle now: the data cut while team-a's notebook-0 holds its GPU idle (the
+    schedule's idle allocation); its last sample is held and idle, the run
+    started with the allocation."""
+    (a,) = [a for a in S["allocations"] if a["busy"] < BUSY_THR]
+    start = FROM + dt.timedelta(hours=a["start_h"])
+    cut = start + dt.timedelta(minutes=15)
+    fx.open_session("idlenow", s=db)
+    try:
+        db.query("ALTER TABLE idlenow.otel_metrics_gauge DELETE WHERE TimeUnix >= %s SETTINGS mutations_sync = 1"
+                 % "toDateTime64('%s', 9, 'UTC')" % cut.strftime("%Y-%m-%d %H:%M:%S"))
+        db.query("USE idlenow")
+        # the topology as a backfill after the cut (docs/dashboards.md), since the view saw every row
+        db.query("TRUNCATE TABLE gpu_topology")
+        db.query("INSERT INTO gpu_topology " + dash.view_select("gpu_topology_mv"))
+        rows = run(db, "idle_now.sql", window=None)
+        assert [(r["namespace"], r["pod"], r["device"]) for r in rows] == [(a["namespace"], a["pod"], a["device"])]
+        (r,) = rows
+        last = cut - dt.timedelta(seconds=30)  # node 1 is scraped every 30 s
+        assert (at(r["since"]), at(r["last_seen"])) == (start, last)
+        assert close(r["idle_hours"], (last - start).total_seconds() / 3600)
+        assert run(db, "idle_now.sql", window=None, scope="none", projects=[(HUB, CLUSTER, "team-b")]) == []
+    finally:
+        db.query("USE otel")
+        db.query("DROP DATABASE idlenow")

@@ -1,0 +1,374 @@
+//go:build integration
+
+package clickhouse
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"math"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"sort"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/nerc-project/ai-telemetry-collector/internal/gpustore"
+)
+
+// The ClickHouse backend through clickhouse-go's HTTP protocol against the
+// real engine: tests/gpustore/chdb_http.py serves ClickHouse's HTTP
+// interface from chDB over the recorded fixtures (the exporter's tables and
+// deploy/clickhouse). Needs the dashboards' venv (make dashboards-test builds
+// it; CHDB_PYTHON overrides the interpreter).
+
+const repoRoot = "../../.."
+
+var update = flag.Bool("update", false, "rewrite ../testdata/conformance.clickhouse.json with this backend's answers")
+
+func startCHDB(t *testing.T) string {
+	t.Helper()
+	py := os.Getenv("CHDB_PYTHON")
+	if py == "" {
+		py = filepath.Join(repoRoot, ".tools", "venv", "bin", "python")
+	}
+	if _, err := os.Stat(py); err != nil {
+		t.Fatalf("no python with chDB at %s (make dashboards-test builds .tools/venv; or set CHDB_PYTHON): %v", py, err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	cmd := exec.CommandContext(ctx, py, filepath.Join(repoRoot, "tests", "gpustore", "chdb_http.py"), "--port", "0")
+	cmd.Stderr = os.Stderr
+	out, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { cancel(); _ = cmd.Wait() })
+	port := make(chan string, 1)
+	go func() {
+		sc := bufio.NewScanner(out)
+		for sc.Scan() {
+			if p, ok := strings.CutPrefix(sc.Text(), "listening on "); ok {
+				port <- p
+			}
+		}
+	}()
+	select {
+	case p := <-port:
+		return p
+	case <-time.After(5 * time.Minute):
+		t.Fatal("chdb_http.py did not start")
+	}
+	return ""
+}
+
+type conformance struct {
+	Window struct{ From, To time.Time } `json:"window"`
+	Cases  []struct {
+		Name      string   `json:"name"`
+		Report    string   `json:"report"`
+		Aggregate []string `json:"aggregate"`
+		Step      string   `json:"step"`
+		Source    string   `json:"source"`
+		Device    string   `json:"device"`
+		MaxPoints int      `json:"max_points"`
+		Projects  []struct {
+			Hub, Cluster, Namespace string
+		} `json:"projects"`
+	} `json:"cases"`
+}
+
+func TestRealCHDBConformance(t *testing.T) {
+	port := startCHDB(t)
+	ctx := context.Background()
+	s, err := Open(ctx, Config{Endpoint: "http://127.0.0.1:" + port, Database: "otel", Username: "default"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	// the fixtures' sessions are all closed; "now" only matters for open ones
+	s.now = func() time.Time { return time.Date(2026, 11, 1, 7, 0, 0, 0, time.UTC) }
+
+	var conf conformance
+	b, err := os.ReadFile(filepath.Join("..", "testdata", "conformance.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := json.Unmarshal(b, &conf); err != nil {
+		t.Fatal(err)
+	}
+	window := gpustore.Window{From: conf.Window.From, To: conf.Window.To}
+	answers := map[string]any{}
+	for _, c := range conf.Cases {
+		f := gpustore.Filter{Scope: gpustore.Scope{All: true}, Window: window, Device: c.Device}
+		if len(c.Projects) > 0 {
+			f.Scope = gpustore.Scope{}
+			for _, p := range c.Projects {
+				f.Scope.Projects = append(f.Scope.Projects, gpustore.ProjectKey{Hub: p.Hub, Cluster: p.Cluster, Namespace: p.Namespace})
+			}
+		}
+		var got any
+		switch c.Report {
+		case "gpu_hours":
+			got, err = s.GPUHours(ctx, gpustore.GPUHoursQuery{Filter: f, Aggregate: c.Aggregate,
+				Step: gpustore.Step(c.Step), Source: gpustore.Source(c.Source)})
+		case "idle":
+			got, err = s.Idle(ctx, f)
+		case "sessions":
+			got, err = s.Sessions(ctx, f)
+		case "devices":
+			f.Window = gpustore.Window{}
+			got, err = s.Devices(ctx, f)
+		case "slices":
+			f.Window = gpustore.Window{}
+			got, err = s.Slices(ctx, f)
+		case "projects":
+			f.Window = gpustore.Window{}
+			got, err = s.Projects(ctx, f)
+		case "utilization":
+			got, err = s.Utilization(ctx, gpustore.UtilizationQuery{Filter: f, MaxPoints: c.MaxPoints})
+		default:
+			t.Fatalf("%s: unknown report %s", c.Name, c.Report)
+		}
+		if err != nil {
+			t.Fatalf("%s: %v", c.Name, err)
+		}
+		answers[c.Name] = got
+	}
+	out, _ := json.MarshalIndent(answers, "", " ")
+	mine := filepath.Join("..", "testdata", "conformance.clickhouse.json")
+	if *update {
+		if err := os.WriteFile(mine, append(out, '\n'), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	} else if committed, err := os.ReadFile(mine); err != nil {
+		t.Errorf("%v (go test -tags integration ./internal/gpustore/clickhouse -update writes it)", err)
+	} else {
+		// this backend's own recorded answers, for the lead's diff with the
+		// embedded backend's: a change here is a change of the answers
+		compareAnswers(t, "conformance.clickhouse.json", committed, out)
+	}
+	if emb, err := os.ReadFile(filepath.Join("..", "testdata", "conformance.embedded.json")); err == nil {
+		compareAnswers(t, "the embedded backend", emb, out)
+	} else {
+		t.Logf("no conformance.embedded.json: checked against the schedule only")
+	}
+	checkSchedule(t, answers)
+	checkHostileAndScope(t, s, window)
+}
+
+// compareAnswers compares two sets of answers, numbers at relative 1e-9.
+func compareAnswers(t *testing.T, what string, emb, ours []byte) {
+	var a, b map[string]any
+	if err := json.Unmarshal(emb, &a); err != nil {
+		t.Fatal(err)
+	}
+	if err := json.Unmarshal(ours, &b); err != nil {
+		t.Fatal(err)
+	}
+	for name, want := range a {
+		if d := diff(want, b[name], name); d != "" {
+			t.Errorf("%s differs from %s: %s", name, what, d)
+		}
+	}
+}
+
+func diff(a, b any, path string) string {
+	switch x := a.(type) {
+	case float64:
+		y, ok := b.(float64)
+		if !ok || math.Abs(x-y) > 1e-9*math.Max(math.Abs(x), math.Abs(y)) {
+			return fmt.Sprintf("%s: %v vs %v", path, a, b)
+		}
+	case map[string]any:
+		y, ok := b.(map[string]any)
+		if !ok || len(x) != len(y) {
+			return fmt.Sprintf("%s: %v vs %v", path, a, b)
+		}
+		for k := range x {
+			if d := diff(x[k], y[k], path+"."+k); d != "" {
+				return d
+			}
+		}
+	case []any:
+		y, ok := b.([]any)
+		if !ok || len(x) != len(y) {
+			return fmt.Sprintf("%s: %d vs %v items", path, len(x), b)
+		}
+		for i := range x {
+			if d := diff(x[i], y[i], fmt.Sprintf("%s[%d]", path, i)); d != "" {
+				return d
+			}
+		}
+	default:
+		if fmt.Sprint(a) != fmt.Sprint(b) {
+			return fmt.Sprintf("%s: %v vs %v", path, a, b)
+		}
+	}
+	return ""
+}
+
+// schedule is the ground truth behind the fixtures (tests/dashboards/testdata/schedule.json).
+type schedule struct {
+	Hours   float64 `json:"hours"`
+	Devices []struct {
+		UUID       string `json:"uuid"`
+		MIGProfile string `json:"mig_profile"`
+		MIGID      int    `json:"mig_id"`
+	} `json:"devices"`
+	Allocations []struct {
+		Device, Namespace, Pod string
+		StartH                 float64 `json:"start_h"`
+		Hours, Busy            float64
+	} `json:"allocations"`
+}
+
+func fraction(profile string) float64 {
+	if profile == "" {
+		return 1
+	}
+	var n int
+	fmt.Sscanf(profile, "%dg", &n)
+	return float64(n) / 7 // the schedule's GPUs are A100s: 7 compute slices
+}
+
+func within(got, want float64) bool { return math.Abs(got-want) <= math.Max(0.01*math.Abs(want), 1e-6) }
+
+func checkSchedule(t *testing.T, answers map[string]any) {
+	var sc schedule
+	b, err := os.ReadFile(filepath.Join(repoRoot, "tests", "dashboards", "testdata", "schedule.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := json.Unmarshal(b, &sc); err != nil {
+		t.Fatal(err)
+	}
+	prof := map[string]string{}
+	for _, d := range sc.Devices {
+		id := d.UUID
+		if d.MIGProfile != "" {
+			id = fmt.Sprintf("%s/%d", d.UUID, d.MIGID)
+		}
+		prof[id] = d.MIGProfile
+	}
+	type tot struct{ alloc, used, idle float64 }
+	want := map[string]*tot{}
+	var all tot
+	for _, a := range sc.Allocations {
+		f := fraction(prof[a.Device])
+		x := want[a.Namespace]
+		if x == nil {
+			x = &tot{}
+			want[a.Namespace] = x
+		}
+		x.alloc += f * a.Hours
+		x.used += f * a.Busy * a.Hours
+		if a.Busy < gpustore.IdleBusyThreshold {
+			x.idle += f * a.Hours
+		}
+		all.alloc += f * a.Hours
+	}
+	for _, name := range []string{"by-project-raw", "by-project-rollup"} {
+		rows := answers[name].([]gpustore.GPUHoursRow)
+		if len(rows) != len(want) {
+			t.Errorf("%s: %d rows, want %d", name, len(rows), len(want))
+		}
+		for _, r := range rows {
+			w := want[r.Keys[gpustore.KeyProject]]
+			if w == nil || !within(r.Allocated, w.alloc) || !within(r.Used, w.used) || !within(r.Idle, w.idle) {
+				t.Errorf("%s: %+v, schedule %+v", name, r, w)
+			} else {
+				t.Logf("%s %s: allocated %.6f used %.6f idle %.6f (schedule %.6f %.6f %.6f)", name,
+					r.Keys[gpustore.KeyProject], r.Allocated, r.Used, r.Idle, w.alloc, w.used, w.idle)
+			}
+		}
+	}
+	if rows := answers["total-raw"].([]gpustore.GPUHoursRow); len(rows) != 1 || !within(rows[0].Allocated, all.alloc) {
+		t.Errorf("total-raw: %+v, schedule %v", rows, all.alloc)
+	}
+	for _, name := range []string{"by-device-raw", "by-cluster-node-raw", "by-model-profile-raw", "by-pi-raw", "by-pi-month-rollup", "by-node-rollup", "by-project-day-raw"} {
+		var sum float64
+		for _, r := range answers[name].([]gpustore.GPUHoursRow) {
+			sum += r.Allocated
+		}
+		if !within(sum, all.alloc) {
+			t.Errorf("%s adds up to %v, schedule %v", name, sum, all.alloc)
+		}
+	}
+	for _, r := range answers["team-a-only-raw"].([]gpustore.GPUHoursRow) {
+		for _, a := range sc.Allocations {
+			if a.Device == r.Keys[gpustore.KeyDevice] && a.Namespace != "team-a" {
+				t.Errorf("team-a's scope sees %s", a.Device)
+			}
+		}
+	}
+	sessions := answers["sessions"].([]gpustore.Session)
+	if len(sessions) != len(sc.Allocations) { // every allocation of the schedule outlasts its alert's for:
+		t.Errorf("%d sessions, want %d", len(sessions), len(sc.Allocations))
+	}
+	for _, x := range sessions {
+		if x.End == nil || x.Busy == nil {
+			t.Errorf("session %+v: closed and with samples in the fixtures", x)
+		}
+	}
+	if n := len(answers["slices"].([]gpustore.Slice)); n != 2 {
+		t.Errorf("%d slices, want 2", n)
+	}
+	if n := len(answers["devices"].([]gpustore.Device)); n != 4 {
+		t.Errorf("%d devices, want 4", n)
+	}
+	if p := answers["projects"].([]gpustore.Project); len(p) != 2 || p[0].GPUAllocation == nil || *p[0].GPUAllocation != 4 {
+		t.Errorf("projects: %+v", p)
+	}
+	var idle []string
+	for _, a := range sc.Allocations {
+		if a.Busy < gpustore.IdleBusyThreshold {
+			idle = append(idle, a.Pod)
+		}
+	}
+	var gotIdle []string
+	for _, x := range answers["idle-window"].([]gpustore.IdleAllocation) {
+		gotIdle = append(gotIdle, x.Pod)
+	}
+	sort.Strings(gotIdle)
+	if fmt.Sprint(gotIdle) != fmt.Sprint(idle) {
+		t.Errorf("idle: %v, want %v", gotIdle, idle)
+	}
+	if u := answers["utilization-a100-0"].([]gpustore.UtilizationPoint); len(u) != 24 || !within(u[8].Busy, 0.9) {
+		t.Errorf("utilization: %d points %+v", len(u), u)
+	}
+}
+
+// Hostile values are data: a namespace with SQL in it selects nothing, and
+// the zero scope sees nothing; an engine error comes back wrapped.
+func checkHostileAndScope(t *testing.T, s *Store, w gpustore.Window) {
+	ctx := context.Background()
+	hostile := gpustore.Scope{Projects: []gpustore.ProjectKey{{Hub: "moc", Cluster: "nerc-ocp-prod", Namespace: "x' OR 1=1 --"}}}
+	rows, err := s.GPUHours(ctx, gpustore.GPUHoursQuery{Filter: gpustore.Filter{Scope: hostile, Window: w}, Aggregate: []string{"device"}})
+	if err != nil || len(rows) != 0 {
+		t.Errorf("hostile project scope: %v %v", rows, err)
+	}
+	sessions, err := s.Sessions(ctx, gpustore.Filter{Scope: gpustore.Scope{All: true}, Namespace: "x' OR 1=1 --"})
+	if err != nil || len(sessions) != 0 {
+		t.Errorf("hostile namespace filter: %v %v", sessions, err)
+	}
+	devs, err := s.Devices(ctx, gpustore.Filter{Scope: gpustore.Scope{Projects: []gpustore.ProjectKey{{Hub: "moc", Cluster: "nerc-ocp-prod", Namespace: "team-b"}}}})
+	if err != nil || len(devs) != 1 || devs[0].ID != "GPU-6b0d4e93-2f8a-4c17-b3e5-91a7c2d8f604" {
+		t.Errorf("team-b's devices: %+v %v", devs, err)
+	}
+	s.queries["broken"] = query{name: "broken", text: "SELECT nosuch FROM gpu_samples"}
+	if _, err := s.run(ctx, "broken", params{}); err == nil || !strings.Contains(err.Error(), "broken") {
+		t.Errorf("an engine error: %v", err)
+	} else {
+		var target interface{ Error() string }
+		_ = errors.As(err, &target)
+		t.Logf("engine error as returned: %v", err)
+	}
+}
