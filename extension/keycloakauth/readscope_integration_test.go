@@ -210,6 +210,20 @@ func TestRealKeycloakReadScope(t *testing.T) {
 			took, tookAgain, tookAlice)
 	})
 
+	t.Run("a token whose session ended is a denial", func(t *testing.T) {
+		// Validated here (its signature and exp hold), refused by Keycloak
+		// once the user is logged out: 400 invalid_grant.
+		tok := userToken(t, kc, "bob")
+		ctx := authenticated(t, site, tok)
+		logout(t, kc, "bob")
+		_, err := site.ReadScope(ctx)
+		require.ErrorIs(t, err, authz.ErrDenied)
+		require.ErrorIs(t, err, errTokenRefused)
+		require.NotErrorIs(t, err, authz.ErrUnavailable)
+		status, _ := readScopeOver(t, srv, tok)
+		assert.Equal(t, http.StatusForbidden, status)
+	})
+
 	// A token validated but never scoped on the site, for the outage.
 	unscoped := clientToken(t, kc, "team-a-reader")
 	_, err := site.Authenticate(context.Background(), bearerHeader(unscoped))
@@ -231,15 +245,36 @@ func TestRealKeycloakReadScope(t *testing.T) {
 	})
 }
 
+// adminClient calls the realm's admin REST API as site-admin (a service
+// account with realm-management's manage-authorization and manage-users).
+func adminClient(kc *testpeers.Keycloak) (*http.Client, string) {
+	cc := clientcredentials.Config{ClientID: "site-admin", ClientSecret: kc.Secret("site-admin"), TokenURL: kc.TokenURL()}
+	return cc.Client(context.Background()), kc.URL() + "/admin/realms/" + kc.Realm()
+}
+
+// logout ends every session of a realm user.
+func logout(t *testing.T, kc *testpeers.Keycloak, username string) {
+	t.Helper()
+	httpClient, admin := adminClient(kc)
+	resp, err := httpClient.Get(admin + "/users?exact=true&username=" + url.QueryEscape(username))
+	require.NoError(t, err)
+	var users []struct {
+		ID string `json:"id"`
+	}
+	require.NoError(t, json.NewDecoder(resp.Body).Decode(&users))
+	_ = resp.Body.Close()
+	require.Len(t, users, 1)
+	resp, err = httpClient.Post(admin+"/users/"+users[0].ID+"/logout", "application/json", http.NoBody)
+	require.NoError(t, err)
+	_ = resp.Body.Close()
+	require.Equal(t, http.StatusNoContent, resp.StatusCode)
+}
+
 // addProjectResources creates n project resources of type bulk in the site's
-// resource server through Keycloak's admin REST API, as site-admin (a
-// service account with realm-management's manage-authorization).
+// resource server through Keycloak's admin REST API.
 func addProjectResources(t *testing.T, kc *testpeers.Keycloak, n int) {
 	t.Helper()
-	admin := kc.URL() + "/admin/realms/" + kc.Realm()
-	httpClient := (&clientcredentials.Config{
-		ClientID: "site-admin", ClientSecret: kc.Secret("site-admin"), TokenURL: kc.TokenURL(),
-	}).Client(context.Background())
+	httpClient, admin := adminClient(kc)
 	resp, err := httpClient.Get(admin + "/clients?clientId=" + url.QueryEscape(siteResourceServer))
 	require.NoError(t, err)
 	var clients []struct {
