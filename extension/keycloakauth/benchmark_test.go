@@ -128,3 +128,47 @@ func benchStart(b *testing.B, cfg *Config) *keycloakAuth {
 	b.Cleanup(func() { _ = e.Shutdown(context.Background()) })
 	return e
 }
+
+// BenchmarkReadScope500Projects: the read scope of a caller granted 500
+// projects, against the fake. Cached is the site's every request after the
+// first (a copy of the cached scope); Uncached parses Keycloak's list each
+// time (a one-token cache, two tokens alternating), the cost besides
+// Keycloak's own evaluation. keycloak-requests/op counts the grants sent.
+func BenchmarkReadScope500Projects(b *testing.B) {
+	for _, cached := range []bool{true, false} {
+		name := "Cached"
+		if !cached {
+			name = "Uncached"
+		}
+		b.Run(name, func(b *testing.B) {
+			f := newFakeKeycloak(b)
+			cfg := f.config()
+			if !cached {
+				cfg.Server.TokenCacheSize = 1
+			}
+			e := benchStart(b, cfg)
+			ctxs := make([]context.Context, 2)
+			for i := range ctxs {
+				tok := f.sign(f.claims(time.Hour))
+				for p := range 500 {
+					f.grant(tok, topology.ProjectResource("moc", "nerc-ocp-prod", fmt.Sprintf("project-%d", p)), "GET")
+				}
+				ctx, err := e.Authenticate(context.Background(), bearerHeader(tok))
+				require.NoError(b, err)
+				ctxs[i] = ctx
+			}
+			before := f.umas.Load()
+			b.ReportAllocs()
+			b.ResetTimer()
+			i := 0
+			for b.Loop() {
+				i++
+				scope, err := e.ReadScope(ctxs[i%2])
+				if err != nil || len(scope.Projects) != 500 {
+					b.Fatal(err, len(scope.Projects))
+				}
+			}
+			b.ReportMetric(float64(f.umas.Load()-before)/float64(b.N), "keycloak-requests/op")
+		})
+	}
+}

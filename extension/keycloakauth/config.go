@@ -37,6 +37,7 @@ var (
 	errBadMode          = errors.New(`mode must be "none" or "resource"`)
 	errNoResourceServer = errors.New("resource_server must be set in mode resource")
 	errNoScope          = errors.New("scope must be set in mode resource")
+	errNoReadScope      = errors.New("read_scope and manager_scope must be set in mode resource")
 	errModeNeedsServer  = errors.New("mode resource needs server.audiences")
 	errTooLong          = errors.New("above the maximum")
 	errInsecureServer   = errors.New("server_url is plain http to a host that is not loopback: tokens and client secrets would travel in clear text (use https, or set insecure_allow_http)")
@@ -147,6 +148,12 @@ type AuthorizationConfig struct {
 	// DecisionBurst: questions a caller may ask at once before the
 	// per-minute rate applies.
 	DecisionBurst int `mapstructure:"decision_burst"`
+	// ReadScope is the scope on a project's resource that lets its holder
+	// read the project (ReadScope, the site's read side).
+	ReadScope string `mapstructure:"read_scope"`
+	// ManagerScope is the scope on a cluster's or a hub's resource that
+	// lets its holder read all of it.
+	ManagerScope string `mapstructure:"manager_scope"`
 }
 
 var _ component.Config = (*Config)(nil)
@@ -265,6 +272,9 @@ func (a *AuthorizationConfig) validate(hasServer bool) []error {
 	}
 	if a.Scope == "" {
 		errs = append(errs, fmt.Errorf("authorization: %w", errNoScope))
+	}
+	if a.ReadScope == "" || a.ManagerScope == "" {
+		errs = append(errs, fmt.Errorf("authorization: %w", errNoReadScope))
 	}
 	if a.DecisionCacheTTL <= 0 {
 		errs = append(errs, fmt.Errorf("authorization.decision_cache_ttl: %w", errNonPositive))

@@ -59,6 +59,14 @@ func TestLoadConfig(t *testing.T) {
 		ExpiryMargin: defaultExpiryMargin, MaxBackoff: defaultMaxBackoff,
 	})
 
+	site := createDefaultConfig().(*Config)
+	site.ServerURL = "https://keycloak.example.org"
+	site.Server.Audiences = []string{"ai-telemetry-site"}
+	site.Authorization.Mode = ModeResource
+	site.Authorization.ResourceServer = "ai-telemetry-site"
+	site.Authorization.ReadScope = "view"
+	site.Authorization.ManagerScope = "manage"
+
 	tests := []struct {
 		id      component.ID
 		want    *Config
@@ -83,6 +91,8 @@ func TestLoadConfig(t *testing.T) {
 		{id: component.NewIDWithName(metadata.Type, "http_server_url_allowed"), want: httpAllowed},
 		{id: component.NewIDWithName(metadata.Type, "loopback_http"), want: loopback},
 		{id: component.NewIDWithName(metadata.Type, "agent_insecure"), want: agentInsecure},
+		{id: component.NewIDWithName(metadata.Type, "site"), want: site},
+		{id: component.NewIDWithName(metadata.Type, "no_read_scope"), wantErr: errNoReadScope},
 	}
 	for _, tt := range tests {
 		t.Run(tt.id.String(), func(t *testing.T) {
@@ -107,6 +117,8 @@ func TestDefaultConfigNeedsServerURL(t *testing.T) {
 	require.ErrorIs(t, cfg.Validate(), errNoSide)
 	assert.Equal(t, "NERC", cfg.Realm)
 	assert.False(t, cfg.Client.HasValue(), "the client side is off unless configured")
+	assert.Equal(t, "GET", cfg.Authorization.ReadScope)
+	assert.Equal(t, "GETManager", cfg.Authorization.ManagerScope, "the original platform's manager scope")
 }
 
 func TestEndpoints(t *testing.T) {

@@ -2,6 +2,7 @@ package keycloakauth // import "github.com/nerc-project/ai-telemetry-collector/e
 
 import (
 	"context"
+	"crypto/sha256"
 	"errors"
 	"fmt"
 	"net/http"
@@ -28,6 +29,7 @@ var (
 	_ extensionauth.HTTPClient = (*keycloakAuth)(nil)
 	_ extensionauth.GRPCClient = (*keycloakAuth)(nil)
 	_ authz.Authorizer         = (*keycloakAuth)(nil)
+	_ authz.ReadScoper         = (*keycloakAuth)(nil)
 )
 
 // keycloakAuth is one configured extension: the server side (keys, token
@@ -44,6 +46,8 @@ type keycloakAuth struct {
 	unknown    *lru.Cache[string, time.Time] // resources Keycloak does not know, until when
 	budgets    *lru.Cache[string, *rate.Limiter]
 	inflight   singleflight.Group
+	readScopes *lru.Cache[[sha256.Size]byte, readScope] // by token hash
+	readFlight singleflight.Group
 	source     *tokenSource
 
 	now func() time.Time // time.Now; tests move the clock
@@ -81,6 +85,10 @@ func newKeycloakAuth(cfg *Config, set extension.Settings) (*keycloakAuth, error)
 		}
 		if e.budgets, err = lru.New[string, *rate.Limiter](cfg.Server.TokenCacheSize); err != nil {
 			return nil, fmt.Errorf("decision budgets: %w", err)
+		}
+		// One read scope per validated token at most.
+		if e.readScopes, err = lru.New[[sha256.Size]byte, readScope](cfg.Server.TokenCacheSize); err != nil {
+			return nil, fmt.Errorf("read scope cache: %w", err)
 		}
 	}
 	e.keys = newKeySet(e, cfg)

@@ -23,6 +23,8 @@ const (
 	defaultExpiryMargin           = 30 * time.Second
 	defaultMaxBackoff             = time.Minute
 	defaultScope                  = "GET"
+	defaultReadScope              = "GET"
+	defaultManagerScope           = "GETManager" // the original platform's (prom-keycloak-proxy's)
 	defaultDecisionCacheTTL       = time.Minute
 	defaultDecisionCacheSize      = 100_000
 	// Two decisions a second per caller, and a burst that covers one
@@ -65,6 +67,8 @@ func createDefaultConfig() component.Config {
 			DecisionCacheSize:     defaultDecisionCacheSize,
 			MaxDecisionsPerMinute: defaultMaxDecisionsPerMinute,
 			DecisionBurst:         defaultDecisionBurst,
+			ReadScope:             defaultReadScope,
+			ManagerScope:          defaultManagerScope,
 		},
 	}
 }

@@ -42,8 +42,10 @@ type fakeKeycloak struct {
 	mu      sync.Mutex
 	key     *rsa.PrivateKey
 	kid     string
-	allowed map[string]bool // "token resource" -> allowed
-	expires int             // expires_in of issued tokens
+	allowed map[string]bool                // "token resource" -> allowed
+	granted map[string]map[string][]string // token -> resource -> scopes (response_mode=permissions)
+	revoked map[string]bool                // tokens Keycloak no longer accepts
+	expires int                            // expires_in of issued tokens
 
 	down        atomic.Bool
 	umaRelease  chan struct{} // when set, UMA answers wait for it
@@ -55,7 +57,10 @@ type fakeKeycloak struct {
 }
 
 func newFakeKeycloak(t testing.TB) *fakeKeycloak {
-	f := &fakeKeycloak{t: t, allowed: map[string]bool{}, expires: 300}
+	f := &fakeKeycloak{
+		t: t, allowed: map[string]bool{}, granted: map[string]map[string][]string{}, revoked: map[string]bool{},
+		expires: 300,
+	}
 	f.rotate("k1")
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /realms/NERC/.well-known/openid-configuration", func(w http.ResponseWriter, _ *http.Request) {
@@ -129,8 +134,12 @@ func (f *fakeKeycloak) token(w http.ResponseWriter, r *http.Request) {
 			<-f.umaRelease
 		}
 		tok := strings.TrimPrefix(r.Header.Get("Authorization"), "Bearer ")
-		resource, scopes := parsePermission(r.PostForm.Get("permission"))
 		require.Equal(f.t, testAudience, r.PostForm.Get("audience"))
+		if r.PostForm.Get("response_mode") == "permissions" {
+			f.permissions(w, tok, r.PostForm["permission"])
+			return
+		}
+		resource, scopes := parsePermission(r.PostForm.Get("permission"))
 		require.Equal(f.t, "decision", r.PostForm.Get("response_mode"))
 		w.Header().Set("Content-Type", "application/json")
 		f.mu.Lock()
@@ -153,6 +162,80 @@ func (f *fakeKeycloak) token(w http.ResponseWriter, r *http.Request) {
 	default:
 		http.Error(w, "unsupported grant", http.StatusBadRequest)
 	}
+}
+
+// permissions answers the UMA grant in response_mode=permissions as Keycloak
+// does: a token it does not accept is 400 invalid_grant; without permission
+// parameters every resource of the resource server is evaluated, with them
+// only those named (and, when scopes are named, only those scopes); the
+// granted ones are listed as [{"rsid","rsname","scopes"}] in no particular
+// order (Go's map order stands in for Keycloak's), or 403 when none is.
+func (f *fakeKeycloak) permissions(w http.ResponseWriter, tok string, requested []string) {
+	w.Header().Set("Content-Type", "application/json")
+	f.mu.Lock()
+	key := f.key
+	revoked := f.revoked[tok]
+	grants := map[string][]string{}
+	for resource, scopes := range f.granted[tok] {
+		grants[resource] = slices.Clone(scopes)
+	}
+	f.mu.Unlock()
+	if parsed, err := jwt.ParseSigned(tok, []jose.SignatureAlgorithm{jose.RS256}); err != nil || revoked ||
+		parsed.Claims(key.Public(), &map[string]any{}) != nil {
+		w.WriteHeader(http.StatusBadRequest)
+		_, _ = w.Write([]byte(`{"error":"invalid_grant","error_description":"Invalid bearer token"}`))
+		return
+	}
+	if len(requested) > 0 {
+		asked := map[string][]string{}
+		for _, p := range requested {
+			resource, scopes := parsePermission(p)
+			asked[resource] = append(asked[resource], scopes...)
+		}
+		for resource, scopes := range grants {
+			want, ok := asked[resource]
+			switch {
+			case !ok:
+				delete(grants, resource)
+			case len(want) > 0:
+				grants[resource] = slices.DeleteFunc(scopes, func(s string) bool { return !slices.Contains(want, s) })
+			}
+		}
+	}
+	type permission struct {
+		ID     string   `json:"rsid"`
+		Name   string   `json:"rsname"`
+		Scopes []string `json:"scopes,omitempty"`
+	}
+	var list []permission
+	for resource, scopes := range grants {
+		if len(scopes) > 0 {
+			list = append(list, permission{ID: "id-" + resource, Name: resource, Scopes: scopes})
+		}
+	}
+	if len(list) == 0 {
+		w.WriteHeader(http.StatusForbidden)
+		_, _ = w.Write([]byte(`{"error":"access_denied","error_description":"not_authorized"}`))
+		return
+	}
+	_ = json.NewEncoder(w).Encode(list)
+}
+
+// grant gives token the scopes on resource, for response_mode=permissions.
+func (f *fakeKeycloak) grant(token, resource string, scopes ...string) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.granted[token] == nil {
+		f.granted[token] = map[string][]string{}
+	}
+	f.granted[token][resource] = append(f.granted[token][resource], scopes...)
+}
+
+// revoke makes Keycloak refuse token, as after the user's session ended.
+func (f *fakeKeycloak) revoke(token string) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.revoked[token] = true
 }
 
 // parsePermission reads a permission parameter as Keycloak's token endpoint
@@ -231,6 +314,7 @@ func (f *fakeKeycloak) config() *Config {
 	})
 	cfg.Authorization = AuthorizationConfig{
 		Mode: ModeResource, ResourceServer: testAudience, Scope: "GET",
+		ReadScope: "GET", ManagerScope: "GETManager",
 		DecisionCacheTTL: time.Hour, DecisionCacheSize: 100,
 		// Ample: tests of the budget set their own.
 		MaxDecisionsPerMinute: 1_000_000, DecisionBurst: 1_000_000,

@@ -49,6 +49,7 @@ func gatewayConfig(kc *testpeers.Keycloak) *Config {
 	cfg.Server.JWKSMinRefetchInterval = time.Second
 	cfg.Authorization = AuthorizationConfig{
 		Mode: ModeResource, ResourceServer: "ai-telemetry-gateway", Scope: "GET",
+		ReadScope: defaultReadScope, ManagerScope: defaultManagerScope,
 		DecisionCacheTTL: time.Hour, DecisionCacheSize: 1000,
 		MaxDecisionsPerMinute: defaultMaxDecisionsPerMinute, DecisionBurst: defaultDecisionBurst,
 	}

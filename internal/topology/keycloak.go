@@ -3,6 +3,7 @@ package topology // import "github.com/nerc-project/ai-telemetry-collector/inter
 import (
 	"errors"
 	"fmt"
+	"strings"
 )
 
 // Keycloak authorization resource names, as NERC's realm and prom-keycloak-proxy
@@ -76,4 +77,120 @@ func ValidateResource(resource string) error {
 		return fmt.Errorf("%w: byte %q at %d of %q", ErrInvalidResource, c, i, truncate(resource))
 	}
 	return nil
+}
+
+// Resource kinds, as ParseResource recognises them.
+const (
+	ResourceHub       = "hub"
+	ResourceCluster   = "cluster"
+	ResourceProject   = "project"
+	ResourceNode      = "node"
+	ResourceGPUDevice = "gpu_device"
+)
+
+// Markers between the names of a resource; upper case, so no valid name
+// (lower case) can contain one.
+const (
+	hubMarker       = "HUB-"
+	clusterMarker   = "-CLUSTER-"
+	projectMarker   = "-PROJECT-"
+	nodeMarker      = "-AINODE-"
+	gpuDeviceMarker = "-GPUDEVICE-"
+)
+
+// Resource is a parsed resource name: its kind and the names it is built
+// from (those of its kind; the others empty).
+type Resource struct {
+	Kind      string
+	Hub       string
+	Cluster   string
+	Namespace string
+	Node      string
+	GPUIndex  string
+}
+
+// Name is the resource's Keycloak name, as the builders above spell it.
+func (r Resource) Name() string {
+	switch r.Kind {
+	case ResourceHub:
+		return HubResource(r.Hub)
+	case ResourceCluster:
+		return ClusterResource(r.Hub, r.Cluster)
+	case ResourceProject:
+		return ProjectResource(r.Hub, r.Cluster, r.Namespace)
+	case ResourceNode:
+		return NodeResource(r.Hub, r.Cluster, r.Node)
+	case ResourceGPUDevice:
+		return GPUDeviceResource(r.Hub, r.Cluster, r.Node, r.GPUIndex)
+	}
+	return ""
+}
+
+// ParseResource reads a resource name back into its names, the inverse of
+// the builders above. Names are lower case and the markers upper case, so
+// the first marker found is the only reading, and every name must still be
+// valid of its kind, so a name Keycloak returns is trusted only when it means
+// one thing (and is exactly what the builder would spell). Anything
+// else (another application's resource, a typo in the realm) is an error
+// wrapping ErrInvalidResource.
+func ParseResource(name string) (Resource, error) {
+	if err := ValidateResource(name); err != nil {
+		return Resource{}, err
+	}
+	rest, ok := strings.CutPrefix(name, hubMarker)
+	if !ok {
+		return Resource{}, fmt.Errorf("%w: %q does not start with %q", ErrInvalidResource, truncate(name), hubMarker)
+	}
+	var r Resource
+	r.Kind = ResourceHub
+	r.Hub, rest, ok = strings.Cut(rest, clusterMarker)
+	if ok {
+		r.Kind = ResourceCluster
+		var project, node string
+		var isProject, isNode bool
+		r.Cluster, project, isProject = strings.Cut(rest, projectMarker)
+		if !isProject {
+			r.Cluster, node, isNode = strings.Cut(rest, nodeMarker)
+		}
+		switch {
+		case isProject:
+			r.Kind, r.Namespace = ResourceProject, project
+		case isNode:
+			r.Kind = ResourceNode
+			var index string
+			if r.Node, index, ok = strings.Cut(node, gpuDeviceMarker); ok {
+				r.Kind, r.GPUIndex = ResourceGPUDevice, index
+			}
+		}
+	}
+	for _, n := range []struct{ kind, value string }{
+		{KindHub, r.Hub}, {KindCluster, r.Cluster}, {KindNamespace, r.Namespace}, {KindNode, r.Node}, {KindGPUIndex, r.GPUIndex},
+	} {
+		if !r.needs(n.kind) {
+			continue
+		}
+		if err := ValidateName(n.kind, n.value); err != nil {
+			return Resource{}, fmt.Errorf("%w: %q: %w", ErrInvalidResource, truncate(name), err)
+		}
+	}
+	// Every part valid and cut at its first marker: r.Name() == name
+	// (FuzzParseResource checks it).
+	return r, nil
+}
+
+// needs says whether a resource of r's kind is built from a name of kind.
+func (r Resource) needs(kind string) bool {
+	switch kind {
+	case KindHub:
+		return true
+	case KindCluster:
+		return r.Kind != ResourceHub
+	case KindNamespace:
+		return r.Kind == ResourceProject
+	case KindNode:
+		return r.Kind == ResourceNode || r.Kind == ResourceGPUDevice
+	case KindGPUIndex:
+		return r.Kind == ResourceGPUDevice
+	}
+	return false
 }

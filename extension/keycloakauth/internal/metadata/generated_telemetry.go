@@ -23,14 +23,16 @@ func Tracer(settings component.TelemetrySettings) trace.Tracer {
 // TelemetryBuilder provides an interface for components to report telemetry
 // as defined in metadata and user config.
 type TelemetryBuilder struct {
-	meter                              metric.Meter
-	mu                                 sync.Mutex
-	registrations                      []metric.Registration
-	KeycloakauthAuthorizationDecisions metric.Int64Counter
-	KeycloakauthClientTokensWithheld   metric.Int64Counter
-	KeycloakauthKeycloakRequests       metric.Int64Counter
-	KeycloakauthRequestsAccepted       metric.Int64Counter
-	KeycloakauthRequestsRejected       metric.Int64Counter
+	meter                                 metric.Meter
+	mu                                    sync.Mutex
+	registrations                         []metric.Registration
+	KeycloakauthAuthorizationDecisions    metric.Int64Counter
+	KeycloakauthClientTokensWithheld      metric.Int64Counter
+	KeycloakauthKeycloakRequests          metric.Int64Counter
+	KeycloakauthReadScopeIgnoredResources metric.Int64Counter
+	KeycloakauthReadScopes                metric.Int64Counter
+	KeycloakauthRequestsAccepted          metric.Int64Counter
+	KeycloakauthRequestsRejected          metric.Int64Counter
 }
 
 // TelemetryBuilderOption applies changes to default builder.
@@ -76,8 +78,20 @@ func NewTelemetryBuilder(settings component.TelemetrySettings, options ...Teleme
 	errs = errors.Join(errs, err)
 	builder.KeycloakauthKeycloakRequests, err = builder.meter.Int64Counter(
 		"otelcol_keycloakauth_keycloak_requests",
-		metric.WithDescription("Requests sent to Keycloak, by kind (discovery, jwks, token, uma) and outcome (ok, error). [Development]"),
+		metric.WithDescription("Requests sent to Keycloak, by kind (discovery, jwks, token, uma for a decision, uma_permissions for a read scope) and outcome (ok, error). [Development]"),
 		metric.WithUnit("{request}"),
+	)
+	errs = errors.Join(errs, err)
+	builder.KeycloakauthReadScopeIgnoredResources, err = builder.meter.Int64Counter(
+		"otelcol_keycloakauth_read_scope_ignored_resources",
+		metric.WithDescription("Resources Keycloak granted that a read scope ignores, by reason (invalid_name for a name that is not one of the topology's, unmapped for a resource whose kind and scopes grant no reading). [Development]"),
+		metric.WithUnit("{resource}"),
+	)
+	errs = errors.Join(errs, err)
+	builder.KeycloakauthReadScopes, err = builder.meter.Int64Counter(
+		"otelcol_keycloakauth_read_scopes",
+		metric.WithDescription("Read scopes answered, by result (granted, empty, refused when Keycloak refuses the token, error, throttled) and source (cache, keycloak, budget for a caller over max_decisions_per_minute). [Development]"),
+		metric.WithUnit("{scope}"),
 	)
 	errs = errors.Join(errs, err)
 	builder.KeycloakauthRequestsAccepted, err = builder.meter.Int64Counter(

@@ -56,7 +56,7 @@ func AssertEqualKeycloakauthClientTokensWithheld(t *testing.T, tt *componenttest
 func AssertEqualKeycloakauthKeycloakRequests(t *testing.T, tt *componenttest.Telemetry, dps []metricdata.DataPoint[int64], opts ...metricdatatest.Option) {
 	want := metricdata.Metrics{
 		Name:        "otelcol_keycloakauth_keycloak_requests",
-		Description: "Requests sent to Keycloak, by kind (discovery, jwks, token, uma) and outcome (ok, error). [Development]",
+		Description: "Requests sent to Keycloak, by kind (discovery, jwks, token, uma for a decision, uma_permissions for a read scope) and outcome (ok, error). [Development]",
 		Unit:        "{request}",
 		Data: metricdata.Sum[int64]{
 			Temporality: metricdata.CumulativeTemporality,
@@ -65,6 +65,38 @@ func AssertEqualKeycloakauthKeycloakRequests(t *testing.T, tt *componenttest.Tel
 		},
 	}
 	got, err := tt.GetMetric("otelcol_keycloakauth_keycloak_requests")
+	require.NoError(t, err)
+	metricdatatest.AssertEqual(t, want, got, opts...)
+}
+
+func AssertEqualKeycloakauthReadScopeIgnoredResources(t *testing.T, tt *componenttest.Telemetry, dps []metricdata.DataPoint[int64], opts ...metricdatatest.Option) {
+	want := metricdata.Metrics{
+		Name:        "otelcol_keycloakauth_read_scope_ignored_resources",
+		Description: "Resources Keycloak granted that a read scope ignores, by reason (invalid_name for a name that is not one of the topology's, unmapped for a resource whose kind and scopes grant no reading). [Development]",
+		Unit:        "{resource}",
+		Data: metricdata.Sum[int64]{
+			Temporality: metricdata.CumulativeTemporality,
+			IsMonotonic: true,
+			DataPoints:  dps,
+		},
+	}
+	got, err := tt.GetMetric("otelcol_keycloakauth_read_scope_ignored_resources")
+	require.NoError(t, err)
+	metricdatatest.AssertEqual(t, want, got, opts...)
+}
+
+func AssertEqualKeycloakauthReadScopes(t *testing.T, tt *componenttest.Telemetry, dps []metricdata.DataPoint[int64], opts ...metricdatatest.Option) {
+	want := metricdata.Metrics{
+		Name:        "otelcol_keycloakauth_read_scopes",
+		Description: "Read scopes answered, by result (granted, empty, refused when Keycloak refuses the token, error, throttled) and source (cache, keycloak, budget for a caller over max_decisions_per_minute). [Development]",
+		Unit:        "{scope}",
+		Data: metricdata.Sum[int64]{
+			Temporality: metricdata.CumulativeTemporality,
+			IsMonotonic: true,
+			DataPoints:  dps,
+		},
+	}
+	got, err := tt.GetMetric("otelcol_keycloakauth_read_scopes")
 	require.NoError(t, err)
 	metricdatatest.AssertEqual(t, want, got, opts...)
 }

@@ -22,6 +22,8 @@ func TestSetupTelemetry(t *testing.T) {
 	tb.KeycloakauthAuthorizationDecisions.Add(context.Background(), 1)
 	tb.KeycloakauthClientTokensWithheld.Add(context.Background(), 1)
 	tb.KeycloakauthKeycloakRequests.Add(context.Background(), 1)
+	tb.KeycloakauthReadScopeIgnoredResources.Add(context.Background(), 1)
+	tb.KeycloakauthReadScopes.Add(context.Background(), 1)
 	tb.KeycloakauthRequestsAccepted.Add(context.Background(), 1)
 	tb.KeycloakauthRequestsRejected.Add(context.Background(), 1)
 	AssertEqualKeycloakauthAuthorizationDecisions(t, testTel,
@@ -31,6 +33,12 @@ func TestSetupTelemetry(t *testing.T) {
 		[]metricdata.DataPoint[int64]{{Value: 1}},
 		metricdatatest.IgnoreTimestamp())
 	AssertEqualKeycloakauthKeycloakRequests(t, testTel,
+		[]metricdata.DataPoint[int64]{{Value: 1}},
+		metricdatatest.IgnoreTimestamp())
+	AssertEqualKeycloakauthReadScopeIgnoredResources(t, testTel,
+		[]metricdata.DataPoint[int64]{{Value: 1}},
+		metricdatatest.IgnoreTimestamp())
+	AssertEqualKeycloakauthReadScopes(t, testTel,
 		[]metricdata.DataPoint[int64]{{Value: 1}},
 		metricdatatest.IgnoreTimestamp())
 	AssertEqualKeycloakauthRequestsAccepted(t, testTel,
