@@ -151,20 +151,33 @@ func pointValue(dp pmetric.NumberDataPoint) float64 {
 	return dp.DoubleValue()
 }
 
-func (b *batch) add(res pcommon.Map, name string, dp pmetric.NumberDataPoint) {
+// resAttrs are a resource's attributes a raw row takes, read once per resource.
+type resAttrs struct{ hub, cluster, node, namespace, pod, projectName, projectPI string }
+
+func readRes(res pcommon.Map) resAttrs {
+	return resAttrs{
+		hub: attrStr(res, topology.AttrHubName), cluster: attrStr(res, topology.AttrK8sClusterName),
+		node: attrStr(res, topology.AttrK8sNodeName), namespace: attrStr(res, topology.AttrK8sNamespaceName),
+		pod: attrStr(res, topology.AttrK8sPodName), projectName: attrStr(res, topology.AttrProjectName),
+		projectPI: attrStr(res, topology.AttrProjectPI),
+	}
+}
+
+const nsPerHour = int64(time.Hour)
+
+func (b *batch) add(res *resAttrs, name string, dp pmetric.NumberDataPoint) {
 	a := dp.Attributes()
 	hw := attrStr(a, topology.AttrHwID)
 	if hw == "" {
 		return // not a GPU's point (gpu_samples: hw.id != '')
 	}
 	k := seriesKey{
-		hub: attrStr(res, topology.AttrHubName), cluster: attrStr(res, topology.AttrK8sClusterName),
-		node: attrStr(res, topology.AttrK8sNodeName), namespace: attrStr(res, topology.AttrK8sNamespaceName),
-		pod: attrStr(res, topology.AttrK8sPodName), hwID: hw, parent: attrStr(a, topology.AttrHwParent),
+		hub: res.hub, cluster: res.cluster, node: res.node, namespace: res.namespace, pod: res.pod,
+		hwID: hw, parent: attrStr(a, topology.AttrHwParent),
 		index: attrStr(a, topology.AttrNvidiaGPUIndex), model: attrStr(a, topology.AttrHwModel),
 		profile: attrStr(a, topology.AttrNvidiaMIGProfile), allocated: attrStr(a, topology.AttrGPUAllocated) == "true",
 		fraction:    1, // toFloat64OrDefault(..., 1)
-		projectName: attrStr(res, topology.AttrProjectName), projectPI: attrStr(res, topology.AttrProjectPI),
+		projectName: res.projectName, projectPI: res.projectPI,
 	}
 	if f := attrFloat(a, topology.AttrSliceFraction); f != nil {
 		k.fraction = *f
@@ -193,7 +206,7 @@ func (b *batch) add(res pcommon.Map, name string, dp pmetric.NumberDataPoint) {
 		return
 	}
 	hk := hourKey{
-		hour: time.Unix(0, ts).UTC().Truncate(time.Hour).Unix(), hub: k.hub, cluster: k.cluster, node: k.node,
+		hour: floorDiv(ts, nsPerHour) * 3600, hub: k.hub, cluster: k.cluster, node: k.node,
 		namespace: k.namespace, pod: k.pod, hwID: hw, allocated: k.allocated,
 	}
 	h := b.hours[hk]
@@ -260,6 +273,7 @@ func (s *Store) WriteMetrics(ctx context.Context, md pmetric.Metrics) error {
 	for i := 0; i < rms.Len(); i++ {
 		rm := rms.At(i)
 		res := rm.Resource().Attributes()
+		ra := readRes(res)
 		var latest int64
 		sms := rm.ScopeMetrics()
 		for j := 0; j < sms.Len(); j++ {
@@ -272,7 +286,7 @@ func (s *Store) WriteMetrics(ctx context.Context, md pmetric.Metrics) error {
 				dps := m.Gauge().DataPoints()
 				for p := 0; p < dps.Len(); p++ {
 					dp := dps.At(p)
-					b.add(res, m.Name(), dp)
+					b.add(&ra, m.Name(), dp)
 					if ts := int64(dp.Timestamp()); ts > latest {
 						latest = ts
 					}
@@ -551,4 +565,13 @@ func execRows(ctx context.Context, tx *sql.Tx, head, tail string, ncols, n int, 
 		}
 	}
 	return nil
+}
+
+// floorDiv is a / b rounded down (times before 1970 stay in their hour).
+func floorDiv(a, b int64) int64 {
+	q := a / b
+	if a%b != 0 && (a < 0) != (b < 0) {
+		q--
+	}
+	return q
 }
