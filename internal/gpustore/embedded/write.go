@@ -188,7 +188,7 @@ func (b *batch) add(res *resAttrs, name string, dp pmetric.NumberDataPoint) {
 		b.keys = append(b.keys, k)
 		b.index[k] = sk
 	}
-	ts := int64(dp.Timestamp())
+	ts := nanos(dp.Timestamp())
 	v := pointValue(dp)
 	f := fieldOf[name]
 	r := b.rows[[2]int64{ts, int64(sk)}]
@@ -287,7 +287,7 @@ func (s *Store) WriteMetrics(ctx context.Context, md pmetric.Metrics) error {
 				for p := 0; p < dps.Len(); p++ {
 					dp := dps.At(p)
 					b.add(&ra, m.Name(), dp)
-					if ts := int64(dp.Timestamp()); ts > latest {
+					if ts := nanos(dp.Timestamp()); ts > latest {
 						latest = ts
 					}
 				}
@@ -574,4 +574,13 @@ func floorDiv(a, b int64) int64 {
 		q--
 	}
 	return q
+}
+
+// nanos is a timestamp as stored: ns since 1970, clamped to int64 (a time
+// past the year 2262 is bad input, kept in range rather than wrapped).
+func nanos(ts pcommon.Timestamp) int64 {
+	if uint64(ts) > math.MaxInt64 {
+		return math.MaxInt64
+	}
+	return int64(ts) //nolint:gosec // checked above
 }
