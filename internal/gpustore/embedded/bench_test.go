@@ -197,6 +197,7 @@ func BenchmarkMonthlyReportRollup(b *testing.B) {
 		Aggregate: []string{gpustore.KeyProject, gpustore.KeyPI}, Step: gpustore.StepMonth, Source: gpustore.SourceRollup,
 	}
 	b.ResetTimer()
+	cpu0 := cpuTime(b)
 	var rows []gpustore.GPUHoursRow
 	for i := 0; i < b.N; i++ {
 		if rows, err = s.GPUHours(ctx, q); err != nil {
@@ -204,6 +205,11 @@ func BenchmarkMonthlyReportRollup(b *testing.B) {
 		}
 	}
 	b.StopTimer()
+	// CPU time per report: what one idle core would take, on a shared machine.
+	b.ReportMetric((cpuTime(b) - cpu0).Seconds()/float64(b.N), "cpu-s/op")
+	var n int64
+	require.NoError(b, s.r.QueryRowContext(ctx, `SELECT count(*) FROM hourly`).Scan(&n))
+	b.ReportMetric(float64(n), "rollup-rows")
 	if len(rows) < benchProjects {
 		b.Fatalf("%d rows: the data set is not the benchmark's", len(rows))
 	}
