@@ -858,8 +858,10 @@ func TestTopologyCounts(t *testing.T) {
 	clusters, err := s.Clusters(ctx, f)
 	require.NoError(t, err)
 	require.Len(t, clusters, 1)
-	assert.Equal(t, gpustore.Cluster{Hub: sch.Hub, Name: sch.Cluster, Nodes: len(gpus), GPUs: total, Slices: totalSlices,
-		LastSeen: clusters[0].LastSeen}, clusters[0])
+	assert.Equal(t, gpustore.Cluster{
+		Hub: sch.Hub, Name: sch.Cluster, Nodes: len(gpus), GPUs: total, Slices: totalSlices,
+		LastSeen: clusters[0].LastSeen,
+	}, clusters[0])
 	hubs, err := s.Hubs(ctx, f)
 	require.NoError(t, err)
 	require.Len(t, hubs, 1)
