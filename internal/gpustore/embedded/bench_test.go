@@ -133,6 +133,11 @@ func BenchmarkIngest(b *testing.B) {
 	var raw int64
 	require.NoError(b, s.w.QueryRowContext(ctx,
 		`SELECT sum(pgsize) FROM dbstat WHERE name IN ('samples', 'series', 'sqlite_autoindex_series_1')`).Scan(&raw))
+	if os.Getenv("EMB_BENCH_DBSTAT") != "" {
+		var payload, unused, cells, pages int64
+		require.NoError(b, s.w.QueryRowContext(ctx, `SELECT sum(payload), sum(unused), sum(ncell), count(*) FROM dbstat WHERE name = 'samples'`).Scan(&payload, &unused, &cells, &pages))
+		b.Logf("samples: payload %d unused %d cells %d pages %d", payload, unused, cells, pages)
+	}
 	gpuDays := float64(gpus) * float64(b.N) * 30 / 86400
 	b.ReportMetric(float64(raw)/gpuDays, "raw-bytes/GPU-day")
 }
@@ -144,7 +149,7 @@ func BenchmarkIngest(b *testing.B) {
 // and cached under os.TempDir by size.
 func reportFixture(b *testing.B, gpus, days int) (string, time.Time) {
 	end := benchStart.AddDate(0, 0, days)
-	path := filepath.Join(os.TempDir(), fmt.Sprintf("gpustore-embedded-report-%dgpus-%ddays-v1.db", gpus, days))
+	path := filepath.Join(os.TempDir(), fmt.Sprintf("gpustore-embedded-report-%dgpus-%ddays-v2.db", gpus, days))
 	if _, err := os.Stat(path); err == nil {
 		return path, end
 	}
@@ -165,7 +170,7 @@ func reportFixture(b *testing.B, gpus, days int) (string, time.Time) {
 		printf('GPU-%08x-0000-4000-8000-%012x', i, i), held,
 		CASE WHEN held THEN printf('Research project %d', i % 200) ELSE '' END,
 		CASE WHEN held THEN printf('pi-%02d@example.edu', i % 200 % 50) ELSE '' END,
-		'NVIDIA A100-SXM4-80GB', '', 1.0, 120, hour * 1000000000, (hour + 3570) * 1000000000,
+		'NVIDIA A100-SXM4-80GB', '', 1.0, 120, hour * 1000000000, (hour + 3570) * 1000000000, (hour + 3570) * 1000000000,
 		120 * busy, 120, 120 * busy, 120
 	FROM x ORDER BY hour, i`, benchStart.Unix(), end.Unix(), gpus)
 	require.NoError(b, err)
@@ -192,6 +197,7 @@ func BenchmarkMonthlyReportRollup(b *testing.B) {
 		Aggregate: []string{gpustore.KeyProject, gpustore.KeyPI}, Step: gpustore.StepMonth, Source: gpustore.SourceRollup,
 	}
 	b.ResetTimer()
+	cpu0 := cpuTime(b)
 	var rows []gpustore.GPUHoursRow
 	for i := 0; i < b.N; i++ {
 		if rows, err = s.GPUHours(ctx, q); err != nil {
@@ -199,6 +205,11 @@ func BenchmarkMonthlyReportRollup(b *testing.B) {
 		}
 	}
 	b.StopTimer()
+	// CPU time per report: what one idle core would take, on a shared machine.
+	b.ReportMetric((cpuTime(b)-cpu0).Seconds()/float64(b.N), "cpu-s/op")
+	var n int64
+	require.NoError(b, s.r.QueryRowContext(ctx, `SELECT count(*) FROM hourly`).Scan(&n))
+	b.ReportMetric(float64(n), "rollup-rows")
 	if len(rows) < benchProjects {
 		b.Fatalf("%d rows: the data set is not the benchmark's", len(rows))
 	}

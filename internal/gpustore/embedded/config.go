@@ -1,4 +1,4 @@
-package embedded // import "github.com/nerc-project/ai-telemetry-collector/internal/gpustore/embedded"
+package embedded
 
 import (
 	"errors"

@@ -3,6 +3,7 @@ package embedded
 import (
 	"context"
 	"database/sql"
+	"errors"
 	"fmt"
 	"net/url"
 	"sync"
@@ -45,17 +46,19 @@ CREATE TABLE series (
 	        allocated, fraction, project_name, project_pi)
 );
 -- One row per DCGM sample time (ns) and series; NULL where the field was not
--- in the sample. busy = coalesce(prof, util / 100, 0) as gpu_samples.
+-- in the sample. busy = coalesce(prof, util / 100, 0) as gpu_samples. The
+-- values are NUMERIC: whole numbers (MiB, %, °C, XID codes) are stored as
+-- integers, 0 to 3 bytes on disk instead of a REAL's 8.
 CREATE TABLE samples (
 	ts      INTEGER NOT NULL,
 	series  INTEGER NOT NULL,
-	prof    REAL,
-	util    REAL,
-	fb_used REAL,
-	fb_free REAL,
-	power   REAL,
-	temp    REAL,
-	xid     REAL,
+	prof    NUMERIC,
+	util    NUMERIC,
+	fb_used NUMERIC,
+	fb_free NUMERIC,
+	power   NUMERIC,
+	temp    NUMERIC,
+	xid     NUMERIC,
 	PRIMARY KEY (ts, series)
 ) WITHOUT ROWID;
 -- gpu_hours_hourly: per hour (unix s) and series-hour key.
@@ -76,6 +79,7 @@ CREATE TABLE hourly (
 	samples      INTEGER NOT NULL,
 	first_seen   INTEGER,
 	last_seen    INTEGER,
+	last_any     INTEGER NOT NULL, -- time of the point the anyLast columns are from
 	prof_sum     REAL NOT NULL,
 	prof_n       INTEGER NOT NULL,
 	util_sum     REAL NOT NULL,
@@ -103,6 +107,7 @@ CREATE TABLE device_last (
 	ts         INTEGER NOT NULL,
 	first_seen INTEGER NOT NULL,
 	idle_since INTEGER,
+	idle_whole INTEGER NOT NULL, -- the last write's rows were all idle under one pod
 	PRIMARY KEY (hub, cluster, node, hw_id, namespace)
 ) WITHOUT ROWID;
 CREATE TABLE projects (
@@ -206,7 +211,7 @@ func (s *Store) migrate(ctx context.Context) error {
 	var v int
 	err = tx.QueryRowContext(ctx, `SELECT version FROM schema_version`).Scan(&v)
 	switch {
-	case err == sql.ErrNoRows:
+	case errors.Is(err, sql.ErrNoRows):
 		if _, err := tx.ExecContext(ctx, `INSERT INTO schema_version (version) VALUES (0)`); err != nil {
 			return fmt.Errorf("migrate %s: %w", s.cfg.Path, err)
 		}

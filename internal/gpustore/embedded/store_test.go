@@ -824,3 +824,63 @@ func TestRollupLoneSample(t *testing.T) {
 		})
 	}
 }
+
+// The topology counts follow the schedule's devices: a MIG GPU is one GPU
+// made of its slices.
+func TestTopologyCounts(t *testing.T) {
+	s, _ := openFixture(t)
+	sch := loadSchedule(t)
+	ctx := context.Background()
+	gpus, slices := map[string]map[string]bool{}, map[string]int{}
+	for _, d := range sch.Devices {
+		src, err := sch.SourceByName(d.Source)
+		require.NoError(t, err)
+		if gpus[src.Node] == nil {
+			gpus[src.Node] = map[string]bool{}
+		}
+		gpus[src.Node][d.UUID] = true
+		if d.MIGProfile != "" {
+			slices[src.Node]++
+		}
+	}
+	f := gpustore.Filter{Scope: allScope}
+	nodes, err := s.Nodes(ctx, f)
+	require.NoError(t, err)
+	require.Len(t, nodes, len(gpus))
+	total, totalSlices := 0, 0
+	for _, n := range nodes {
+		assert.Equal(t, len(gpus[n.Name]), n.GPUs, n.Name)
+		assert.Equal(t, slices[n.Name], n.Slices, n.Name)
+		assert.Equal(t, []string{"NVIDIA A100-SXM4-80GB"}, n.Models)
+		total += n.GPUs
+		totalSlices += n.Slices
+	}
+	clusters, err := s.Clusters(ctx, f)
+	require.NoError(t, err)
+	require.Len(t, clusters, 1)
+	assert.Equal(t, gpustore.Cluster{
+		Hub: sch.Hub, Name: sch.Cluster, Nodes: len(gpus), GPUs: total, Slices: totalSlices,
+		LastSeen: clusters[0].LastSeen,
+	}, clusters[0])
+	hubs, err := s.Hubs(ctx, f)
+	require.NoError(t, err)
+	require.Len(t, hubs, 1)
+	assert.Equal(t, 1, hubs[0].Clusters)
+	assert.Equal(t, total, hubs[0].GPUs)
+	// team-b's members see the one MIG GPU their pod held a slice of.
+	hubs, err = s.Hubs(ctx, gpustore.Filter{Scope: gpustore.Scope{Projects: []gpustore.ProjectKey{teamB}}})
+	require.NoError(t, err)
+	require.Len(t, hubs, 1)
+	assert.Equal(t, 1, hubs[0].GPUs)
+	// A GPU's UUID selects its slices' GPU-hours, from samples and rollups.
+	for _, src := range []gpustore.Source{gpustore.SourceRaw, gpustore.SourceRollup} {
+		rows, err := s.GPUHours(ctx, gpustore.GPUHoursQuery{
+			Filter: gpustore.Filter{Scope: allScope, Window: fixtureWin, Device: teamBParent}, Source: src,
+			Aggregate: []string{gpustore.KeyDevice},
+		})
+		require.NoError(t, err)
+		require.Len(t, rows, 1, src)
+		assert.Equal(t, teamBSlice, rows[0].Keys[gpustore.KeyDevice])
+		assert.InEpsilon(t, fractionOf(t, sch, teamBSlice), rows[0].Allocated, 0.01)
+	}
+}

@@ -87,7 +87,7 @@ func sessionOf(sp ptrace.Span, res pcommon.Map) (sessionRow, bool) {
 		hub: get(topology.AttrHubName), cluster: get(topology.AttrK8sClusterName), node: get(topology.AttrK8sNodeName),
 		namespace: get(topology.AttrK8sNamespaceName), pod: get(topology.AttrK8sPodName),
 		device: get(topology.AttrHwID), parent: get(topology.AttrHwParent), profile: get(topology.AttrNvidiaMIGProfile),
-		start: int64(sp.StartTimestamp()), final: final,
+		start: nanos(sp.StartTimestamp()), final: final,
 	}
 	// The receiver's spans carry no fraction: derive it as the gpumodel
 	// processor does (internal/topology), 1 when unknown.
@@ -98,7 +98,7 @@ func sessionOf(sp ptrace.Span, res pcommon.Map) (sessionRow, bool) {
 		r.fraction = f
 	}
 	if final {
-		r.end = int64(sp.EndTimestamp())
+		r.end = nanos(sp.EndTimestamp())
 	}
 	return r, true
 }

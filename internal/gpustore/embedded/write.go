@@ -4,6 +4,7 @@ import (
 	"context"
 	"database/sql"
 	"fmt"
+	"math"
 	"sort"
 	"strconv"
 	"time"
@@ -150,20 +151,33 @@ func pointValue(dp pmetric.NumberDataPoint) float64 {
 	return dp.DoubleValue()
 }
 
-func (b *batch) add(res pcommon.Map, name string, dp pmetric.NumberDataPoint) {
+// resAttrs are a resource's attributes a raw row takes, read once per resource.
+type resAttrs struct{ hub, cluster, node, namespace, pod, projectName, projectPI string }
+
+func readRes(res pcommon.Map) resAttrs {
+	return resAttrs{
+		hub: attrStr(res, topology.AttrHubName), cluster: attrStr(res, topology.AttrK8sClusterName),
+		node: attrStr(res, topology.AttrK8sNodeName), namespace: attrStr(res, topology.AttrK8sNamespaceName),
+		pod: attrStr(res, topology.AttrK8sPodName), projectName: attrStr(res, topology.AttrProjectName),
+		projectPI: attrStr(res, topology.AttrProjectPI),
+	}
+}
+
+const nsPerHour = int64(time.Hour)
+
+func (b *batch) add(res *resAttrs, name string, dp pmetric.NumberDataPoint) {
 	a := dp.Attributes()
 	hw := attrStr(a, topology.AttrHwID)
 	if hw == "" {
 		return // not a GPU's point (gpu_samples: hw.id != '')
 	}
 	k := seriesKey{
-		hub: attrStr(res, topology.AttrHubName), cluster: attrStr(res, topology.AttrK8sClusterName),
-		node: attrStr(res, topology.AttrK8sNodeName), namespace: attrStr(res, topology.AttrK8sNamespaceName),
-		pod: attrStr(res, topology.AttrK8sPodName), hwID: hw, parent: attrStr(a, topology.AttrHwParent),
+		hub: res.hub, cluster: res.cluster, node: res.node, namespace: res.namespace, pod: res.pod,
+		hwID: hw, parent: attrStr(a, topology.AttrHwParent),
 		index: attrStr(a, topology.AttrNvidiaGPUIndex), model: attrStr(a, topology.AttrHwModel),
 		profile: attrStr(a, topology.AttrNvidiaMIGProfile), allocated: attrStr(a, topology.AttrGPUAllocated) == "true",
 		fraction:    1, // toFloat64OrDefault(..., 1)
-		projectName: attrStr(res, topology.AttrProjectName), projectPI: attrStr(res, topology.AttrProjectPI),
+		projectName: res.projectName, projectPI: res.projectPI,
 	}
 	if f := attrFloat(a, topology.AttrSliceFraction); f != nil {
 		k.fraction = *f
@@ -174,7 +188,7 @@ func (b *batch) add(res pcommon.Map, name string, dp pmetric.NumberDataPoint) {
 		b.keys = append(b.keys, k)
 		b.index[k] = sk
 	}
-	ts := int64(dp.Timestamp())
+	ts := nanos(dp.Timestamp())
 	v := pointValue(dp)
 	f := fieldOf[name]
 	r := b.rows[[2]int64{ts, int64(sk)}]
@@ -192,7 +206,7 @@ func (b *batch) add(res pcommon.Map, name string, dp pmetric.NumberDataPoint) {
 		return
 	}
 	hk := hourKey{
-		hour: time.Unix(0, ts).UTC().Truncate(time.Hour).Unix(), hub: k.hub, cluster: k.cluster, node: k.node,
+		hour: floorDiv(ts, nsPerHour) * 3600, hub: k.hub, cluster: k.cluster, node: k.node,
 		namespace: k.namespace, pod: k.pod, hwID: hw, allocated: k.allocated,
 	}
 	h := b.hours[hk]
@@ -259,6 +273,7 @@ func (s *Store) WriteMetrics(ctx context.Context, md pmetric.Metrics) error {
 	for i := 0; i < rms.Len(); i++ {
 		rm := rms.At(i)
 		res := rm.Resource().Attributes()
+		ra := readRes(res)
 		var latest int64
 		sms := rm.ScopeMetrics()
 		for j := 0; j < sms.Len(); j++ {
@@ -271,8 +286,8 @@ func (s *Store) WriteMetrics(ctx context.Context, md pmetric.Metrics) error {
 				dps := m.Gauge().DataPoints()
 				for p := 0; p < dps.Len(); p++ {
 					dp := dps.At(p)
-					b.add(res, m.Name(), dp)
-					if ts := int64(dp.Timestamp()); ts > latest {
+					b.add(&ra, m.Name(), dp)
+					if ts := nanos(dp.Timestamp()); ts > latest {
 						latest = ts
 					}
 				}
@@ -299,9 +314,13 @@ func (s *Store) WriteMetrics(ctx context.Context, md pmetric.Metrics) error {
 	return nil
 }
 
+// nullable is a raw value to bind: NULL when absent, an integer when whole.
 func nullable(has bool, v float64) any {
 	if !has {
 		return nil
+	}
+	if v == math.Trunc(v) && math.Abs(v) < 1<<53 {
+		return int64(v)
 	}
 	return v
 }
@@ -359,27 +378,23 @@ func (s *Store) writeBatch(ctx context.Context, b *batch) error {
 		}
 		return ids[rows[i].sk] < ids[rows[j].sk]
 	})
-	insSample, err := tx.PrepareContext(ctx, `INSERT INTO samples (ts, series, prof, util, fb_used, fb_free, power, temp, xid)
-		VALUES (?,?,?,?,?,?,?,?,?) ON CONFLICT DO UPDATE SET
+	err = execRows(ctx, tx, `INSERT INTO samples (ts, series, prof, util, fb_used, fb_free, power, temp, xid) VALUES `,
+		` ON CONFLICT DO UPDATE SET
 		prof = coalesce(max(prof, excluded.prof), prof, excluded.prof),
 		util = coalesce(max(util, excluded.util), util, excluded.util),
 		fb_used = coalesce(max(fb_used, excluded.fb_used), fb_used, excluded.fb_used),
 		fb_free = coalesce(max(fb_free, excluded.fb_free), fb_free, excluded.fb_free),
 		power = coalesce(max(power, excluded.power), power, excluded.power),
 		temp = coalesce(max(temp, excluded.temp), temp, excluded.temp),
-		xid = coalesce(max(xid, excluded.xid), xid, excluded.xid)`)
+		xid = coalesce(max(xid, excluded.xid), xid, excluded.xid)`, 9, len(rows), func(i int, args []any) {
+			r := rows[i]
+			args[0], args[1] = r.ts, ids[r.sk]
+			for f := 0; f < nFields; f++ {
+				args[2+f] = nullable(r.has[f], r.v[f])
+			}
+		})
 	if err != nil {
 		return err
-	}
-	args := make([]any, 9)
-	for _, r := range rows {
-		args[0], args[1] = r.ts, ids[r.sk]
-		for f := 0; f < nFields; f++ {
-			args[2+f] = nullable(r.has[f], r.v[f])
-		}
-		if _, err := insSample.ExecContext(ctx, args...); err != nil {
-			return err
-		}
 	}
 
 	if err := s.writeHours(ctx, tx, b); err != nil {
@@ -408,36 +423,34 @@ func nullTS(ts int64) any {
 }
 
 func (s *Store) writeHours(ctx context.Context, tx *sql.Tx, b *batch) error {
-	st, err := tx.PrepareContext(ctx, `INSERT INTO hourly (hour, hub, cluster, node, namespace, pod, hw_id, allocated,
-		project_name, project_pi, model, profile, fraction, samples, first_seen, last_seen, prof_sum, prof_n, util_sum, util_n)
-		VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?) ON CONFLICT DO UPDATE SET
-		project_name = CASE WHEN ?21 >= coalesce(last_seen, 0) THEN excluded.project_name ELSE project_name END,
-		project_pi = CASE WHEN ?21 >= coalesce(last_seen, 0) THEN excluded.project_pi ELSE project_pi END,
-		model = CASE WHEN ?21 >= coalesce(last_seen, 0) THEN excluded.model ELSE model END,
-		profile = CASE WHEN ?21 >= coalesce(last_seen, 0) THEN excluded.profile ELSE profile END,
-		fraction = max(fraction, excluded.fraction),
-		samples = samples + excluded.samples,
-		first_seen = coalesce(min(first_seen, excluded.first_seen), first_seen, excluded.first_seen),
-		last_seen = coalesce(max(last_seen, excluded.last_seen), last_seen, excluded.last_seen),
-		prof_sum = prof_sum + excluded.prof_sum, prof_n = prof_n + excluded.prof_n,
-		util_sum = util_sum + excluded.util_sum, util_n = util_n + excluded.util_n`)
-	if err != nil {
-		return err
-	}
 	keys := make([]hourKey, 0, len(b.hours))
 	for k := range b.hours {
 		keys = append(keys, k)
 	}
 	sort.Slice(keys, func(i, j int) bool { return keys[i].hour < keys[j].hour })
-	for _, k := range keys {
-		h := b.hours[k]
-		if _, err := st.ExecContext(ctx, k.hour, k.hub, k.cluster, k.node, k.namespace, k.pod, k.hwID, k.allocated,
-			h.projectName, h.projectPI, h.model, h.profile, h.fraction, h.samples, nullTS(h.first), nullTS(h.last),
-			h.profSum, h.profN, h.utilSum, h.utilN, h.lastTS); err != nil {
-			return err
-		}
-	}
-	return nil
+	return execRows(ctx, tx, `INSERT INTO hourly (hour, hub, cluster, node, namespace, pod, hw_id, allocated,
+		project_name, project_pi, model, profile, fraction, samples, first_seen, last_seen, last_any, prof_sum, prof_n,
+		util_sum, util_n) VALUES `, ` ON CONFLICT DO UPDATE SET
+		project_name = CASE WHEN excluded.last_any >= last_any THEN excluded.project_name ELSE project_name END,
+		project_pi = CASE WHEN excluded.last_any >= last_any THEN excluded.project_pi ELSE project_pi END,
+		model = CASE WHEN excluded.last_any >= last_any THEN excluded.model ELSE model END,
+		profile = CASE WHEN excluded.last_any >= last_any THEN excluded.profile ELSE profile END,
+		last_any = max(last_any, excluded.last_any),
+		fraction = max(fraction, excluded.fraction),
+		samples = samples + excluded.samples,
+		first_seen = coalesce(min(first_seen, excluded.first_seen), first_seen, excluded.first_seen),
+		last_seen = coalesce(max(last_seen, excluded.last_seen), last_seen, excluded.last_seen),
+		prof_sum = prof_sum + excluded.prof_sum, prof_n = prof_n + excluded.prof_n,
+		util_sum = util_sum + excluded.util_sum, util_n = util_n + excluded.util_n`, 21, len(keys),
+		func(i int, args []any) {
+			k := keys[i]
+			h := b.hours[k]
+			copy(args, []any{
+				k.hour, k.hub, k.cluster, k.node, k.namespace, k.pod, k.hwID, k.allocated,
+				h.projectName, h.projectPI, h.model, h.profile, h.fraction, h.samples, nullTS(h.first), nullTS(h.last),
+				h.lastTS, h.profSum, h.profN, h.utilSum, h.utilN,
+			})
+		})
 }
 
 func isIdle(r *row, k *seriesKey) bool {
@@ -472,29 +485,26 @@ func (s *Store) writeDevices(ctx context.Context, tx *sql.Tx, b *batch, rows []*
 		}
 		d.r = r
 	}
-	st, err := tx.PrepareContext(ctx, `INSERT INTO device_last (hub, cluster, node, hw_id, namespace, pod, parent,
-		gpu_index, model, profile, fraction, allocated, busy, xid, ts, first_seen, idle_since)
-		VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?) ON CONFLICT DO UPDATE SET
+	return execRows(ctx, tx, `INSERT INTO device_last (hub, cluster, node, hw_id, namespace, pod, parent,
+		gpu_index, model, profile, fraction, allocated, busy, xid, ts, first_seen, idle_since, idle_whole) VALUES `,
+		` ON CONFLICT DO UPDATE SET
 		idle_since = CASE WHEN excluded.idle_since IS NULL THEN NULL
-			WHEN ?18 AND idle_since IS NOT NULL AND pod = excluded.pod THEN idle_since
+			WHEN excluded.idle_whole AND idle_since IS NOT NULL AND pod = excluded.pod THEN idle_since
 			ELSE excluded.idle_since END,
+		idle_whole = excluded.idle_whole,
 		pod = excluded.pod, parent = excluded.parent, gpu_index = excluded.gpu_index, model = excluded.model,
 		profile = excluded.profile, fraction = excluded.fraction, allocated = excluded.allocated,
 		busy = excluded.busy, xid = excluded.xid, ts = excluded.ts, first_seen = min(first_seen, excluded.first_seen)
-		WHERE excluded.ts >= ts`)
-	if err != nil {
-		return err
-	}
-	for _, dk := range order {
-		d := devs[dk]
-		k := &b.keys[d.r.sk]
-		if _, err := st.ExecContext(ctx, dk.hub, dk.cluster, dk.node, dk.hwID, dk.namespace, k.pod, k.parent,
-			k.index, k.model, k.profile, k.fraction, k.allocated, d.r.busy(), d.r.v[fXID], d.r.ts, d.first,
-			nullTS(d.idleSince), d.wholeIdle && d.idleSince != 0); err != nil {
-			return err
-		}
-	}
-	return nil
+		WHERE excluded.ts >= ts`, 18, len(order), func(i int, args []any) {
+			dk := order[i]
+			d := devs[dk]
+			k := &b.keys[d.r.sk]
+			copy(args, []any{
+				dk.hub, dk.cluster, dk.node, dk.hwID, dk.namespace, k.pod, k.parent,
+				k.index, k.model, k.profile, k.fraction, k.allocated, d.r.busy(), d.r.v[fXID], d.r.ts, d.first,
+				nullTS(d.idleSince), d.wholeIdle && d.idleSince != 0,
+			})
+		})
 }
 
 func (s *Store) writeProjects(ctx context.Context, tx *sql.Tx, b *batch) error {
@@ -525,4 +535,52 @@ func ptr(f *float64) any {
 		return nil
 	}
 	return *f
+}
+
+// rowsPerStatement bounds a multi-row INSERT (SQLite's default limit is
+// 32766 bound parameters): fewer statements, the same rows.
+const rowsPerStatement = 100
+
+// execRows inserts n rows of ncols columns, rowsPerStatement to a statement;
+// fill writes row i's values into args.
+func execRows(ctx context.Context, tx *sql.Tx, head, tail string, ncols, n int, fill func(i int, args []any)) error {
+	stmts := map[int]*sql.Stmt{}
+	args := make([]any, 0, rowsPerStatement*ncols)
+	for lo := 0; lo < n; lo += rowsPerStatement {
+		hi := min(lo+rowsPerStatement, n)
+		st := stmts[hi-lo]
+		if st == nil {
+			var err error
+			if st, err = tx.PrepareContext(ctx, head+placeholders(hi-lo, ncols)+tail); err != nil {
+				return err
+			}
+			stmts[hi-lo] = st
+		}
+		args = args[:(hi-lo)*ncols]
+		for i := lo; i < hi; i++ {
+			fill(i, args[(i-lo)*ncols:(i-lo+1)*ncols])
+		}
+		if _, err := st.ExecContext(ctx, args...); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// floorDiv is a / b rounded down (times before 1970 stay in their hour).
+func floorDiv(a, b int64) int64 {
+	q := a / b
+	if a%b != 0 && (a < 0) != (b < 0) {
+		q--
+	}
+	return q
+}
+
+// nanos is a timestamp as stored: ns since 1970, clamped to int64 (a time
+// past the year 2262 is bad input, kept in range rather than wrapped).
+func nanos(ts pcommon.Timestamp) int64 {
+	if uint64(ts) > math.MaxInt64 {
+		return math.MaxInt64
+	}
+	return int64(ts) //nolint:gosec // checked above
 }

@@ -1,0 +1,26 @@
+// Package embedded is the embedded backend of internal/gpustore: one SQLite
+// file through modernc.org/sqlite (pure Go, so CGO_ENABLED=0 builds keep
+// working; DuckDB's Go driver needs cgo). WAL mode, one writer connection
+// and a pool of read-only ones.
+//
+// What it keeps, per write and in one transaction:
+//   - raw rows: one per DCGM sample time, GPU or slice (hw.id) and pod, the
+//     fields of deploy/clickhouse/001-gpu-samples.sql's gpu_samples pivoted
+//     into columns, with the attributes in a series dictionary;
+//   - the hourly rollup with the semantics of gpu_hours_hourly
+//     (deploy/clickhouse/002-gpu-hours-hourly.sql);
+//   - the latest sample of each device per namespace that held it (managers
+//     read a device's latest row, a project its own latest), and projects
+//     with their metadata;
+//   - usage sessions from the Alertmanager receiver's spans.
+//
+// Raw rows are kept for raw_retention, rollups, sessions and entities for
+// rollup_retention; writes run the deletes at most once a minute.
+//
+// Every read applies its Scope in the SQL with bound parameters. Known
+// limits: Idle over a window and Utilization read raw rows only (nothing
+// past raw_retention); a session's busy ratio scans the raw rows of the
+// session's time, slow for long sessions on a large fleet; the monthly
+// report over 400 days of 1,000 GPUs from the hourly rollup takes tens of
+// CPU-seconds (docs/benchmarks.md, "Embedded GPU store").
+package embedded // import "github.com/nerc-project/ai-telemetry-collector/internal/gpustore/embedded"
