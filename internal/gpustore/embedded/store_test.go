@@ -584,7 +584,7 @@ func TestWriteErrors(t *testing.T) {
 		}
 		require.Error(t, werr)
 		assert.Contains(t, werr.Error(), "write metrics")
-		assert.Contains(t, werr.Error(), "full")
+		assert.ErrorIs(t, werr, gpustore.ErrFull)
 		// and the store still reads
 		_, err = s.Devices(ctx, gpustore.Filter{Scope: allScope})
 		require.NoError(t, err)

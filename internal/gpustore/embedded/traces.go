@@ -59,7 +59,7 @@ func (s *Store) WriteTraces(ctx context.Context, td ptrace.Traces) error {
 		return fmt.Errorf("write traces: %w", errClosed)
 	}
 	if err := s.writeSessions(ctx, rows); err != nil {
-		return fmt.Errorf("write traces: %w", err)
+		return writeError("write traces", err)
 	}
 	return nil
 }

@@ -306,10 +306,10 @@ func (s *Store) WriteMetrics(ctx context.Context, md pmetric.Metrics) error {
 		return fmt.Errorf("write metrics: %w", errClosed)
 	}
 	if err := s.writeBatch(ctx, b); err != nil {
-		return fmt.Errorf("write metrics: %w", err)
+		return writeError("write metrics", err)
 	}
 	if err := s.retention(ctx); err != nil {
-		return fmt.Errorf("write metrics: %w", err)
+		return writeError("write metrics", err)
 	}
 	return nil
 }
