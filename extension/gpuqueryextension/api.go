@@ -182,7 +182,7 @@ func (a *api) fail(w http.ResponseWriter, r *http.Request, err error) {
 		a.logger.Error("Unexpected API error", zap.Error(err))
 		p = newProblem(http.StatusInternalServerError, "internal", "Internal error", "")
 	}
-	if p.Status < 500 {
+	if st == nil && p.Status != http.StatusInternalServerError {
 		a.telemetry.GpuQueryRefusals.Add(r.Context(), 1, metric.WithAttributes(attribute.String("reason", p.reason)))
 	}
 	writeProblem(w, r, p)

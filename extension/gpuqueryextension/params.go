@@ -71,7 +71,7 @@ type query struct {
 func newQuery(raw string, allowed []string, now time.Time) (*query, error) {
 	v, err := url.ParseQuery(raw)
 	if err != nil {
-		return nil, badParam("query", "not a valid query string")
+		return nil, badParam(badPair(raw), "not a valid query parameter: separate parameters with '&' and escape the value (a ';' or a stray '%%')")
 	}
 	names := make([]string, 0, len(v))
 	for k := range v {
@@ -90,6 +90,22 @@ func newQuery(raw string, allowed []string, now time.Time) (*query, error) {
 		}
 	}
 	return &query{values: v, now: now}, nil
+}
+
+// badPair names the parameter of the first pair url.ParseQuery refuses.
+func badPair(raw string) string {
+	for _, pair := range strings.Split(raw, "&") {
+		key, value, _ := strings.Cut(pair, "=")
+		_, errK := url.QueryUnescape(key)
+		_, errV := url.QueryUnescape(value)
+		if strings.Contains(pair, ";") || errK != nil || errV != nil {
+			if k, err := url.QueryUnescape(key); err == nil && !strings.Contains(k, ";") {
+				return truncate(k)
+			}
+			return "query"
+		}
+	}
+	return "query"
 }
 
 func (q *query) get(name string) string { return q.values.Get(name) }
