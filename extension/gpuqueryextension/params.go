@@ -69,9 +69,9 @@ type query struct {
 }
 
 func newQuery(raw string, allowed []string, now time.Time) (*query, error) {
-	v, err := url.ParseQuery(raw)
+	v, err := parseRawQuery(raw)
 	if err != nil {
-		return nil, badParam(badPair(raw), "not a valid query parameter: separate parameters with '&' and escape the value (a ';' or a stray '%%')")
+		return nil, err
 	}
 	names := make([]string, 0, len(v))
 	for k := range v {
@@ -92,20 +92,30 @@ func newQuery(raw string, allowed []string, now time.Time) (*query, error) {
 	return &query{values: v, now: now}, nil
 }
 
-// badPair names the parameter of the first pair url.ParseQuery refuses.
-func badPair(raw string) string {
+// parseRawQuery is url.ParseQuery, except that NGSI-LD's q may hold
+// unescaped ';' (its term separator, as NGSI-LD clients send it); a ';'
+// anywhere else is refused, as Go's own parser refuses it.
+func parseRawQuery(raw string) (url.Values, error) {
+	v := url.Values{}
 	for _, pair := range strings.Split(raw, "&") {
-		key, value, _ := strings.Cut(pair, "=")
-		_, errK := url.QueryUnescape(key)
-		_, errV := url.QueryUnescape(value)
-		if strings.Contains(pair, ";") || errK != nil || errV != nil {
-			if k, err := url.QueryUnescape(key); err == nil && !strings.Contains(k, ";") {
-				return truncate(k)
-			}
-			return "query"
+		if pair == "" {
+			continue
 		}
+		rawKey, rawValue, _ := strings.Cut(pair, "=")
+		key, errK := url.QueryUnescape(rawKey)
+		value, errV := url.QueryUnescape(rawValue)
+		if errK != nil {
+			return nil, badParam("query", "a parameter name is not validly escaped")
+		}
+		if errV != nil {
+			return nil, badParam(truncate(key), "not validly escaped (a stray '%%')")
+		}
+		if strings.Contains(rawKey, ";") || (key != paramQ && strings.Contains(rawValue, ";")) {
+			return nil, badParam(truncate(key), "';' is not a parameter separator: use '&', or escape it as %%3B")
+		}
+		v[key] = append(v[key], value)
 	}
-	return "query"
+	return v, nil
 }
 
 func (q *query) get(name string) string { return q.values.Get(name) }
