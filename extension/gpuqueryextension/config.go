@@ -9,10 +9,11 @@ import (
 
 // Config defines the configuration of the gpu_query extension.
 type Config struct {
-	// ServerConfig is the HTTP server (endpoint localhost:8080 by default).
-	// Its auth block (authenticator: keycloakauth) authenticates callers
-	// before a handler runs.
-	confighttp.ServerConfig `mapstructure:",squash"`
+	// HTTP is the server (endpoint localhost:8080 by default), under its
+	// own key as in Jaeger v2's jaeger_query: its auth block
+	// (authenticator: keycloakauth) authenticates callers before a handler
+	// runs, and would collide with Auth below if squashed.
+	HTTP confighttp.ServerConfig `mapstructure:"http"`
 
 	// Storage names the extension providing the store (gpustore.Provider).
 	Storage component.ID `mapstructure:"storage"`
@@ -36,7 +37,8 @@ var (
 	errNoStorage     = errors.New("storage: must name the extension providing the GPU store")
 	errNoAuth        = errors.New("auth: must name the extension deciding read scopes (or set insecure_local_mode: true for a local, unauthenticated API)")
 	errAuthAndLocal  = errors.New("insecure_local_mode: cannot be combined with auth")
-	errLocalWithAuth = errors.New("insecure_local_mode: cannot be combined with the server's auth block")
+	errNoEndpoint    = errors.New("http::endpoint: must be set")
+	errLocalWithAuth = errors.New("insecure_local_mode: cannot be combined with http::auth (an authenticator)")
 )
 
 // Validate checks the configuration: secure by default, so a configuration
@@ -48,11 +50,15 @@ func (c *Config) Validate() error {
 	}
 	switch {
 	case c.Auth == nil && !c.InsecureLocalMode:
+		// secure by default: serving without authorization must be asked for
 		errs = append(errs, errNoAuth)
 	case c.Auth != nil && c.InsecureLocalMode:
 		errs = append(errs, errAuthAndLocal)
-	case c.InsecureLocalMode && c.ServerConfig.Auth.HasValue():
+	case c.InsecureLocalMode && c.HTTP.Auth.HasValue():
 		errs = append(errs, errLocalWithAuth)
+	}
+	if c.HTTP.NetAddr.Endpoint == "" {
+		errs = append(errs, errNoEndpoint)
 	}
 	return errors.Join(errs...)
 }

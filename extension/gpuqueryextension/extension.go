@@ -57,7 +57,7 @@ func (e *queryExtension) Start(ctx context.Context, host component.Host) error {
 		}
 	} else {
 		e.settings.Logger.Warn("gpu_query serves every GPU, project and report to every caller, without authentication: insecure_local_mode is for a local machine, never a site",
-			zap.String("endpoint", e.cfg.NetAddr.Endpoint))
+			zap.String("endpoint", e.cfg.HTTP.NetAddr.Endpoint))
 	}
 	handler, err := newAPI(apiSettings{
 		reader:    reader,
@@ -70,13 +70,13 @@ func (e *queryExtension) Start(ctx context.Context, host component.Host) error {
 	if err != nil {
 		return err
 	}
-	server, err := e.cfg.ToServer(ctx, host.GetExtensions(), e.settings.TelemetrySettings, handler)
+	server, err := e.cfg.HTTP.ToServer(ctx, host.GetExtensions(), e.settings.TelemetrySettings, handler)
 	if err != nil {
 		return err
 	}
-	listener, err := e.cfg.ToListener(ctx)
+	listener, err := e.cfg.HTTP.ToListener(ctx)
 	if err != nil {
-		return fmt.Errorf("listening on %s: %w", e.cfg.NetAddr.Endpoint, err)
+		return fmt.Errorf("listening on %s: %w", e.cfg.HTTP.NetAddr.Endpoint, err)
 	}
 	e.server = server
 	e.addr = listener.Addr().String()

@@ -135,7 +135,7 @@ func newTestAPI(t *testing.T, store *memStore, scoper authz.ReadScoper, local bo
 	t.Cleanup(srv.Close)
 	d, err := loadDoc()
 	require.NoError(t, err)
-	router, err := legacy.NewRouter(d)
+	router, err := legacyRouter(d)
 	require.NoError(t, err)
 	return &testAPI{t: t, srv: srv, store: store, tel: tel, router: router}
 }
@@ -212,3 +212,5 @@ func validateProblem(body []byte) error {
 	}
 	return d.Components.Schemas["Problem"].Value.VisitJSON(v, openapi3.EnableJSONSchema2020())
 }
+
+func legacyRouter(d *openapi3.T) (routers.Router, error) { return legacy.NewRouter(d) }

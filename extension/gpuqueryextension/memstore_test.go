@@ -6,6 +6,9 @@ import (
 	"sync"
 	"time"
 
+	"go.opentelemetry.io/collector/pdata/pmetric"
+	"go.opentelemetry.io/collector/pdata/ptrace"
+
 	"github.com/nerc-project/ai-telemetry-collector/internal/gpustore"
 )
 
@@ -228,3 +231,8 @@ func (m *memStore) Utilization(_ context.Context, q gpustore.UtilizationQuery) (
 	}
 	return m.points, nil
 }
+
+type (
+	pmetricMetrics = pmetric.Metrics
+	ptraceTraces   = ptrace.Traces
+)
