@@ -104,7 +104,7 @@ func writeCSVReport(w http.ResponseWriter, r *http.Request, f gpustore.Filter, t
 		return err
 	}
 	if f.Limit > 0 && len(t)-1 >= f.Limit {
-		w.Header().Set("Link", "<"+nextURL(r, f.Limit, f.Offset)+`>; rel="next"`)
+		w.Header().Add("Link", "<"+nextURL(r, f.Limit, f.Offset)+`>; rel="next"`)
 	}
 	return writeCached(w, r, mediaCSV+"; charset=utf-8; header=present", b.Bytes())
 }

@@ -196,7 +196,7 @@ func writeNGSILD(w http.ResponseWriter, r *http.Request, v any, ld bool) error {
 		_, err = w.Write(body)
 		return ignoreWriteErr(err)
 	}
-	w.Header().Set("Link", "<"+ctxURL+">"+ldContextRel)
+	w.Header().Add("Link", "<"+ctxURL+">"+ldContextRel)
 	return writeJSON(w, http.StatusOK, v)
 }
 

@@ -54,8 +54,14 @@ func expandChecked(t *testing.T, api *testAPI, r response) []any {
 	opts := ld.NewJsonLdOptions("")
 	opts.DocumentLoader = testLoader{api}
 	if r.header.Get("Content-Type") == mediaJSON {
-		m := linkContext.FindStringSubmatch(r.header.Get("Link"))
-		require.Len(t, m, 2, "application/json NGSI-LD needs the context Link: %q", r.header.Get("Link"))
+		var m []string
+		for _, l := range r.header.Values("Link") {
+			if x := linkContext.FindStringSubmatch(l); x != nil {
+				require.Nil(t, m, "one context Link")
+				m = x
+			}
+		}
+		require.Len(t, m, 2, "application/json NGSI-LD needs the context Link: %q", r.header.Values("Link"))
 		opts.ExpandContext = m[1]
 	} else {
 		assert.Equal(t, mediaLDJSON, r.header.Get("Content-Type"))
@@ -257,4 +263,21 @@ func TestNGSILDContextFromVocabulary(t *testing.T) {
 		}
 		assert.Equal(t, d["@id"], served.Context[term], term)
 	}
+}
+
+// TestNGSILDNextKeepsQ: the next page of a q query keeps the q, ';' and all.
+func TestNGSILDNextKeepsQ(t *testing.T) {
+	api := newTestAPI(t, fixture(), fixedScope(scopeAll), false)
+	r := api.get("/ngsi-ld/v1/entities?type=GpuDevice&limit=1&q=k8s.cluster.name==x-cluster;k8s.node.name==wrk-1")
+	require.Equal(t, http.StatusOK, r.status, "%s", r.body)
+	var m []string
+	for _, l := range r.header.Values("Link") {
+		if x := regexp.MustCompile(`^<([^>]+)>; rel="next"`).FindStringSubmatch(l); x != nil {
+			m = x
+		}
+	}
+	require.Len(t, m, 2, "Link: %q", r.header.Values("Link"))
+	next := api.get(m[1])
+	require.Equal(t, http.StatusOK, next.status, "%s", next.body)
+	assert.Empty(t, entities(t, next), "wrk-1 has one GPU: a second page without the q would list another node's")
 }

@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"mime"
 	"net/http"
+	"net/url"
 	"strconv"
 	"strings"
 
@@ -48,8 +49,13 @@ func newPage[T any](r *http.Request, items []T, f gpustore.Filter) page[T] {
 }
 
 // nextURL is the request's URL (path and query, relative) with the next offset.
+// It reparses the query as the API does: url.Values would drop a q holding
+// NGSI-LD's ';', and the next page would lose that filter.
 func nextURL(r *http.Request, limit, offset int) string {
-	q := r.URL.Query()
+	q, err := parseRawQuery(r.URL.RawQuery)
+	if err != nil {
+		q = url.Values{} // cannot happen: the request's query was parsed before
+	}
 	q.Set(paramOffset, strconv.Itoa(offset+limit))
 	q.Set(paramLimit, strconv.Itoa(limit))
 	return r.URL.Path + "?" + q.Encode()

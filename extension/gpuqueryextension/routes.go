@@ -97,7 +97,7 @@ func listHandler[T any](a *api, op string, read func(context.Context, gpustore.F
 				return err
 			}
 			if len(items) == f.Limit {
-				w.Header().Set("Link", "<"+nextURL(r, f.Limit, f.Offset)+`>; rel="next"`)
+				w.Header().Add("Link", "<"+nextURL(r, f.Limit, f.Offset)+`>; rel="next"`)
 			}
 			return writeNGSILD(w, r, ents, true)
 		}
