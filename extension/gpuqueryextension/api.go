@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"net/http"
+	"path"
 	"time"
 
 	"go.opentelemetry.io/otel/attribute"
@@ -74,7 +75,8 @@ func (a *api) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if a.local {
 		w.Header().Set(modeHeader, modeLocal)
 	}
-	if _, pattern := a.mux.Handler(r); !a.routeNames[pattern] {
+	// an unclean path (//, /./) is not redirected: it is no resource here
+	if _, pattern := a.mux.Handler(r); !a.routeNames[pattern] || path.Clean(r.URL.Path) != r.URL.Path {
 		sw := &statusWriter{ResponseWriter: w}
 		a.fail(sw, r, errNoRoute)
 		a.count(r.Context(), "unmatched", sw.status)

@@ -353,6 +353,7 @@ func TestNegotiationAndMethods(t *testing.T) {
 	assert.True(t, strings.HasPrefix(r.header.Get("Content-Type"), "text/csv"))
 	r = api.get("/nope")
 	assert.Equal(t, http.StatusNotFound, r.status)
+	assert.Equal(t, http.StatusNotFound, api.get("/api/v1//devices").status, "no redirect to the clean path")
 	assert.Equal(t, modeLocal, r.header.Get(modeHeader))
 
 	req, err := http.NewRequest(http.MethodPost, api.srv.URL+"/api/v1/devices", http.NoBody)
