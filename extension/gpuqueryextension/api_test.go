@@ -360,7 +360,7 @@ func TestNegotiationAndMethods(t *testing.T) {
 	require.NoError(t, err)
 	resp, err := api.srv.Client().Do(req)
 	require.NoError(t, err)
-	resp.Body.Close()
+	require.NoError(t, resp.Body.Close())
 	assert.Equal(t, http.StatusMethodNotAllowed, resp.StatusCode)
 	assert.Equal(t, mediaProblem, resp.Header.Get("Content-Type"))
 

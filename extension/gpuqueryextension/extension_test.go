@@ -143,7 +143,7 @@ func fetch(t *testing.T, addr, path, token string) (int, http.Header, []byte) {
 	}
 	resp, err := http.DefaultClient.Do(req)
 	require.NoError(t, err)
-	defer resp.Body.Close()
+	defer func() { _ = resp.Body.Close() }()
 	body, err := io.ReadAll(resp.Body)
 	require.NoError(t, err)
 	d, err := loadDoc()

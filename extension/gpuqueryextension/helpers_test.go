@@ -172,7 +172,7 @@ func (a *testAPI) get(path string, headers ...string) response {
 	}
 	resp, err := a.srv.Client().Do(req)
 	require.NoError(a.t, err)
-	defer resp.Body.Close()
+	defer func() { _ = resp.Body.Close() }()
 	body, err := io.ReadAll(resp.Body)
 	require.NoError(a.t, err)
 	require.NoError(a.t, validateResponse(a.router, req, resp, body), "%s %s -> %d %s", req.Method, path, resp.StatusCode, body)

@@ -45,30 +45,50 @@ func (a *api) routes() []route {
 		{pattern: "/api/openapi.json", offers: []string{mediaJSON}, public: true, handler: a.serveOpenAPI},
 		{pattern: topology.NGSILDContextPath, offers: []string{mediaLDJSON, mediaJSON}, public: true, handler: a.serveContext},
 
-		{pattern: "/api/v1/hubs", params: with(pageParams, paramHub), offers: entityOffers,
-			handler: listHandler(a, "hubs", a.reader.Hubs, a.hubsLD)},
-		{pattern: "/api/v1/clusters", params: with(pageParams, paramHub, paramCluster), offers: entityOffers,
-			handler: listHandler(a, "clusters", a.reader.Clusters, a.clustersLD)},
+		{
+			pattern: "/api/v1/hubs", params: with(pageParams, paramHub), offers: entityOffers,
+			handler: listHandler("hubs", a.reader.Hubs, a.hubsLD),
+		},
+		{
+			pattern: "/api/v1/clusters", params: with(pageParams, paramHub, paramCluster), offers: entityOffers,
+			handler: listHandler("clusters", a.reader.Clusters, a.clustersLD),
+		},
 		{pattern: "/api/v1/clusters/{hub}/{cluster}", params: []string{paramWindow}, offers: entityOffers, handler: a.getCluster},
-		{pattern: "/api/v1/nodes", params: with(pageParams, paramHub, paramCluster, paramNode), offers: entityOffers,
-			handler: listHandler(a, "nodes", a.reader.Nodes, a.nodesLD)},
-		{pattern: "/api/v1/devices", params: with(pageParams, paramHub, paramCluster, paramNode, paramNamespace, paramDevice), offers: entityOffers,
-			handler: listHandler(a, "devices", a.reader.Devices, a.devicesLD)},
+		{
+			pattern: "/api/v1/nodes", params: with(pageParams, paramHub, paramCluster, paramNode), offers: entityOffers,
+			handler: listHandler("nodes", a.reader.Nodes, a.nodesLD),
+		},
+		{
+			pattern: "/api/v1/devices", params: with(pageParams, paramHub, paramCluster, paramNode, paramNamespace, paramDevice), offers: entityOffers,
+			handler: listHandler("devices", a.reader.Devices, a.devicesLD),
+		},
 		{pattern: "/api/v1/devices/{id}", params: []string{paramWindow}, offers: entityOffers, handler: a.getDevice},
-		{pattern: "/api/v1/slices", params: with(pageParams, paramHub, paramCluster, paramNode, paramNamespace, paramDevice), offers: entityOffers,
-			handler: listHandler(a, "slices", a.reader.Slices, a.slicesLD)},
-		{pattern: "/api/v1/projects", params: with(pageParams, paramHub, paramCluster, paramNamespace), offers: entityOffers,
-			handler: listHandler(a, "projects", a.reader.Projects, a.projectsLD)},
+		{
+			pattern: "/api/v1/slices", params: with(pageParams, paramHub, paramCluster, paramNode, paramNamespace, paramDevice), offers: entityOffers,
+			handler: listHandler("slices", a.reader.Slices, a.slicesLD),
+		},
+		{
+			pattern: "/api/v1/projects", params: with(pageParams, paramHub, paramCluster, paramNamespace), offers: entityOffers,
+			handler: listHandler("projects", a.reader.Projects, a.projectsLD),
+		},
 		{pattern: "/api/v1/projects/{hub}/{cluster}/{namespace}", params: []string{paramWindow}, offers: entityOffers, handler: a.getProject},
-		{pattern: "/api/v1/sessions", params: with(pageParams, paramHub, paramCluster, paramNode, paramNamespace, paramDevice), offers: []string{mediaJSON},
-			handler: listHandler[gpustore.Session](a, "sessions", a.reader.Sessions, nil)},
+		{
+			pattern: "/api/v1/sessions", params: with(pageParams, paramHub, paramCluster, paramNode, paramNamespace, paramDevice), offers: []string{mediaJSON},
+			handler: listHandler[gpustore.Session]("sessions", a.reader.Sessions, nil),
+		},
 
-		{pattern: "/api/v1/reports/gpu-hours", offers: reportOffers, handler: a.gpuHours,
-			params: with(pageParams, paramHub, paramCluster, paramNode, paramNamespace, paramDevice, paramAggregate, paramStep, paramSource)},
-		{pattern: "/api/v1/reports/idle", offers: reportOffers, handler: a.idle,
-			params: with(pageParams, paramHub, paramCluster, paramNode, paramNamespace, paramDevice)},
-		{pattern: "/api/v1/reports/utilization", offers: reportOffers, handler: a.utilization,
-			params: []string{paramHub, paramCluster, paramNamespace, paramDevice, paramWindow, paramPoints}},
+		{
+			pattern: "/api/v1/reports/gpu-hours", offers: reportOffers, handler: a.gpuHours,
+			params: with(pageParams, paramHub, paramCluster, paramNode, paramNamespace, paramDevice, paramAggregate, paramStep, paramSource),
+		},
+		{
+			pattern: "/api/v1/reports/idle", offers: reportOffers, handler: a.idle,
+			params: with(pageParams, paramHub, paramCluster, paramNode, paramNamespace, paramDevice),
+		},
+		{
+			pattern: "/api/v1/reports/utilization", offers: reportOffers, handler: a.utilization,
+			params: []string{paramHub, paramCluster, paramNamespace, paramDevice, paramWindow, paramPoints},
+		},
 
 		{pattern: "/ngsi-ld/v1/entities", params: []string{paramType, paramID, paramQ, paramLimit, paramOffset}, offers: entityOffers, handler: a.ngsiEntities},
 		{pattern: "/ngsi-ld/v1/entities/{id}", offers: entityOffers, handler: a.ngsiEntity},
@@ -80,7 +100,7 @@ type toLD[T any] func(ctx context.Context, scope gpustore.Scope, items []T) ([]l
 
 // listHandler serves a paginated entity list: JSON pages, or an NGSI-LD
 // array when ld is set and asked for.
-func listHandler[T any](a *api, op string, read func(context.Context, gpustore.Filter) ([]T, error), ld toLD[T]) handlerFunc {
+func listHandler[T any](op string, read func(context.Context, gpustore.Filter) ([]T, error), ld toLD[T]) handlerFunc {
 	return func(w http.ResponseWriter, r *http.Request, rq *request) error {
 		f, err := rq.query.filter(rq.scope)
 		if err != nil {

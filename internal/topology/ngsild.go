@@ -115,7 +115,7 @@ type NGSILDRef struct {
 func ParseNGSILDID(id string) (NGSILDRef, error) {
 	rest, ok := strings.CutPrefix(id, "urn:ngsi-ld:")
 	if !ok {
-		return NGSILDRef{}, fmt.Errorf("%w: must start with urn:ngsi-ld:", ErrInvalidNGSILDID)
+		return NGSILDRef{}, fmt.Errorf("%w: must start with \"urn:ngsi-ld\" and a colon", ErrInvalidNGSILDID)
 	}
 	parts := strings.Split(rest, ":")
 	want := map[string][]string{
