@@ -94,6 +94,9 @@ func (a *api) wrap(rt route) http.Handler {
 			a.fail(sw, r, errMethodNotAllowed)
 			return
 		}
+		if len(rt.offers) > 1 {
+			sw.Header().Add("Vary", "Accept")
+		}
 		mediaType, ok := negotiate(r.Header.Get("Accept"), rt.offers)
 		if !ok {
 			a.fail(sw, r, errNotAcceptable)

@@ -81,7 +81,7 @@ func writeCached(w http.ResponseWriter, r *http.Request, contentType string, bod
 	h := w.Header()
 	h.Set("ETag", etag)
 	h.Set("Cache-Control", "private, max-age=60")
-	h.Add("Vary", "Accept, Authorization")
+	h.Add("Vary", "Authorization")
 	if etagMatches(r.Header.Get("If-None-Match"), etag) {
 		w.WriteHeader(http.StatusNotModified)
 		return nil
