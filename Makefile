@@ -134,6 +134,7 @@ fuzz: ## Run each fuzz target briefly (FUZZTIME, default 10s)
 	$(GO) test -run '^$$' -fuzz '^FuzzNotification$$' -fuzztime $(FUZZTIME) ./receiver/alertmanagerreceiver/
 	$(GO) test -run '^$$' -fuzz '^FuzzAuthenticate$$' -fuzztime $(FUZZTIME) ./extension/keycloakauth/
 	$(GO) test -run '^$$' -fuzz '^FuzzDecodeResponse$$' -fuzztime $(FUZZTIME) ./receiver/promqlreceiver/
+	$(GO) test -run '^$$' -fuzz '^FuzzQueryParams$$' -fuzztime $(FUZZTIME) ./extension/gpuqueryextension/
 
 .PHONY: keycloak
 keycloak: ## Download Keycloak (Maven Central, once, into .tools/keycloak) and find a Java for it

@@ -71,7 +71,7 @@ func TestLookupRefusesOtherExtensions(t *testing.T) {
 	id := component.MustNewID("health_check")
 	h := host{exts: map[component.ID]component.Component{id: nopExtension{}}}
 	_, err := gpustore.Lookup(h, id)
-	require.ErrorContains(t, err, "not a GPU store")
+	require.ErrorIs(t, err, gpustore.ErrNotProvider)
 	_, err = gpustore.Lookup(h, component.MustNewID("missing"))
 	require.ErrorContains(t, err, "extension not found")
 }

@@ -10,14 +10,21 @@ import (
 	"github.com/nerc-project/ai-telemetry-collector/internal/gpustore"
 )
 
-// ReadScoper says what the caller authenticated in ctx may read: the scope
-// a backend applies to every query (gpustore.Filter.Scope). The zero Scope
-// (nothing granted) is an answer, not an error; an error wrapping
-// ErrUnavailable means no answer could be had (the caller answers 503 and
-// shows nothing), and any other error that the caller cannot be scoped.
+// ReadScoper answers "what may the caller authenticated in ctx read?" as a
+// gpustore.Scope (extension/keycloakauth: UMA with response_mode=permissions).
+// An error means the caller may read nothing: ErrUnavailable (wrapped) when
+// the decision could not be made (the API answers 503 so the caller retries),
+// anything else (ErrDenied, no credentials)
+// when it was refused.
 type ReadScoper interface {
 	ReadScope(ctx context.Context) (gpustore.Scope, error)
 }
+
+// ReadScoperFunc adapts a function.
+type ReadScoperFunc func(ctx context.Context) (gpustore.Scope, error)
+
+// ReadScope calls f.
+func (f ReadScoperFunc) ReadScope(ctx context.Context) (gpustore.Scope, error) { return f(ctx) }
 
 var errNotReadScoper = errors.New("extension is not a read scoper")
 

@@ -81,5 +81,5 @@ func (e Entity) NGSILDID() string {
 	if e.Cluster == "" || e.Node == "" || e.GPUIndex == "" {
 		return ""
 	}
-	return "urn:ngsi-ld:GpuDevice:" + e.Cluster + ":" + e.Node + ":" + e.GPUIndex
+	return NGSILDDeviceID(e.Cluster, e.Node, e.GPUIndex)
 }

@@ -1,0 +1,64 @@
+package gpuqueryextension // import "github.com/nerc-project/ai-telemetry-collector/extension/gpuqueryextension"
+
+import (
+	"errors"
+
+	"go.opentelemetry.io/collector/component"
+	"go.opentelemetry.io/collector/config/confighttp"
+)
+
+// Config defines the configuration of the gpu_query extension.
+type Config struct {
+	// HTTP is the server (endpoint localhost:8080 by default), under its
+	// own key as in Jaeger v2's jaeger_query: its auth block
+	// (authenticator: keycloakauth) authenticates callers before a handler
+	// runs, and would collide with Auth below if squashed.
+	HTTP confighttp.ServerConfig `mapstructure:"http"`
+
+	// Storage names the extension providing the store (gpustore.Provider).
+	Storage component.ID `mapstructure:"storage"`
+
+	// Auth names the extension deciding each caller's read scope
+	// (authz.ReadScoper, keycloakauth). Required unless InsecureLocalMode.
+	Auth *component.ID `mapstructure:"auth"`
+
+	// InsecureLocalMode serves everything to everyone, without
+	// authentication: for a laptop, never a site. It must be set
+	// explicitly, and only without Auth.
+	InsecureLocalMode bool `mapstructure:"insecure_local_mode"`
+
+	// prevent unkeyed literal initialization
+	_ struct{}
+}
+
+var _ component.Config = (*Config)(nil)
+
+var (
+	errNoStorage     = errors.New("storage: must name the extension providing the GPU store")
+	errNoAuth        = errors.New("auth: must name the extension deciding read scopes (or set insecure_local_mode: true for a local, unauthenticated API)")
+	errAuthAndLocal  = errors.New("insecure_local_mode: cannot be combined with auth")
+	errNoEndpoint    = errors.New("http::endpoint: must be set")
+	errLocalWithAuth = errors.New("insecure_local_mode: cannot be combined with http::auth (an authenticator)")
+)
+
+// Validate checks the configuration: secure by default, so a configuration
+// naming no auth extension is refused unless local mode is asked for.
+func (c *Config) Validate() error {
+	var errs []error
+	if c.Storage == (component.ID{}) {
+		errs = append(errs, errNoStorage)
+	}
+	switch {
+	case c.Auth == nil && !c.InsecureLocalMode:
+		// secure by default: serving without authorization must be asked for
+		errs = append(errs, errNoAuth)
+	case c.Auth != nil && c.InsecureLocalMode:
+		errs = append(errs, errAuthAndLocal)
+	case c.InsecureLocalMode && c.HTTP.Auth.HasValue():
+		errs = append(errs, errLocalWithAuth)
+	}
+	if c.HTTP.NetAddr.Endpoint == "" {
+		errs = append(errs, errNoEndpoint)
+	}
+	return errors.Join(errs...)
+}

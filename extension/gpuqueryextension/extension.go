@@ -1,0 +1,104 @@
+package gpuqueryextension // import "github.com/nerc-project/ai-telemetry-collector/extension/gpuqueryextension"
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
+	"sync"
+	"time"
+
+	"go.opentelemetry.io/collector/component"
+	"go.opentelemetry.io/collector/component/componentstatus"
+	"go.opentelemetry.io/collector/extension"
+	"go.uber.org/zap"
+
+	"github.com/nerc-project/ai-telemetry-collector/extension/gpuqueryextension/internal/metadata"
+	"github.com/nerc-project/ai-telemetry-collector/internal/authz"
+	"github.com/nerc-project/ai-telemetry-collector/internal/gpustore"
+)
+
+var _ extension.Extension = (*queryExtension)(nil)
+
+// localScoper is local mode's scope: everything, to everyone.
+var localScoper = authz.ReadScoperFunc(func(context.Context) (gpustore.Scope, error) {
+	return gpustore.Scope{All: true}, nil
+})
+
+type queryExtension struct {
+	cfg       *Config
+	settings  extension.Settings
+	telemetry *metadata.TelemetryBuilder
+
+	server     *http.Server
+	serverDone sync.WaitGroup
+	addr       string
+}
+
+func newExtension(cfg *Config, set extension.Settings) (*queryExtension, error) {
+	tb, err := metadata.NewTelemetryBuilder(set.TelemetrySettings)
+	if err != nil {
+		return nil, err
+	}
+	return &queryExtension{cfg: cfg, settings: set, telemetry: tb}, nil
+}
+
+// Start obtains the store and the read scoper from their extensions, then
+// serves the API.
+func (e *queryExtension) Start(ctx context.Context, host component.Host) error {
+	reader, err := gpustore.Lookup(host, e.cfg.Storage)
+	if err != nil {
+		return err
+	}
+	scoper := authz.ReadScoper(localScoper)
+	if e.cfg.Auth != nil {
+		if scoper, err = authz.LookupReadScoper(host, *e.cfg.Auth); err != nil {
+			return err
+		}
+	} else {
+		e.settings.Logger.Warn("gpu_query serves every GPU, project and report to every caller, without authentication: insecure_local_mode is for a local machine, never a site",
+			zap.String("endpoint", e.cfg.HTTP.NetAddr.Endpoint))
+	}
+	handler, err := newAPI(apiSettings{
+		reader:    reader,
+		scoper:    scoper,
+		local:     e.cfg.Auth == nil,
+		telemetry: e.telemetry,
+		logger:    e.settings.Logger,
+		now:       time.Now,
+	})
+	if err != nil {
+		return err
+	}
+	server, err := e.cfg.HTTP.ToServer(ctx, host.GetExtensions(), e.settings.TelemetrySettings, handler)
+	if err != nil {
+		return err
+	}
+	listener, err := e.cfg.HTTP.ToListener(ctx)
+	if err != nil {
+		return fmt.Errorf("listening on %s: %w", e.cfg.HTTP.NetAddr.Endpoint, err)
+	}
+	e.server = server
+	e.addr = listener.Addr().String()
+	e.settings.Logger.Info("Serving the GPU query API", zap.String("endpoint", e.addr))
+	e.serverDone.Add(1)
+	go func() {
+		defer e.serverDone.Done()
+		if err := server.Serve(listener); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			componentstatus.ReportStatus(host, componentstatus.NewFatalErrorEvent(err))
+		}
+	}()
+	return nil
+}
+
+// Shutdown stops the server.
+func (e *queryExtension) Shutdown(ctx context.Context) error {
+	var err error
+	if e.server != nil {
+		err = e.server.Shutdown(ctx)
+		e.serverDone.Wait()
+		e.server = nil
+	}
+	e.telemetry.Shutdown()
+	return err
+}
