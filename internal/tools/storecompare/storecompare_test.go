@@ -64,6 +64,53 @@ func TestReportMatchesReference(t *testing.T) {
 	}
 }
 
+// TestDailyReportMatchesReference: the report from the daily rollup, built
+// from the hourly one, gives the reference's answer on day-aligned windows
+// and refuses the others rather than answer them wrongly.
+func TestDailyReportMatchesReference(t *testing.T) {
+	ctx := context.Background()
+	topo := newTopology(testSize)
+	dir := t.TempDir()
+	hourly, daily := filepath.Join(dir, "hourly.db"), filepath.Join(dir, "daily.db")
+	h, _ := newEngine("sqlite-modernc")
+	if err := h.Open(ctx, hourly); err != nil {
+		t.Fatal(err)
+	}
+	if err := h.LoadRollup(ctx, topo); err != nil {
+		t.Fatal(err)
+	}
+	if err := h.Close(); err != nil {
+		t.Fatal(err)
+	}
+	e, _ := newEngine("sqlite-modernc-daily")
+	if err := e.Open(ctx, daily); err != nil {
+		t.Fatal(err)
+	}
+	defer e.Close()
+	if err := e.(*sqliteEngine).buildDaily(ctx, hourly); err != nil {
+		t.Fatal(err)
+	}
+	for i, q := range testCases(topo) {
+		got, err := e.Report(ctx, q)
+		if q.From.Unix()%86400 != 0 || q.To.Unix()%86400 != 0 {
+			if !errors.Is(err, errUnaligned) {
+				t.Errorf("case %d: err %v, want %v", i, err, errUnaligned)
+			}
+			continue
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		wants, err := referenceReport(topo, q)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := sameReport(got, wants[0]); err != nil {
+			t.Errorf("case %d: %v", i, err)
+		}
+	}
+}
+
 // TestIngestStoresEveryRow: after the batches and a reopen, the samples
 // table holds every row with the busy values written.
 func TestIngestStoresEveryRow(t *testing.T) {
