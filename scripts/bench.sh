@@ -49,6 +49,10 @@ END {
 	}
 }' "$raw")"
 
+# Not part of make bench (about 10 minutes, its own module): the embedded
+# store comparison's section, kept as it stands in the page.
+embedded_store="$(awk '/^## /{p = ($0 == "## Embedded store: SQLite or DuckDB")} p' "$OUT" 2>/dev/null || true)"
+
 cat > "$OUT" <<MD
 # Benchmarks
 
@@ -154,6 +158,8 @@ UMA decisions): the floor is 1,002 (one discovery, one key set, one decision per
 decision cache it would be 10,002. \`make integration\` repeats this count against a real Keycloak (26.7.3, realm
 \`extension/keycloakauth/testdata/realm-nerc.json\`, 100 client-credentials tokens) and asserts the same 1,002.
 
+${embedded_store:+$embedded_store
+}
 ## Load test
 
 Not part of \`make bench\`: \`make load\` drives the built collector, not a function, with open-loop Alertmanager
