@@ -11,6 +11,7 @@ import (
 	"go.opentelemetry.io/collector/component"
 	"go.opentelemetry.io/collector/component/componentstatus"
 	"go.opentelemetry.io/collector/extension"
+	"go.opentelemetry.io/collector/extension/extensioncapabilities"
 	"go.uber.org/zap"
 
 	"github.com/nerc-project/ai-telemetry-collector/extension/gpuqueryextension/internal/metadata"
@@ -18,7 +19,10 @@ import (
 	"github.com/nerc-project/ai-telemetry-collector/internal/gpustore"
 )
 
-var _ extension.Extension = (*queryExtension)(nil)
+var (
+	_ extension.Extension             = (*queryExtension)(nil)
+	_ extensioncapabilities.Dependent = (*queryExtension)(nil)
+)
 
 // localScoper is local mode's scope: everything, to everyone.
 var localScoper = authz.ReadScoperFunc(func(context.Context) (gpustore.Scope, error) {
@@ -41,6 +45,20 @@ func newExtension(cfg *Config, set extension.Settings) (*queryExtension, error) 
 		return nil, err
 	}
 	return &queryExtension{cfg: cfg, settings: set, telemetry: tb}, nil
+}
+
+// Dependencies makes the collector start the store, the read scoper and the
+// server's authenticator before this extension, which looks them up at
+// Start (extensions otherwise start in no particular order).
+func (e *queryExtension) Dependencies() []component.ID {
+	deps := []component.ID{e.cfg.Storage}
+	if e.cfg.Auth != nil {
+		deps = append(deps, *e.cfg.Auth)
+	}
+	if a := e.cfg.HTTP.Auth.Get(); a != nil && (e.cfg.Auth == nil || a.Config.AuthenticatorID != *e.cfg.Auth) {
+		deps = append(deps, a.Config.AuthenticatorID)
+	}
+	return deps
 }
 
 // Start obtains the store and the read scoper from their extensions, then

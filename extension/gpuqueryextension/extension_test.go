@@ -217,3 +217,36 @@ func TestStartRefused(t *testing.T) {
 		})
 	}
 }
+
+// TestDependencies: the collector starts extensions in dependency order
+// only; without it the store may not be open when gpu_query starts.
+func TestDependencies(t *testing.T) {
+	storage := component.MustNewID("gpu_storage")
+	kc := component.MustNewID("keycloakauth")
+	other := component.MustNewIDWithName("oidc", "site")
+	tests := []struct {
+		name string
+		cfg  func(*Config)
+		want []component.ID
+	}{
+		{name: "local", cfg: func(c *Config) { c.InsecureLocalMode = true }, want: []component.ID{storage}},
+		{name: "keycloak for both", cfg: func(c *Config) {
+			c.Auth = &kc
+			c.HTTP.Auth = configoptional.Some(confighttp.AuthConfig{Config: configauth.Config{AuthenticatorID: kc}})
+		}, want: []component.ID{storage, kc}},
+		{name: "another authenticator", cfg: func(c *Config) {
+			c.Auth = &kc
+			c.HTTP.Auth = configoptional.Some(confighttp.AuthConfig{Config: configauth.Config{AuthenticatorID: other}})
+		}, want: []component.ID{storage, kc, other}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			cfg := createDefaultConfig().(*Config)
+			cfg.Storage = storage
+			tt.cfg(cfg)
+			e, err := newExtension(cfg, extensiontest.NewNopSettings(metadata.Type))
+			require.NoError(t, err)
+			assert.Equal(t, tt.want, e.Dependencies())
+		})
+	}
+}

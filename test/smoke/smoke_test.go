@@ -9,6 +9,7 @@ import (
 	"bufio"
 	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"net/http"
 	"net/http/httptest"
@@ -185,6 +186,7 @@ func TestLocalConfigScrapesDCGMIntoFiles(t *testing.T) {
 	out := t.TempDir()
 	health := "127.0.0.1:" + testpeers.FreePort(t)
 	alertmanager := "127.0.0.1:" + testpeers.FreePort(t)
+	site := "http://127.0.0.1:" + testpeers.FreePort(t)
 	cmd := exec.Command(bin, "--config", "../../configs/local.yaml")
 	cmd.Env = append(os.Environ(),
 		"DCGM_EXPORTER_ENDPOINT="+strings.TrimPrefix(dcgm.URL, "http://"),
@@ -194,6 +196,7 @@ func TestLocalConfigScrapesDCGMIntoFiles(t *testing.T) {
 		"HEALTH_CHECK_ENDPOINT="+health,
 		"SELF_METRICS_PORT="+testpeers.FreePort(t),
 		"ALERTMANAGER_ENDPOINT="+alertmanager,
+		"SITE_ENDPOINT="+strings.TrimPrefix(site, "http://"),
 		"PROJECTS_FILE=../../configs/metadata/projects.example.yaml",
 	)
 	var logs syncBuffer
@@ -285,6 +288,24 @@ func TestLocalConfigScrapesDCGMIntoFiles(t *testing.T) {
 		"gpu.usage/team-b":       75 * time.Minute,
 	}, sessions)
 
+	// The site's API serves the same GPUs and sessions from the embedded
+	// store, in local mode, saying so on every answer.
+	var devices, slices, stored []map[string]any
+	waitFor(t, "the GPU model and both sessions in the site's API", 30*time.Second, func() bool {
+		devices = siteItems(t, site+"/api/v1/devices")
+		slices = siteItems(t, site+"/api/v1/slices")
+		stored = siteItems(t, site+"/api/v1/sessions")
+		return len(devices) == 3 && len(slices) == 2 && len(stored) == 2
+	})
+	holders := map[string]any{}
+	for _, sl := range slices {
+		holders[sl["id"].(string)] = sl["holder"]
+	}
+	assert.Equal(t, map[string]any{
+		"GPU-6b0d4e93-2f8a-4c17-b3e5-91a7c2d8f604/1": map[string]any{"namespace": "team-b", "pod": "jupyter-alice-0"},
+		"GPU-6b0d4e93-2f8a-4c17-b3e5-91a7c2d8f604/2": nil,
+	}, holders)
+
 	// A clean stop: SIGTERM, exit status 0, shutdown logged.
 	require.NoError(t, cmd.Process.Signal(syscall.SIGTERM))
 	select {
@@ -294,6 +315,23 @@ func TestLocalConfigScrapesDCGMIntoFiles(t *testing.T) {
 		t.Fatal("the collector did not stop within 30s of SIGTERM")
 	}
 	assert.Contains(t, logs.String(), "Shutdown complete.")
+}
+
+// siteItems GETs one page of a list of the site's API (local mode).
+func siteItems(t *testing.T, url string) []map[string]any {
+	t.Helper()
+	resp, err := http.Get(url)
+	if err != nil {
+		return nil
+	}
+	defer func() { _ = resp.Body.Close() }()
+	require.Equal(t, http.StatusOK, resp.StatusCode, url)
+	assert.Equal(t, "local (no authentication)", resp.Header.Get("X-AI-Telemetry-Mode"), "local mode says so on every answer")
+	var page struct {
+		Items []map[string]any `json:"items"`
+	}
+	require.NoError(t, json.NewDecoder(resp.Body).Decode(&page), url)
+	return page.Items
 }
 
 // TestBrokenConfigNamesTheField checks that a bad configuration stops the
