@@ -135,6 +135,7 @@ fuzz: ## Run each fuzz target briefly (FUZZTIME, default 10s)
 	$(GO) test -run '^$$' -fuzz '^FuzzAuthenticate$$' -fuzztime $(FUZZTIME) ./extension/keycloakauth/
 	$(GO) test -run '^$$' -fuzz '^FuzzDecodeResponse$$' -fuzztime $(FUZZTIME) ./receiver/promqlreceiver/
 	$(GO) test -run '^$$' -fuzz '^FuzzQueryParams$$' -fuzztime $(FUZZTIME) ./extension/gpuqueryextension/
+	$(GO) test -run '^$$' -fuzz '^FuzzParseResource$$' -fuzztime $(FUZZTIME) ./internal/topology/
 
 .PHONY: keycloak
 keycloak: ## Download Keycloak (Maven Central, once, into .tools/keycloak) and find a Java for it
