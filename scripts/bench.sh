@@ -49,9 +49,9 @@ END {
 	}
 }' "$raw")"
 
-# Not part of make bench (about 10 minutes, its own module): the embedded
-# store comparison's section, kept as it stands in the page.
-embedded_store="$(awk '/^## /{p = ($0 == "## Embedded store: SQLite or DuckDB")} p' "$OUT" 2>/dev/null || true)"
+# Not part of make bench (minutes each): the embedded store comparison's
+# section (its own module) and the embedded GPU store's, kept as they stand.
+embedded_store="$(awk '/^## /{p = ($0 == "## Embedded store: SQLite or DuckDB" || $0 == "## Embedded GPU store")} p' "$OUT" 2>/dev/null || true)"
 
 cat > "$OUT" <<MD
 # Benchmarks
