@@ -119,9 +119,12 @@ func (w Window) IsZero() bool { return w.From.IsZero() && w.To.IsZero() }
 //   - Rows exist only for groups with allocated samples, sorted by Start, then
 //     by hub, cluster, project, pi, node, model, profile, device; a stepped
 //     row's Start and End are its step clipped to the window.
-//   - Raw reports use whole-second sample times (a sample's interval is the
-//     difference of unix seconds), over the samples in [From, To) that the
-//     scope sees: the scope applies before intervals are computed.
+//   - A DCGM sample's time is its whole second (the ClickHouse exporter stores
+//     metric times as DateTime): points of a series within one second are one
+//     sample, a window's [From, To) compares that second, and every time read
+//     from samples (LastSeen, Since, a bucket's samples) is whole seconds.
+//     Raw reports read the samples in [From, To) that the scope sees: the
+//     scope applies before intervals are computed.
 //   - A sample without DCGM_FI_PROF_GR_ENGINE_ACTIVE or DCGM_FI_DEV_GPU_UTIL
 //     has busy 0 (so it is idle), in raw samples and rollups alike.
 //   - The rollup counts the whole hours the window touches. A series-hour's
@@ -131,6 +134,15 @@ func (w Window) IsZero() bool { return w.From.IsZero() && w.To.IsZero() }
 //     LoneSampleIntervalS; capped at MaxSampleIntervalS. Per hour, so an
 //     hour's value does not depend on the window it is read in. A
 //     series-hour is idle when its mean busy is below IdleBusyThreshold.
+//
+// Entities and series (the same conformance):
+//   - With a window, Devices and Slices show their last sample in it (state,
+//     holder, LastXID, LastSeen); Hubs, Clusters and Nodes count what was seen
+//     in it but their LastSeen is the last time the scope saw them at all;
+//     Projects are those with first_seen < To and last_seen >= From.
+//   - Utilization buckets are ceil((To - From) / q.MaxPoints) rounded up to whole
+//     seconds, at least 1 s, from From; a bucket's Time is its start.
+//   - An empty answer is an empty list, never nil (JSON []).
 const (
 	KeyProject = "project" // namespace; the row also has cluster and hub
 	KeyPI      = "pi"

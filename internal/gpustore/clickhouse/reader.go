@@ -3,7 +3,6 @@ package clickhouse
 import (
 	"context"
 	"fmt"
-	"math"
 	"slices"
 	"strconv"
 	"time"
@@ -412,8 +411,10 @@ func (s *Store) Utilization(ctx context.Context, q gpustore.UtilizationQuery) ([
 	if q.Scope.Empty() {
 		return []gpustore.UtilizationPoint{}, nil
 	}
-	span := q.Window.To.Sub(q.Window.From).Seconds()
-	bucket := int64(math.Max(1, math.Ceil(span/float64(points))))
+	// whole seconds, at least one: ceil(window / points) in integers, as
+	// the embedded backend cuts them
+	per := int64(points) * int64(time.Second)
+	bucket := max(1, (q.Window.To.Sub(q.Window.From).Nanoseconds()+per-1)/per)
 	p := scopeParams(q.Filter, gpustore.MaxLimit)
 	p["bucket_s"] = strconv.FormatInt(bucket, 10)
 	rows, err := s.run(ctx, "utilization", p)

@@ -94,7 +94,9 @@ func (s *Store) Hubs(ctx context.Context, f gpustore.Filter) ([]gpustore.Hub, er
 	if err != nil {
 		return nil, err
 	}
-	q.add(` SELECT hub, count(DISTINCT cluster), count(*), max(ts) FROM dev WHERE 1`)
+	q.add(` SELECT hub, count(DISTINCT cluster), count(*), `)
+	lastSeen(q, f, "hub")
+	q.add(` FROM dev WHERE 1`)
 	deviceFilter(q, f)
 	q.add(` GROUP BY hub ORDER BY hub LIMIT ? OFFSET ?`, limit, offset)
 	err = s.rows(ctx, q, func(r *sql.Rows) error {
@@ -108,6 +110,18 @@ func (s *Store) Hubs(ctx context.Context, f gpustore.Filter) ([]gpustore.Hub, er
 		return nil
 	})
 	return out, err
+}
+
+// lastSeen adds the last time the scope saw the group's GPUs at all (not
+// only in the window: as the ClickHouse backend reads it from gpu_topology),
+// a subquery on device_last correlated with dev's group columns.
+func lastSeen(q *query, f gpustore.Filter, group ...string) {
+	q.add(`(SELECT max(x.ts) FROM device_last x WHERE 1`)
+	for _, c := range group { // column names of this package, never input
+		q.add(` AND x.` + c + ` = dev.` + c)
+	}
+	q.scope(f.Scope, deviceColsX).filter(f, deviceColsX)
+	q.add(`)`)
 }
 
 func deviceFilter(q *query, f gpustore.Filter) {
@@ -126,7 +140,9 @@ func (s *Store) Clusters(ctx context.Context, f gpustore.Filter) ([]gpustore.Clu
 	if err != nil {
 		return nil, err
 	}
-	q.add(` SELECT hub, cluster, count(DISTINCT node), count(*), sum(slices), max(ts) FROM dev WHERE 1`)
+	q.add(` SELECT hub, cluster, count(DISTINCT node), count(*), sum(slices), `)
+	lastSeen(q, f, "hub", "cluster")
+	q.add(` FROM dev WHERE 1`)
 	deviceFilter(q, f)
 	q.add(` GROUP BY hub, cluster ORDER BY hub, cluster LIMIT ? OFFSET ?`, limit, offset)
 	err = s.rows(ctx, q, func(r *sql.Rows) error {
@@ -152,7 +168,9 @@ func (s *Store) Nodes(ctx context.Context, f gpustore.Filter) ([]gpustore.Node, 
 	if err != nil {
 		return nil, err
 	}
-	q.add(` SELECT hub, cluster, node, count(*), sum(slices), group_concat(DISTINCT model), max(ts) FROM dev WHERE 1`)
+	q.add(` SELECT hub, cluster, node, count(*), sum(slices), group_concat(DISTINCT model), `)
+	lastSeen(q, f, "hub", "cluster", "node")
+	q.add(` FROM dev WHERE 1`)
 	deviceFilter(q, f)
 	q.add(` GROUP BY hub, cluster, node ORDER BY hub, cluster, node LIMIT ? OFFSET ?`, limit, offset)
 	err = s.rows(ctx, q, func(r *sql.Rows) error {

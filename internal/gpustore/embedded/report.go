@@ -338,10 +338,10 @@ func (s *Store) Utilization(ctx context.Context, uq gpustore.UtilizationQuery) (
 		return out, nil
 	}
 	from, to := uq.Window.From.UnixNano(), uq.Window.To.UnixNano()
-	width := (to - from + int64(n) - 1) / int64(n)
-	if width < int64(time.Second) { // whole seconds: never more buckets than seconds
-		width = int64(time.Second)
-	}
+	// whole seconds, at least one (the contract's Utilization), so both
+	// backends cut the same buckets: ceil(window / n) rounded up to a second
+	sec := int64(time.Second)
+	width := ((to-from+int64(n)-1)/int64(n) + sec - 1) / sec * sec
 	q := &query{}
 	q.add("WITH ")
 	sampleRows(q, uq.Filter, from, to)

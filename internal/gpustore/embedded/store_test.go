@@ -885,3 +885,40 @@ func TestTopologyCounts(t *testing.T) {
 		assert.InEpsilon(t, fractionOf(t, sch, teamBSlice), rows[0].Allocated, 0.01)
 	}
 }
+
+// Sample times are whole seconds, as the ClickHouse exporter stores them
+// (DateTime): two points of a GPU within one second are one sample (the
+// larger value), and times read back are the second.
+func TestSampleTimesWholeSeconds(t *testing.T) {
+	at := time.Date(2026, 3, 2, 10, 0, 0, 0, time.UTC)
+	ctx := context.Background()
+	s, err := Open(ctx, Config{Path: filepath.Join(t.TempDir(), "s.db"), Now: func() time.Time { return at.Add(time.Hour) }})
+	require.NoError(t, err)
+	defer func() { _ = s.Close() }()
+	md := pmetric.NewMetrics()
+	gauge(md, at.Add(300*time.Millisecond), "team-a", "p", "GPU-s", 0.2)
+	gauge(md, at.Add(700*time.Millisecond), "team-a", "p", "GPU-s", 0.6)
+	gauge(md, at.Add(30*time.Second+900*time.Millisecond), "team-a", "p", "GPU-s", 0.4)
+	require.NoError(t, s.WriteMetrics(ctx, md))
+
+	w := gpustore.Window{From: at, To: at.Add(time.Minute)}
+	rows, err := s.GPUHours(ctx, gpustore.GPUHoursQuery{Filter: gpustore.Filter{Scope: allScope, Window: w}, Source: gpustore.SourceRaw})
+	require.NoError(t, err)
+	require.Len(t, rows, 1)
+	// two samples 30 s apart, each standing for 30 s; the first busy 0.6
+	assert.InDelta(t, 60.0/3600, rows[0].Allocated, 1e-12)
+	assert.InDelta(t, (0.6*30+0.4*30)/3600, rows[0].Used, 1e-12)
+
+	devs, err := s.Devices(ctx, gpustore.Filter{Scope: allScope})
+	require.NoError(t, err)
+	require.Len(t, devs, 1)
+	assert.Equal(t, at.Add(30*time.Second), devs[0].LastSeen)
+
+	// a window starting inside the first second does not see that sample
+	// (it is at the second, before From), as ClickHouse compares it
+	rows, err = s.GPUHours(ctx, gpustore.GPUHoursQuery{Filter: gpustore.Filter{Scope: allScope,
+		Window: gpustore.Window{From: at.Add(500 * time.Millisecond), To: w.To}}, Source: gpustore.SourceRaw})
+	require.NoError(t, err)
+	require.Len(t, rows, 1)
+	assert.InDelta(t, float64(gpustore.LoneSampleIntervalS)/3600, rows[0].Allocated, 1e-12)
+}
