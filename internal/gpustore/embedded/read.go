@@ -326,12 +326,14 @@ func (s *Store) Sessions(ctx context.Context, f gpustore.Filter) ([]gpustore.Ses
 	}
 	now := s.now().UnixNano()
 	q := &query{}
+	// busy over the samples in [start, end), an open session's end being now;
+	// overlapping the window: start < To and end (now) > From
 	q.add(`SELECT trace_id, span_id, kind, hub, cluster, node, namespace, pod, device, profile, fraction, start, end,
 		(SELECT avg(coalesce(x.prof, x.util / 100.0, 0)) FROM samples x JOIN series r ON r.id = x.series
-			WHERE x.ts >= sessions.start AND x.ts <= coalesce(sessions.end, ?) AND r.hub = sessions.hub
+			WHERE x.ts >= sessions.start AND x.ts < coalesce(sessions.end, ?) AND r.hub = sessions.hub
 			AND r.cluster = sessions.cluster AND r.node = sessions.node AND r.hw_id = sessions.device
 			AND r.namespace = sessions.namespace AND r.pod = sessions.pod)
-		FROM sessions WHERE start < ? AND (end IS NULL OR end > ?)`, now, to, from)
+		FROM sessions WHERE start < ? AND coalesce(end, ?) > ?`, now, to, now, from)
 	q.scope(f.Scope, sessCols).filter(f, sessCols)
 	q.add(` ORDER BY start, trace_id, span_id LIMIT ? OFFSET ?`, limit, offset)
 	err = s.rows(ctx, q, func(r *sql.Rows) error {
