@@ -110,8 +110,41 @@ type Window struct{ From, To time.Time }
 func (w Window) IsZero() bool { return w.From.IsZero() && w.To.IsZero() }
 
 // Aggregation keys of the GPU-hours report (GPUHoursRow.Keys).
+//
+// Every backend answers alike (internal/gpustore/testdata/conformance.json):
+//   - A key's value is one column, never joined: KeyProject is the namespace,
+//     and a row grouped by it also carries KeyCluster and "hub" (a project is a
+//     namespace on a cluster of a hub); KeyCluster carries "hub", KeyNode
+//     carries KeyCluster and "hub". The API and CSV show them as columns.
+//   - Rows exist only for groups with allocated samples, sorted by Start, then
+//     by hub, cluster, project, pi, node, model, profile, device; a stepped
+//     row's Start and End are its step clipped to the window.
+//   - A DCGM sample's time is its whole second (the ClickHouse exporter stores
+//     metric times as DateTime): points of a series within one second are one
+//     sample, a window's [From, To) compares that second, and every time read
+//     from samples (LastSeen, Since, a bucket's samples) is whole seconds.
+//     Raw reports read the samples in [From, To) that the scope sees: the
+//     scope applies before intervals are computed.
+//   - A sample without DCGM_FI_PROF_GR_ENGINE_ACTIVE or DCGM_FI_DEV_GPU_UTIL
+//     has busy 0 (so it is idle), in raw samples and rollups alike.
+//   - The rollup counts the whole hours the window touches. A series-hour's
+//     interval is (last - first) / (samples - 1); a lone sample in its hour
+//     takes the largest such interval of the series-hours of its node (hub,
+//     cluster, node) in that same hour that the scope sees, else
+//     LoneSampleIntervalS; capped at MaxSampleIntervalS. Per hour, so an
+//     hour's value does not depend on the window it is read in. A
+//     series-hour is idle when its mean busy is below IdleBusyThreshold.
+//
+// Entities and series (the same conformance):
+//   - With a window, Devices and Slices show their last sample in it (state,
+//     holder, LastXID, LastSeen); Hubs, Clusters and Nodes count what was seen
+//     in it but their LastSeen is the last time the scope saw them at all;
+//     Projects are those with first_seen < To and last_seen >= From.
+//   - Utilization buckets are ceil((To - From) / q.MaxPoints) rounded up to whole
+//     seconds, at least 1 s, from From; a bucket's Time is its start.
+//   - An empty answer is an empty list, never nil (JSON []).
 const (
-	KeyProject = "project" // namespace, with cluster and hub
+	KeyProject = "project" // namespace; the row also has cluster and hub
 	KeyPI      = "pi"
 	KeyCluster = "cluster"
 	KeyNode    = "node"

@@ -302,3 +302,38 @@ def test_idle_now(db):
     finally:
         db.query("USE otel")
         db.query("DROP DATABASE idlenow")
+
+
+def test_rollup_lone_sample(db):
+    """A series-hour with one sample takes the largest interval of its node's
+    series-hours in that same hour (node 2 is scraped every 300 s), else 30 s
+    (an hour without other series on the node): per hour, whatever the window,
+    as the embedded backend (gpustore.KeyProject's contract). The fixtures'
+    allocations end on the hour, so they have no lone series-hour."""
+    node2 = [x for x in S["sources"] if x["dialect"] == "federated"][0]
+    slice_id = S["allocations"][2]["device"]
+    fx.open_session("lonetest", s=db)
+    try:
+        db.query("USE lonetest")
+        for hour, t in (("2026-11-01 04:00:00", "2026-11-01 04:10:00"), ("2026-11-01 07:00:00", "2026-11-01 07:10:00")):
+            db.query("INSERT INTO gpu_hours_hourly (hour, hub, cluster, node, namespace, pod, hw_id, allocated, "
+                     "project_name, project_pi, hw_model, mig_profile, fraction, samples, first_seen, last_seen, "
+                     "prof_sum, prof_n, util_sum, util_n) VALUES "
+                     "(%s, %s, %s, %s, 'team-b', 'lone-0', %s, 1, '', '', 'NVIDIA A100-SXM4-80GB', '3g.40gb', 1, 1, "
+                     "%s, %s, 0.5, 1, 0, 0)" % (
+                         "toDateTime('%s', 'UTC')" % hour, arr([HUB])[1:-1], arr([CLUSTER])[1:-1],
+                         arr([node2["node"]])[1:-1], arr([slice_id])[1:-1],
+                         "toDateTime64('%s', 9, 'UTC')" % t, "toDateTime64('%s', 9, 'UTC')" % t))
+        hour = dt.timedelta(hours=1)
+        for window, want_s in (((FROM + 4 * hour, FROM + 5 * hour), node2["interval_s"]),
+                               ((FROM + 7 * hour, FROM + 8 * hour), 30),
+                               ((FROM + 3 * hour, FROM + 8 * hour), node2["interval_s"] + 30)):
+            # the manager's view: the node's other series (free GPUs) are seen; a
+            # project's scope sees only its own rows, as in raw samples
+            rows = run(db, "gpu_hours_rollup.sql", window=window, keys=["project"])
+            (r,) = [r for r in rows if r["k_project"] == "team-b"]
+            assert close(r["allocated"], want_s / 3600, rel=1e-9), (window, r)
+            assert close(r["used"], 0.5 * want_s / 3600, rel=1e-9), (window, r)
+    finally:
+        db.query("USE otel")
+        db.query("DROP DATABASE lonetest")

@@ -4,10 +4,10 @@ package clickhouse
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
-	"flag"
 	"fmt"
 	"math"
 	"os"
@@ -28,8 +28,6 @@ import (
 // it; CHDB_PYTHON overrides the interpreter).
 
 const repoRoot = "../../.."
-
-var update = flag.Bool("update", false, "rewrite ../testdata/conformance.clickhouse.json with this backend's answers")
 
 func startCHDB(t *testing.T) string {
 	t.Helper()
@@ -69,23 +67,77 @@ func startCHDB(t *testing.T) string {
 	return ""
 }
 
-type conformance struct {
-	Window struct{ From, To time.Time } `json:"window"`
-	Cases  []struct {
-		Name      string   `json:"name"`
-		Report    string   `json:"report"`
-		Aggregate []string `json:"aggregate"`
-		Step      string   `json:"step"`
-		Source    string   `json:"source"`
-		Device    string   `json:"device"`
-		MaxPoints int      `json:"max_points"`
-		Projects  []struct {
-			Hub, Cluster, Namespace string
-		} `json:"projects"`
+// conformanceCase is one case of conformance.json, as the embedded
+// backend's runner reads it (internal/gpustore/embedded/conformance_test.go):
+// the same fields, the same defaults, so both answer the same question.
+type conformanceCase struct {
+	Name      string                `json:"name"`
+	Report    string                `json:"report"`
+	Aggregate []string              `json:"aggregate,omitempty"`
+	Step      gpustore.Step         `json:"step,omitempty"`
+	Source    gpustore.Source       `json:"source,omitempty"`
+	Projects  []gpustore.ProjectKey `json:"projects,omitempty"`
+	Device    string                `json:"device,omitempty"`
+	MaxPoints int                   `json:"max_points,omitempty"`
+	// Window overrides the file's window for this case ("none": the zero
+	// window, i.e. the last sample).
+	Window *caseWindow `json:"window,omitempty"`
+}
+
+type caseWindow struct {
+	From, To time.Time
+	None     bool
+}
+
+func (w *caseWindow) UnmarshalJSON(b []byte) error {
+	if string(b) == `"none"` {
+		w.None = true
+		return nil
+	}
+	var x struct{ From, To time.Time }
+	if err := json.Unmarshal(b, &x); err != nil {
+		return err
+	}
+	w.From, w.To = x.From, x.To
+	return nil
+}
+
+// embeddedAnswers is conformance.embedded.json: the reference answers.
+type embeddedAnswers struct {
+	Cases []struct {
+		Name   string          `json:"name"`
+		Report string          `json:"report"`
+		Result json.RawMessage `json:"result"`
 	} `json:"cases"`
 }
 
 func TestRealCHDBConformance(t *testing.T) {
+	var conf struct {
+		Comment string                       `json:"comment"`
+		Window  struct{ From, To time.Time } `json:"window"`
+		Cases   []conformanceCase            `json:"cases"`
+	}
+	b, err := os.ReadFile(filepath.Join("..", "testdata", "conformance.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	d := json.NewDecoder(bytes.NewReader(b))
+	d.DisallowUnknownFields() // a field this runner ignored would answer another question
+	if err := d.Decode(&conf); err != nil {
+		t.Fatal(err)
+	}
+	var ref embeddedAnswers
+	if b, err = os.ReadFile(filepath.Join("..", "testdata", "conformance.embedded.json")); err != nil {
+		t.Fatalf("%v (go test ./internal/gpustore/embedded -update writes it)", err)
+	}
+	if err := json.Unmarshal(b, &ref); err != nil {
+		t.Fatal(err)
+	}
+	want := map[string]json.RawMessage{}
+	for _, c := range ref.Cases {
+		want[c.Name+"\x00"+c.Report] = c.Result
+	}
+
 	port := startCHDB(t)
 	ctx := context.Background()
 	s, err := Open(ctx, Config{Endpoint: "http://127.0.0.1:" + port, Database: "otel", Username: "default"})
@@ -93,46 +145,43 @@ func TestRealCHDBConformance(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer s.Close()
-	// the fixtures' sessions are all closed; "now" only matters for open ones
-	s.now = func() time.Time { return time.Date(2026, 11, 1, 7, 0, 0, 0, time.UTC) }
+	// the embedded runner's clock: the window's end (open sessions' durations)
+	s.now = func() time.Time { return conf.Window.To }
 
-	var conf conformance
-	b, err := os.ReadFile(filepath.Join("..", "testdata", "conformance.json"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := json.Unmarshal(b, &conf); err != nil {
-		t.Fatal(err)
-	}
 	window := gpustore.Window{From: conf.Window.From, To: conf.Window.To}
 	answers := map[string]any{}
 	for _, c := range conf.Cases {
-		f := gpustore.Filter{Scope: gpustore.Scope{All: true}, Window: window, Device: c.Device}
+		w := window
+		if c.Window != nil {
+			w = gpustore.Window{From: c.Window.From, To: c.Window.To}
+		}
+		f := gpustore.Filter{Scope: gpustore.Scope{All: true}, Window: w, Device: c.Device, Limit: gpustore.MaxLimit}
 		if len(c.Projects) > 0 {
-			f.Scope = gpustore.Scope{}
-			for _, p := range c.Projects {
-				f.Scope.Projects = append(f.Scope.Projects, gpustore.ProjectKey{Hub: p.Hub, Cluster: p.Cluster, Namespace: p.Namespace})
-			}
+			f.Scope = gpustore.Scope{Projects: c.Projects}
 		}
 		var got any
 		switch c.Report {
 		case "gpu_hours":
-			got, err = s.GPUHours(ctx, gpustore.GPUHoursQuery{Filter: f, Aggregate: c.Aggregate,
-				Step: gpustore.Step(c.Step), Source: gpustore.Source(c.Source)})
+			f.Limit = 0
+			got, err = s.GPUHours(ctx, gpustore.GPUHoursQuery{Filter: f, Aggregate: c.Aggregate, Step: c.Step, Source: c.Source})
 		case "idle":
 			got, err = s.Idle(ctx, f)
 		case "sessions":
 			got, err = s.Sessions(ctx, f)
 		case "devices":
-			f.Window = gpustore.Window{}
 			got, err = s.Devices(ctx, f)
 		case "slices":
-			f.Window = gpustore.Window{}
 			got, err = s.Slices(ctx, f)
 		case "projects":
-			f.Window = gpustore.Window{}
 			got, err = s.Projects(ctx, f)
+		case "hubs":
+			got, err = s.Hubs(ctx, f)
+		case "clusters":
+			got, err = s.Clusters(ctx, f)
+		case "nodes":
+			got, err = s.Nodes(ctx, f)
 		case "utilization":
+			f.Limit = 0
 			got, err = s.Utilization(ctx, gpustore.UtilizationQuery{Filter: f, MaxPoints: c.MaxPoints})
 		default:
 			t.Fatalf("%s: unknown report %s", c.Name, c.Report)
@@ -141,78 +190,98 @@ func TestRealCHDBConformance(t *testing.T) {
 			t.Fatalf("%s: %v", c.Name, err)
 		}
 		answers[c.Name] = got
-	}
-	out, _ := json.MarshalIndent(answers, "", " ")
-	mine := filepath.Join("..", "testdata", "conformance.clickhouse.json")
-	if *update {
-		if err := os.WriteFile(mine, append(out, '\n'), 0o644); err != nil {
+		ref, ok := want[c.Name+"\x00"+c.Report]
+		if !ok {
+			t.Errorf("%s: not in conformance.embedded.json (stale: go test ./internal/gpustore/embedded -update)", c.Name)
+			continue
+		}
+		ours, err := json.Marshal(got)
+		if err != nil {
 			t.Fatal(err)
 		}
-	} else if committed, err := os.ReadFile(mine); err != nil {
-		t.Errorf("%v (go test -tags integration ./internal/gpustore/clickhouse -update writes it)", err)
-	} else {
-		// this backend's own recorded answers, for the lead's diff with the
-		// embedded backend's: a change here is a change of the answers
-		compareAnswers(t, "conformance.clickhouse.json", committed, out)
-	}
-	if emb, err := os.ReadFile(filepath.Join("..", "testdata", "conformance.embedded.json")); err == nil {
-		compareAnswers(t, "the embedded backend", emb, out)
-	} else {
-		t.Logf("no conformance.embedded.json: checked against the schedule only")
+		var a, o any
+		if err := json.Unmarshal(ref, &a); err != nil {
+			t.Fatal(err)
+		}
+		if err := json.Unmarshal(ours, &o); err != nil {
+			t.Fatal(err)
+		}
+		if ds := diff(a, o, c.Name, nil); len(ds) > 0 {
+			t.Errorf("%s differs from the embedded backend's answer (embedded vs clickhouse):\n  %s", c.Name, strings.Join(ds, "\n  "))
+		}
 	}
 	checkSchedule(t, answers)
 	checkHostileAndScope(t, s, window)
 }
 
-// compareAnswers compares two sets of answers, numbers at relative 1e-9.
-func compareAnswers(t *testing.T, what string, emb, ours []byte) {
-	var a, b map[string]any
-	if err := json.Unmarshal(emb, &a); err != nil {
-		t.Fatal(err)
-	}
-	if err := json.Unmarshal(ours, &b); err != nil {
-		t.Fatal(err)
-	}
-	for name, want := range a {
-		if d := diff(want, b[name], name); d != "" {
-			t.Errorf("%s differs from %s: %s", name, what, d)
-		}
-	}
+// Numbers agree within relative 1e-9, or absolute 1e-12 near zero: the two
+// engines sum in different orders.
+const (
+	relTol = 1e-9
+	absTol = 1e-12
+)
+
+func near(a, b float64) bool {
+	return math.Abs(a-b) <= math.Max(relTol*math.Max(math.Abs(a), math.Abs(b)), absTol)
 }
 
-func diff(a, b any, path string) string {
+// diff lists where b differs from a (decoded JSON), at most 20 places.
+func diff(a, b any, path string, out []string) []string {
+	if len(out) >= 20 {
+		return out
+	}
 	switch x := a.(type) {
 	case float64:
-		y, ok := b.(float64)
-		if !ok || math.Abs(x-y) > 1e-9*math.Max(math.Abs(x), math.Abs(y)) {
-			return fmt.Sprintf("%s: %v vs %v", path, a, b)
+		if y, ok := b.(float64); !ok || !near(x, y) {
+			out = append(out, fmt.Sprintf("%s: %v vs %v", path, a, b))
 		}
 	case map[string]any:
 		y, ok := b.(map[string]any)
-		if !ok || len(x) != len(y) {
-			return fmt.Sprintf("%s: %v vs %v", path, a, b)
+		if !ok {
+			return append(out, fmt.Sprintf("%s: %v vs %v", path, a, b))
 		}
+		keys := map[string]bool{}
 		for k := range x {
-			if d := diff(x[k], y[k], path+"."+k); d != "" {
-				return d
+			keys[k] = true
+		}
+		for k := range y {
+			keys[k] = true
+		}
+		sorted := make([]string, 0, len(keys))
+		for k := range keys {
+			sorted = append(sorted, k)
+		}
+		sort.Strings(sorted)
+		for _, k := range sorted {
+			xv, xok := x[k]
+			yv, yok := y[k]
+			if !xok || !yok {
+				out = append(out, fmt.Sprintf("%s.%s: %v vs %v", path, k, present(xv, xok), present(yv, yok)))
+				continue
 			}
+			out = diff(xv, yv, path+"."+k, out)
 		}
 	case []any:
 		y, ok := b.([]any)
 		if !ok || len(x) != len(y) {
-			return fmt.Sprintf("%s: %d vs %v items", path, len(x), b)
+			return append(out, fmt.Sprintf("%s: %d items vs %v", path, len(x), b))
 		}
 		for i := range x {
-			if d := diff(x[i], y[i], fmt.Sprintf("%s[%d]", path, i)); d != "" {
-				return d
-			}
+			out = diff(x[i], y[i], fmt.Sprintf("%s[%d]", path, i), out)
 		}
 	default:
 		if fmt.Sprint(a) != fmt.Sprint(b) {
-			return fmt.Sprintf("%s: %v vs %v", path, a, b)
+			out = append(out, fmt.Sprintf("%s: %v vs %v", path, a, b))
 		}
 	}
-	return ""
+	return out
+}
+
+func present(v any, ok bool) any {
+	if !ok {
+		return "(absent)"
+	}
+	return v
 }
 
 // schedule is the ground truth behind the fixtures (tests/dashboards/testdata/schedule.json).

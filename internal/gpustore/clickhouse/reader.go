@@ -3,7 +3,6 @@ package clickhouse
 import (
 	"context"
 	"fmt"
-	"math"
 	"slices"
 	"strconv"
 	"time"
@@ -58,8 +57,11 @@ func entityParams(f gpustore.Filter) (params, error) {
 // Hubs lists the hubs seen.
 func (s *Store) Hubs(ctx context.Context, f gpustore.Filter) ([]gpustore.Hub, error) {
 	p, err := entityParams(f)
-	if err != nil || f.Scope.Empty() {
+	if err != nil {
 		return nil, err
+	}
+	if f.Scope.Empty() {
+		return []gpustore.Hub{}, nil
 	}
 	rows, err := s.run(ctx, "hubs", p)
 	if err != nil {
@@ -75,8 +77,11 @@ func (s *Store) Hubs(ctx context.Context, f gpustore.Filter) ([]gpustore.Hub, er
 // Clusters lists the clusters seen.
 func (s *Store) Clusters(ctx context.Context, f gpustore.Filter) ([]gpustore.Cluster, error) {
 	p, err := entityParams(f)
-	if err != nil || f.Scope.Empty() {
+	if err != nil {
 		return nil, err
+	}
+	if f.Scope.Empty() {
+		return []gpustore.Cluster{}, nil
 	}
 	rows, err := s.run(ctx, "clusters", p)
 	if err != nil {
@@ -95,8 +100,11 @@ func (s *Store) Clusters(ctx context.Context, f gpustore.Filter) ([]gpustore.Clu
 // Nodes lists the GPU nodes seen.
 func (s *Store) Nodes(ctx context.Context, f gpustore.Filter) ([]gpustore.Node, error) {
 	p, err := entityParams(f)
-	if err != nil || f.Scope.Empty() {
+	if err != nil {
 		return nil, err
+	}
+	if f.Scope.Empty() {
+		return []gpustore.Node{}, nil
 	}
 	rows, err := s.run(ctx, "nodes", p)
 	if err != nil {
@@ -135,8 +143,11 @@ func holder(r record) *gpustore.Holder {
 // Devices lists whole GPUs with state, holder and XID of their last sample.
 func (s *Store) Devices(ctx context.Context, f gpustore.Filter) ([]gpustore.Device, error) {
 	p, err := entityParams(f)
-	if err != nil || f.Scope.Empty() {
+	if err != nil {
 		return nil, err
+	}
+	if f.Scope.Empty() {
+		return []gpustore.Device{}, nil
 	}
 	rows, err := s.run(ctx, "devices", p)
 	if err != nil {
@@ -157,8 +168,11 @@ func (s *Store) Devices(ctx context.Context, f gpustore.Filter) ([]gpustore.Devi
 // Slices lists MIG slices with state and holder of their last sample.
 func (s *Store) Slices(ctx context.Context, f gpustore.Filter) ([]gpustore.Slice, error) {
 	p, err := entityParams(f)
-	if err != nil || f.Scope.Empty() {
+	if err != nil {
 		return nil, err
+	}
+	if f.Scope.Empty() {
+		return []gpustore.Slice{}, nil
 	}
 	rows, err := s.run(ctx, "slices", p)
 	if err != nil {
@@ -186,8 +200,11 @@ func optFloat(r record, k string) *float64 {
 // Projects lists research projects with their metadata.
 func (s *Store) Projects(ctx context.Context, f gpustore.Filter) ([]gpustore.Project, error) {
 	p, err := entityParams(f)
-	if err != nil || f.Scope.Empty() {
+	if err != nil {
 		return nil, err
+	}
+	if f.Scope.Empty() {
+		return []gpustore.Project{}, nil
 	}
 	rows, err := s.run(ctx, "projects", p)
 	if err != nil {
@@ -208,8 +225,11 @@ func (s *Store) Projects(ctx context.Context, f gpustore.Filter) ([]gpustore.Pro
 // Sessions lists usage sessions overlapping the window (all without one).
 func (s *Store) Sessions(ctx context.Context, f gpustore.Filter) ([]gpustore.Session, error) {
 	p, err := entityParams(f)
-	if err != nil || f.Scope.Empty() {
+	if err != nil {
 		return nil, err
+	}
+	if f.Scope.Empty() {
+		return []gpustore.Session{}, nil
 	}
 	now := s.now().UTC()
 	p["now"] = formatTime(now)
@@ -248,18 +268,32 @@ var keyColumn = map[string]string{
 	gpustore.KeyDevice: "k_device",
 }
 
-// steps is how many steps of size st a window spans (calendar, UTC).
+// steps is how many UTC calendar steps of size st the window touches
+// (counted as the embedded backend does; at most gpustore.MaxSteps+1).
 func steps(w gpustore.Window, st gpustore.Step) int {
-	from, to := w.From.UTC(), w.To.UTC()
-	switch st {
-	case gpustore.StepDay:
-		return int(math.Ceil(to.Sub(from).Hours()/24)) + 1
-	case gpustore.StepWeek:
-		return int(math.Ceil(to.Sub(from).Hours()/(24*7))) + 1
-	case gpustore.StepMonth:
-		return (to.Year()-from.Year())*12 + int(to.Month()) - int(from.Month()) + 1
+	if st == gpustore.StepNone {
+		return 1
 	}
-	return 1
+	t := w.From.UTC()
+	t = time.Date(t.Year(), t.Month(), t.Day(), 0, 0, 0, 0, time.UTC)
+	switch st {
+	case gpustore.StepWeek: // back to Monday
+		t = t.AddDate(0, 0, -((int(t.Weekday()) + 6) % 7))
+	case gpustore.StepMonth:
+		t = time.Date(t.Year(), t.Month(), 1, 0, 0, 0, 0, time.UTC)
+	}
+	n := 0
+	for ; t.Before(w.To) && n <= gpustore.MaxSteps; n++ {
+		switch st {
+		case gpustore.StepDay:
+			t = t.AddDate(0, 0, 1)
+		case gpustore.StepWeek:
+			t = t.AddDate(0, 0, 7)
+		default:
+			t = t.AddDate(0, 1, 0)
+		}
+	}
+	return n
 }
 
 // GPUHours is the GPU-hours report, from raw samples or the hourly rollup.
@@ -295,14 +329,16 @@ func (s *Store) GPUHours(ctx context.Context, q gpustore.GPUHoursQuery) ([]gpust
 	case gpustore.SourceRollup:
 		name = "gpu_hours_rollup"
 	case gpustore.SourceAuto:
-		if q.Window.To.Sub(q.Window.From) > s.cfg.RawRetention {
+		// raw samples older than the retention are gone: a window starting
+		// before it reads the rollup (as the embedded backend)
+		if q.Window.From.Before(s.now().Add(-s.cfg.RawRetention)) {
 			name = "gpu_hours_rollup"
 		}
 	default:
 		return nil, fmt.Errorf("%w: source %q: want raw or rollup", gpustore.ErrBadQuery, q.Source)
 	}
 	if q.Scope.Empty() {
-		return nil, nil
+		return []gpustore.GPUHoursRow{}, nil
 	}
 	p := scopeParams(q.Filter, n)
 	p["keys"] = keysParam(q.Aggregate)
@@ -317,9 +353,12 @@ func (s *Store) GPUHours(ctx context.Context, q gpustore.GPUHoursQuery) ([]gpust
 		for _, k := range q.Aggregate {
 			keys[k] = r.str(keyColumn[k])
 		}
-		if seen[gpustore.KeyProject] {
-			// a project is a namespace on a cluster of a hub
+		// a project is a namespace on a cluster of a hub, a node a node of a
+		// cluster: the row names them apart (gpustore.KeyProject)
+		if seen[gpustore.KeyProject] || seen[gpustore.KeyNode] {
 			keys["hub"], keys[gpustore.KeyCluster] = r.str("k_hub"), r.str("k_cluster")
+		} else if seen[gpustore.KeyCluster] {
+			keys["hub"] = r.str("k_hub")
 		}
 		out = append(out, gpustore.GPUHoursRow{
 			Start: r.time("start"), End: r.time("end"), Keys: keys, Allocated: r.float("allocated"),
@@ -332,8 +371,11 @@ func (s *Store) GPUHours(ctx context.Context, q gpustore.GPUHoursQuery) ([]gpust
 // Idle lists allocated-but-idle GPUs and slices: now, or over the window.
 func (s *Store) Idle(ctx context.Context, f gpustore.Filter) ([]gpustore.IdleAllocation, error) {
 	p, err := entityParams(f)
-	if err != nil || f.Scope.Empty() {
+	if err != nil {
 		return nil, err
+	}
+	if f.Scope.Empty() {
+		return []gpustore.IdleAllocation{}, nil
 	}
 	name, frac := "idle_window", "max_fraction"
 	if f.Window.IsZero() {
@@ -367,10 +409,12 @@ func (s *Store) Utilization(ctx context.Context, q gpustore.UtilizationQuery) ([
 		points = gpustore.MaxPoints
 	}
 	if q.Scope.Empty() {
-		return nil, nil
+		return []gpustore.UtilizationPoint{}, nil
 	}
-	span := q.Window.To.Sub(q.Window.From).Seconds()
-	bucket := int64(math.Max(1, math.Ceil(span/float64(points))))
+	// whole seconds, at least one: ceil(window / points) in integers, as
+	// the embedded backend cuts them
+	per := int64(points) * int64(time.Second)
+	bucket := max(1, (q.Window.To.Sub(q.Window.From).Nanoseconds()+per-1)/per)
 	p := scopeParams(q.Filter, gpustore.MaxLimit)
 	p["bucket_s"] = strconv.FormatInt(bucket, 10)
 	rows, err := s.run(ctx, "utilization", p)

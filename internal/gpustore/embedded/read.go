@@ -94,7 +94,9 @@ func (s *Store) Hubs(ctx context.Context, f gpustore.Filter) ([]gpustore.Hub, er
 	if err != nil {
 		return nil, err
 	}
-	q.add(` SELECT hub, count(DISTINCT cluster), count(*), max(ts) FROM dev WHERE 1`)
+	q.add(` SELECT hub, count(DISTINCT cluster), count(*), `)
+	lastSeen(q, f, "hub")
+	q.add(` FROM dev WHERE 1`)
 	deviceFilter(q, f)
 	q.add(` GROUP BY hub ORDER BY hub LIMIT ? OFFSET ?`, limit, offset)
 	err = s.rows(ctx, q, func(r *sql.Rows) error {
@@ -108,6 +110,18 @@ func (s *Store) Hubs(ctx context.Context, f gpustore.Filter) ([]gpustore.Hub, er
 		return nil
 	})
 	return out, err
+}
+
+// lastSeen adds the last time the scope saw the group's GPUs at all (not
+// only in the window: as the ClickHouse backend reads it from gpu_topology),
+// a subquery on device_last correlated with dev's group columns.
+func lastSeen(q *query, f gpustore.Filter, group ...string) {
+	q.add(`(SELECT max(x.ts) FROM device_last x WHERE 1`)
+	for _, c := range group { // column names of this package, never input
+		q.add(` AND x.` + c + ` = dev.` + c)
+	}
+	q.scope(f.Scope, deviceColsX).filter(f, deviceColsX)
+	q.add(`)`)
 }
 
 func deviceFilter(q *query, f gpustore.Filter) {
@@ -126,7 +140,9 @@ func (s *Store) Clusters(ctx context.Context, f gpustore.Filter) ([]gpustore.Clu
 	if err != nil {
 		return nil, err
 	}
-	q.add(` SELECT hub, cluster, count(DISTINCT node), count(*), sum(slices), max(ts) FROM dev WHERE 1`)
+	q.add(` SELECT hub, cluster, count(DISTINCT node), count(*), sum(slices), `)
+	lastSeen(q, f, "hub", "cluster")
+	q.add(` FROM dev WHERE 1`)
 	deviceFilter(q, f)
 	q.add(` GROUP BY hub, cluster ORDER BY hub, cluster LIMIT ? OFFSET ?`, limit, offset)
 	err = s.rows(ctx, q, func(r *sql.Rows) error {
@@ -152,7 +168,9 @@ func (s *Store) Nodes(ctx context.Context, f gpustore.Filter) ([]gpustore.Node, 
 	if err != nil {
 		return nil, err
 	}
-	q.add(` SELECT hub, cluster, node, count(*), sum(slices), group_concat(DISTINCT model), max(ts) FROM dev WHERE 1`)
+	q.add(` SELECT hub, cluster, node, count(*), sum(slices), group_concat(DISTINCT model), `)
+	lastSeen(q, f, "hub", "cluster", "node")
+	q.add(` FROM dev WHERE 1`)
 	deviceFilter(q, f)
 	q.add(` GROUP BY hub, cluster, node ORDER BY hub, cluster, node LIMIT ? OFFSET ?`, limit, offset)
 	err = s.rows(ctx, q, func(r *sql.Rows) error {
@@ -308,12 +326,14 @@ func (s *Store) Sessions(ctx context.Context, f gpustore.Filter) ([]gpustore.Ses
 	}
 	now := s.now().UnixNano()
 	q := &query{}
+	// busy over the samples in [start, end), an open session's end being now;
+	// overlapping the window: start < To and end (now) > From
 	q.add(`SELECT trace_id, span_id, kind, hub, cluster, node, namespace, pod, device, profile, fraction, start, end,
 		(SELECT avg(coalesce(x.prof, x.util / 100.0, 0)) FROM samples x JOIN series r ON r.id = x.series
-			WHERE x.ts >= sessions.start AND x.ts <= coalesce(sessions.end, ?) AND r.hub = sessions.hub
+			WHERE x.ts >= sessions.start AND x.ts < coalesce(sessions.end, ?) AND r.hub = sessions.hub
 			AND r.cluster = sessions.cluster AND r.node = sessions.node AND r.hw_id = sessions.device
 			AND r.namespace = sessions.namespace AND r.pod = sessions.pod)
-		FROM sessions WHERE start < ? AND (end IS NULL OR end > ?)`, now, to, from)
+		FROM sessions WHERE start < ? AND coalesce(end, ?) > ?`, now, to, now, from)
 	q.scope(f.Scope, sessCols).filter(f, sessCols)
 	q.add(` ORDER BY start, trace_id, span_id LIMIT ? OFFSET ?`, limit, offset)
 	err = s.rows(ctx, q, func(r *sql.Rows) error {

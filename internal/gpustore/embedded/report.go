@@ -4,23 +4,40 @@ import (
 	"context"
 	"database/sql"
 	"sort"
-	"strings"
 	"time"
 
 	"github.com/nerc-project/ai-telemetry-collector/internal/gpustore"
 )
 
-// keyCols are the GROUP BY columns of each aggregation key (a project is a
-// namespace on a cluster of a hub).
+// keyCols are the GROUP BY columns of each aggregation key: a project is a
+// namespace on a cluster of a hub, a node a node of a cluster. Each column
+// comes back as its own key (keyOf), the contract of gpustore.KeyProject.
 var keyCols = map[string][]string{
 	gpustore.KeyProject: {"hub", "cluster", "namespace"},
 	gpustore.KeyPI:      {"project_pi"},
-	gpustore.KeyCluster: {"cluster"},
-	gpustore.KeyNode:    {"node"},
+	gpustore.KeyCluster: {"hub", "cluster"},
+	gpustore.KeyNode:    {"hub", "cluster", "node"},
 	gpustore.KeyModel:   {"model"},
 	gpustore.KeyProfile: {"profile"},
 	gpustore.KeyDevice:  {"hw_id"},
 }
+
+// keyOf is the GPUHoursRow.Keys entry of each GROUP BY column ("hub" is
+// not an aggregation key, only what qualifies a cluster: gpustore.KeyProject).
+var keyOf = map[string]string{
+	"hub":        "hub",
+	"cluster":    gpustore.KeyCluster,
+	"namespace":  gpustore.KeyProject,
+	"project_pi": gpustore.KeyPI,
+	"node":       gpustore.KeyNode,
+	"model":      gpustore.KeyModel,
+	"profile":    gpustore.KeyProfile,
+	"hw_id":      gpustore.KeyDevice,
+}
+
+// keyOrder is the order of the GROUP BY columns, which rows are sorted by
+// (the contract's order, as the ClickHouse backend's ORDER BY).
+var keyOrder = []string{"hub", "cluster", "namespace", "project_pi", "node", "model", "profile", "hw_id"}
 
 // stepExpr is the start (unix s) of the UTC step holding the unix second x.
 func stepExpr(st gpustore.Step, x string) string {
@@ -120,10 +137,18 @@ func (s *Store) GPUHours(ctx context.Context, gq gpustore.GPUHoursQuery) ([]gpus
 	}
 	var group []string
 	needProject := false
+	need := map[string]bool{}
 	for _, k := range gq.Aggregate {
-		group = append(group, keyCols[k]...)
+		for _, c := range keyCols[k] {
+			need[c] = true
+		}
 		if k == gpustore.KeyProject || k == gpustore.KeyPI {
 			needProject = true
+		}
+	}
+	for _, c := range keyOrder {
+		if need[c] {
+			group = append(group, c)
 		}
 	}
 	q := &query{}
@@ -146,7 +171,7 @@ func (s *Store) GPUHours(ctx context.Context, gq gpustore.GPUHoursQuery) ([]gpus
 		hTo := gq.Window.To.Unix() + boolInt(gq.Window.To.Nanosecond() > 0)
 		stepCol = stepExpr(gq.Step, "hour")
 		q.add(`WITH h AS (SELECT hour, hub, cluster, node, namespace, pod, hw_id, allocated, project_pi, model, profile,
-			fraction, samples, CASE WHEN prof_n > 0 THEN prof_sum / prof_n WHEN util_n > 0 THEN util_sum / util_n END AS busy,
+			fraction, samples, CASE WHEN prof_n > 0 THEN prof_sum / prof_n WHEN util_n > 0 THEN util_sum / util_n ELSE 0 END AS busy,
 			CASE WHEN samples > 1 THEN (last_seen / 1000000000 - first_seen / 1000000000) * 1.0 / (samples - 1)
 			WHEN samples = 0 THEN 0
 			ELSE coalesce((SELECT max((x.last_seen / 1000000000 - x.first_seen / 1000000000) * 1.0 / (x.samples - 1))
@@ -194,12 +219,9 @@ func (s *Store) GPUHours(ctx context.Context, gq gpustore.GPUHoursQuery) ([]gpus
 			st := time.Unix(step, 0).UTC()
 			row.Start, row.End = maxTime(st, row.Start), minTime(nextStep(gq.Step, st), row.End)
 		}
-		row.Keys = map[string]string{}
-		i := 0
-		for _, k := range gq.Aggregate {
-			n := len(keyCols[k])
-			row.Keys[k] = strings.Join(vals[i:i+n], "/")
-			i += n
+		row.Keys = make(map[string]string, len(group))
+		for i, c := range group {
+			row.Keys[keyOf[c]] = vals[i]
 		}
 		out = append(out, row)
 		return nil
@@ -211,8 +233,8 @@ func (s *Store) GPUHours(ctx context.Context, gq gpustore.GPUHoursQuery) ([]gpus
 		if !out[i].Start.Equal(out[j].Start) {
 			return out[i].Start.Before(out[j].Start)
 		}
-		for _, k := range gq.Aggregate {
-			if out[i].Keys[k] != out[j].Keys[k] {
+		for _, c := range group {
+			if k := keyOf[c]; out[i].Keys[k] != out[j].Keys[k] {
 				return out[i].Keys[k] < out[j].Keys[k]
 			}
 		}
@@ -316,10 +338,10 @@ func (s *Store) Utilization(ctx context.Context, uq gpustore.UtilizationQuery) (
 		return out, nil
 	}
 	from, to := uq.Window.From.UnixNano(), uq.Window.To.UnixNano()
-	width := (to - from + int64(n) - 1) / int64(n)
-	if width < int64(time.Second) { // whole seconds: never more buckets than seconds
-		width = int64(time.Second)
-	}
+	// whole seconds, at least one (the contract's Utilization), so both
+	// backends cut the same buckets: ceil(window / n) rounded up to a second
+	sec := int64(time.Second)
+	width := ((to-from+int64(n)-1)/int64(n) + sec - 1) / sec * sec
 	q := &query{}
 	q.add("WITH ")
 	sampleRows(q, uq.Filter, from, to)

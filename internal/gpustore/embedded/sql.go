@@ -38,12 +38,13 @@ type cols struct {
 }
 
 var (
-	sampleCols = cols{"r.hub", "r.cluster", "r.node", "r.namespace", "(r.hw_id = ? OR r.parent = ?)", 2}
-	deviceCols = cols{"hub", "cluster", "node", "namespace", "(hw_id = ? OR parent = ?)", 2}
-	hourCols   = cols{"hub", "cluster", "node", "namespace", "(hw_id = ? OR substr(hw_id, 1, length(?) + 1) = ? || '/')", 3}
-	hourColsX  = cols{"x.hub", "x.cluster", "x.node", "x.namespace", "(x.hw_id = ? OR substr(x.hw_id, 1, length(?) + 1) = ? || '/')", 3}
-	sessCols   = cols{"hub", "cluster", "node", "namespace", "(device = ? OR parent = ?)", 2}
-	projCols   = cols{"hub", "cluster", "", "namespace", "", 0}
+	sampleCols  = cols{"r.hub", "r.cluster", "r.node", "r.namespace", "(r.hw_id = ? OR r.parent = ?)", 2}
+	deviceCols  = cols{"hub", "cluster", "node", "namespace", "(hw_id = ? OR parent = ?)", 2}
+	deviceColsX = cols{"x.hub", "x.cluster", "x.node", "x.namespace", "(x.hw_id = ? OR x.parent = ?)", 2}
+	hourCols    = cols{"hub", "cluster", "node", "namespace", "(hw_id = ? OR substr(hw_id, 1, length(?) + 1) = ? || '/')", 3}
+	hourColsX   = cols{"x.hub", "x.cluster", "x.node", "x.namespace", "(x.hw_id = ? OR substr(x.hw_id, 1, length(?) + 1) = ? || '/')", 3}
+	sessCols    = cols{"hub", "cluster", "node", "namespace", "(device = ? OR parent = ?)", 2}
+	projCols    = cols{"hub", "cluster", "", "namespace", "", 0}
 )
 
 // placeholders is "(?,?),(?,?)": n groups of k.

@@ -2,6 +2,7 @@ package embedded
 
 import (
 	"context"
+	"encoding/hex"
 	"errors"
 	"math"
 	"path/filepath"
@@ -106,7 +107,8 @@ func TestGPUHoursMatchSchedule(t *testing.T) {
 				require.NoError(t, err)
 				require.Len(t, rows, 1, ns)
 				r := rows[0]
-				assert.Equal(t, "moc/nerc-ocp-prod/"+ns, r.Keys[gpustore.KeyProject])
+				// a project row names its namespace, cluster and hub apart (gpustore.KeyProject)
+				assert.Equal(t, map[string]string{gpustore.KeyProject: ns, gpustore.KeyCluster: "nerc-ocp-prod", "hub": "moc"}, r.Keys)
 				within(t, tr.allocated, r.Allocated, ns+" allocated")
 				within(t, tr.used, r.Used, ns+" used")
 				within(t, tr.idle, r.Idle, ns+" idle")
@@ -307,7 +309,7 @@ func TestScopeIsolation(t *testing.T) {
 		for _, m := range []string{"devices", "projects", "sessions", "gpu_hours_raw", "gpu_hours_rollup", "idle"} {
 			require.NotEmpty(t, ns[m], m)
 			for _, n := range ns[m] {
-				assert.Contains(t, []string{"team-a", "moc/nerc-ocp-prod/team-a"}, n, m)
+				assert.Equal(t, "team-a", n, m)
 			}
 		}
 		for m, ds := range devs {
@@ -883,4 +885,103 @@ func TestTopologyCounts(t *testing.T) {
 		assert.Equal(t, teamBSlice, rows[0].Keys[gpustore.KeyDevice])
 		assert.InEpsilon(t, fractionOf(t, sch, teamBSlice), rows[0].Allocated, 0.01)
 	}
+}
+
+// Sample times are whole seconds, as the ClickHouse exporter stores them
+// (DateTime): two points of a GPU within one second are one sample (the
+// larger value), and times read back are the second.
+func TestSampleTimesWholeSeconds(t *testing.T) {
+	at := time.Date(2026, 3, 2, 10, 0, 0, 0, time.UTC)
+	ctx := context.Background()
+	s, err := Open(ctx, Config{Path: filepath.Join(t.TempDir(), "s.db"), Now: func() time.Time { return at.Add(time.Hour) }})
+	require.NoError(t, err)
+	defer func() { _ = s.Close() }()
+	md := pmetric.NewMetrics()
+	gauge(md, at.Add(300*time.Millisecond), "team-a", "p", "GPU-s", 0.2)
+	gauge(md, at.Add(700*time.Millisecond), "team-a", "p", "GPU-s", 0.6)
+	gauge(md, at.Add(30*time.Second+900*time.Millisecond), "team-a", "p", "GPU-s", 0.4)
+	require.NoError(t, s.WriteMetrics(ctx, md))
+
+	w := gpustore.Window{From: at, To: at.Add(time.Minute)}
+	rows, err := s.GPUHours(ctx, gpustore.GPUHoursQuery{Filter: gpustore.Filter{Scope: allScope, Window: w}, Source: gpustore.SourceRaw})
+	require.NoError(t, err)
+	require.Len(t, rows, 1)
+	// two samples 30 s apart, each standing for 30 s; the first busy 0.6
+	assert.InDelta(t, 60.0/3600, rows[0].Allocated, 1e-12)
+	assert.InDelta(t, (0.6*30+0.4*30)/3600, rows[0].Used, 1e-12)
+
+	devs, err := s.Devices(ctx, gpustore.Filter{Scope: allScope})
+	require.NoError(t, err)
+	require.Len(t, devs, 1)
+	assert.Equal(t, at.Add(30*time.Second), devs[0].LastSeen)
+
+	// a window starting inside the first second does not see that sample
+	// (it is at the second, before From), as ClickHouse compares it
+	rows, err = s.GPUHours(ctx, gpustore.GPUHoursQuery{Filter: gpustore.Filter{Scope: allScope,
+		Window: gpustore.Window{From: at.Add(500 * time.Millisecond), To: w.To}}, Source: gpustore.SourceRaw})
+	require.NoError(t, err)
+	require.Len(t, rows, 1)
+	assert.InDelta(t, float64(gpustore.LoneSampleIntervalS)/3600, rows[0].Allocated, 1e-12)
+}
+
+// A session's busy is the mean over [start, end): the sample at its end is
+// the next one's (as ClickHouse's sessions.sql); an open session overlaps a
+// window only while the read's time is after From.
+func TestSessionEdges(t *testing.T) {
+	at := time.Date(2026, 3, 2, 10, 0, 0, 0, time.UTC)
+	ctx := context.Background()
+	now := at.Add(time.Hour)
+	s, err := Open(ctx, Config{Path: filepath.Join(t.TempDir(), "e.db"), Now: func() time.Time { return now }})
+	require.NoError(t, err)
+	defer func() { _ = s.Close() }()
+	md := pmetric.NewMetrics()
+	for i, b := range []float64{0.2, 0.4, 0.9} {
+		gauge(md, at.Add(time.Duration(i)*30*time.Second), "team-a", "p", "GPU-e", b)
+	}
+	require.NoError(t, s.WriteMetrics(ctx, md))
+	td := ptrace.NewTraces()
+	rs := td.ResourceSpans().AppendEmpty()
+	res := rs.Resource().Attributes()
+	res.PutStr(topology.AttrHubName, "moc")
+	res.PutStr(topology.AttrK8sClusterName, "c1")
+	res.PutStr(topology.AttrK8sNodeName, "n1") // from the resource: no span attribute
+	spans := rs.ScopeSpans().AppendEmpty().Spans()
+	closed := spans.AppendEmpty()
+	closed.SetName(string(gpustore.SessionUsage))
+	closed.SetTraceID([16]byte{1})
+	closed.SetSpanID([8]byte{1})
+	closed.SetStartTimestamp(pcommon.NewTimestampFromTime(at))
+	closed.SetEndTimestamp(pcommon.NewTimestampFromTime(at.Add(time.Minute)))
+	open := spans.AppendEmpty()
+	open.SetName(string(gpustore.SessionUsage) + ".start")
+	open.SetTraceID([16]byte{2})
+	open.SetSpanID([8]byte{3})
+	open.SetParentSpanID([8]byte{2})
+	open.SetStartTimestamp(pcommon.NewTimestampFromTime(at))
+	for _, sp := range []ptrace.Span{closed, open} {
+		a := sp.Attributes()
+		a.PutStr(topology.AttrK8sNamespaceName, "team-a")
+		a.PutStr(topology.AttrK8sPodName, "p")
+		a.PutStr(topology.AttrHwID, "GPU-e")
+	}
+	require.NoError(t, s.WriteTraces(ctx, td))
+
+	got, err := s.Sessions(ctx, gpustore.Filter{Scope: allScope})
+	require.NoError(t, err)
+	require.Len(t, got, 2)
+	for _, x := range got {
+		assert.Equal(t, "n1", x.Node, "node from the resource")
+		require.NotNil(t, x.Busy)
+		if x.End != nil {
+			assert.InDelta(t, 0.3, *x.Busy, 1e-12, "the samples at 0 s and 30 s, not the one at the end")
+		} else {
+			assert.Equal(t, hex.EncodeToString([]byte{2, 0, 0, 0, 0, 0, 0, 0}), x.SpanID, "open: the final span's id")
+			assert.InDelta(t, 0.5, *x.Busy, 1e-12)
+		}
+	}
+	// a window after the read's time: the open session has not reached it
+	later := gpustore.Window{From: now.Add(time.Minute), To: now.Add(time.Hour)}
+	got, err = s.Sessions(ctx, gpustore.Filter{Scope: allScope, Window: later})
+	require.NoError(t, err)
+	assert.Empty(t, got)
 }

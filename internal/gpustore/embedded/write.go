@@ -188,7 +188,7 @@ func (b *batch) add(res *resAttrs, name string, dp pmetric.NumberDataPoint) {
 		b.keys = append(b.keys, k)
 		b.index[k] = sk
 	}
-	ts := nanos(dp.Timestamp())
+	ts := sampleTime(dp.Timestamp())
 	v := pointValue(dp)
 	f := fieldOf[name]
 	r := b.rows[[2]int64{ts, int64(sk)}]
@@ -578,6 +578,14 @@ func floorDiv(a, b int64) int64 {
 
 // nanos is a timestamp as stored: ns since 1970, clamped to int64 (a time
 // past the year 2262 is bad input, kept in range rather than wrapped).
+// sampleTime is a DCGM point's time in whole seconds (as ns): the
+// ClickHouse exporter stores metric times as DateTime, so both backends see
+// a sample at its second, and points of a series within one second are one
+// sample (the larger value, as gpu_samples' maxIf).
+func sampleTime(ts pcommon.Timestamp) int64 {
+	return nanos(ts) / int64(time.Second) * int64(time.Second)
+}
+
 func nanos(ts pcommon.Timestamp) int64 {
 	if uint64(ts) > math.MaxInt64 {
 		return math.MaxInt64

@@ -10,9 +10,9 @@ WITH iv AS (
     least(if(next_s > 0, next_s - ts_s, if(prev_s > 0, ts_s - prev_s, {lone_s:UInt32})), {cap_s:UInt32}) AS dt_s
   FROM (
     SELECT *, toUnixTimestamp(TimeUnix) AS ts_s,
-      min(ts_s) OVER (PARTITION BY cluster, node, hw_id ORDER BY ts_s
+      min(ts_s) OVER (PARTITION BY hub, cluster, node, hw_id ORDER BY ts_s
                       RANGE BETWEEN 1 FOLLOWING AND UNBOUNDED FOLLOWING) AS next_s,
-      max(ts_s) OVER (PARTITION BY cluster, node, hw_id ORDER BY ts_s
+      max(ts_s) OVER (PARTITION BY hub, cluster, node, hw_id ORDER BY ts_s
                       RANGE BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING) AS prev_s
     FROM gpu_samples
     WHERE TimeUnix >= {from:DateTime64(9, 'UTC')} AND TimeUnix < {to:DateTime64(9, 'UTC')}
@@ -32,7 +32,8 @@ keyed AS (
             {step:String} = 'week', toDateTime64(toMonday(TimeUnix, 'UTC'), 9, 'UTC'),
             {step:String} = 'month', toDateTime64(toStartOfMonth(TimeUnix, 'UTC'), 9, 'UTC'),
             {from:DateTime64(9, 'UTC')}) AS step_start,
-    if(has({keys:Array(String)}, 'project') OR has({keys:Array(String)}, 'cluster'), hub, '') AS k_hub,
+    if(has({keys:Array(String)}, 'project') OR has({keys:Array(String)}, 'cluster')
+       OR has({keys:Array(String)}, 'node'), hub, '') AS k_hub,
     if(has({keys:Array(String)}, 'project') OR has({keys:Array(String)}, 'cluster')
        OR has({keys:Array(String)}, 'node'), cluster, '') AS k_cluster,
     if(has({keys:Array(String)}, 'project'), namespace, '') AS k_project,

@@ -1,14 +1,17 @@
 -- GPU-hours from the hourly rollup (gpu_hours_hourly), docs/dashboards.md:
 -- a series-hour (cluster, node, hw.id, pod) counts samples x its sample
 -- interval x fraction, the interval (last - first) / (samples - 1) capped at
--- {cap_s}, a lone sample taking the largest interval seen on its node; busy
--- is the series-hour's sample mean. Whole hours the window touches, as the
+-- {cap_s}, a lone sample taking the largest interval of its node's
+-- series-hours in the same hour, else {lone_s} (per hour, so an hour's value
+-- does not depend on the window: gpustore.KeyProject's contract); busy is
+-- the series-hour's sample mean, 0 without one. Whole hours the window touches, as the
 -- dashboards' rollup panels. Keys and step as in gpu_hours_raw.sql.
 WITH series AS (
   SELECT *,
     least(if(samples > 1, dateDiff('second', first_seen, last_seen) / (samples - 1),
-             max(if(samples > 1, dateDiff('second', first_seen, last_seen) / (samples - 1), 0))
-               OVER (PARTITION BY cluster, node)),
+             ifNull(maxIfOrNull(dateDiff('second', first_seen, last_seen) / (samples - 1), samples > 1)
+                      OVER (PARTITION BY hour, hub, cluster, node),
+                    {lone_s:UInt32})),
           {cap_s:UInt32}) AS iv_s
   FROM (
     SELECT hour, hub, cluster, node, namespace, pod, hw_id, allocated,
@@ -35,7 +38,8 @@ keyed AS (
             {step:String} = 'month', toDateTime64(toStartOfMonth(hour, 'UTC'), 9, 'UTC'),
             {from:DateTime64(9, 'UTC')}) AS step_start,
     fraction * samples * iv_s AS alloc_s,
-    if(has({keys:Array(String)}, 'project') OR has({keys:Array(String)}, 'cluster'), hub, '') AS k_hub,
+    if(has({keys:Array(String)}, 'project') OR has({keys:Array(String)}, 'cluster')
+       OR has({keys:Array(String)}, 'node'), hub, '') AS k_hub,
     if(has({keys:Array(String)}, 'project') OR has({keys:Array(String)}, 'cluster')
        OR has({keys:Array(String)}, 'node'), cluster, '') AS k_cluster,
     if(has({keys:Array(String)}, 'project'), namespace, '') AS k_project,

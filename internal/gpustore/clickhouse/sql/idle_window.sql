@@ -6,9 +6,9 @@ WITH iv AS (
     least(if(next_s > 0, next_s - ts_s, if(prev_s > 0, ts_s - prev_s, {lone_s:UInt32})), {cap_s:UInt32}) AS dt_s
   FROM (
     SELECT *, toUnixTimestamp(TimeUnix) AS ts_s,
-      min(ts_s) OVER (PARTITION BY cluster, node, hw_id ORDER BY ts_s
+      min(ts_s) OVER (PARTITION BY hub, cluster, node, hw_id ORDER BY ts_s
                       RANGE BETWEEN 1 FOLLOWING AND UNBOUNDED FOLLOWING) AS next_s,
-      max(ts_s) OVER (PARTITION BY cluster, node, hw_id ORDER BY ts_s
+      max(ts_s) OVER (PARTITION BY hub, cluster, node, hw_id ORDER BY ts_s
                       RANGE BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING) AS prev_s
     FROM gpu_samples
     WHERE TimeUnix >= {from:DateTime64(9, 'UTC')} AND TimeUnix < {to:DateTime64(9, 'UTC')}

@@ -4,8 +4,10 @@
 -- span's ParentSpanId) is absent is open, reported under the final span's ID
 -- and running to {now}. One row per (TraceId, SpanId): several gateway
 -- replicas may each have stored a span. Sessions overlapping the window (all
--- with no window). Fraction from gpu_topology (1 when unknown); busy is the
--- mean over the samples of its device and pod in the session, NULL without.
+-- with no window: start < to and end > from, an open one's end being now).
+-- Every attribute from the span, else its resource (as the embedded
+-- backend). Fraction from gpu_topology (1 when unknown); busy is the mean
+-- over the samples of its device and pod in [start, end), NULL without.
 WITH spans AS (
   SELECT TraceId, SpanId, ParentSpanId, SpanName, Timestamp, Duration,
     if(SpanAttributes['aitelemetry.hub.name'] != '', SpanAttributes['aitelemetry.hub.name'],
@@ -16,8 +18,11 @@ WITH spans AS (
        ResourceAttributes['k8s.namespace.name']) AS namespace,
     if(SpanAttributes['k8s.pod.name'] != '', SpanAttributes['k8s.pod.name'],
        ResourceAttributes['k8s.pod.name']) AS pod,
-    SpanAttributes['k8s.node.name'] AS node, SpanAttributes['hw.id'] AS device,
-    SpanAttributes['nvidia.mig.profile'] AS profile
+    if(SpanAttributes['k8s.node.name'] != '', SpanAttributes['k8s.node.name'],
+       ResourceAttributes['k8s.node.name']) AS node,
+    if(SpanAttributes['hw.id'] != '', SpanAttributes['hw.id'], ResourceAttributes['hw.id']) AS device,
+    if(SpanAttributes['nvidia.mig.profile'] != '', SpanAttributes['nvidia.mig.profile'],
+       ResourceAttributes['nvidia.mig.profile']) AS profile
   FROM otel_traces
   WHERE SpanName IN ('gpu.usage', 'gpu.idle', 'gpu.usage.start', 'gpu.idle.start')
     AND (NOT {windowed:Bool} OR Timestamp < {to:DateTime64(9, 'UTC')})

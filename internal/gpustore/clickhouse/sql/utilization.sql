@@ -2,8 +2,11 @@
 -- {bucket_s} seconds from {from} (the caller picks bucket_s so at most
 -- MaxPoints buckets): busy is the fraction-weighted mean over the bucket's
 -- samples, memory, power and temperature their maxima.
-SELECT {from:DateTime64(9, 'UTC')} + toIntervalSecond(
-         intDiv(dateDiff('second', {from:DateTime64(9, 'UTC')}, TimeUnix), {bucket_s:UInt32}) * {bucket_s:UInt32}) AS time,
+-- A sample's bucket is (its time - from) / bucket_s in nanoseconds: from
+-- need not be a whole second.
+SELECT {from:DateTime64(9, 'UTC')} + toIntervalNanosecond(
+         intDiv(toUnixTimestamp64Nano(toDateTime64(TimeUnix, 9, 'UTC')) - toUnixTimestamp64Nano({from:DateTime64(9, 'UTC')}),
+                {bucket_s:UInt32} * 1000000000) * {bucket_s:UInt32} * 1000000000) AS time,
   sum(fraction * busy) / nullIf(sum(fraction), 0) AS busy,
   max(fb_used_mib) AS fb_used_mib, max(power_w) AS power_w, max(temp_c) AS temp_c,
   toUInt64(count()) AS samples
