@@ -18,7 +18,7 @@ type csvTable [][]string
 // keyOrder is the column order of aggregation keys: where the row is, then
 // who pays, then what it ran on. The project's key carries its hub and
 // cluster, so a project column is always next to them.
-var keyOrder = []string{"hub", gpustore.KeyCluster, gpustore.KeyProject, gpustore.KeyPI, gpustore.KeyNode, gpustore.KeyModel, gpustore.KeyProfile, gpustore.KeyDevice}
+var keyOrder = []string{gpustore.KeyHub, gpustore.KeyCluster, gpustore.KeyProject, gpustore.KeyPI, gpustore.KeyNode, gpustore.KeyModel, gpustore.KeyProfile, gpustore.KeyDevice}
 
 // gpuHoursCSV: start,end,<keys>,allocated_gpu_hours,used_gpu_hours,idle_gpu_hours,devices.
 // The columns are the keys asked for plus any the rows carry, in keyOrder,

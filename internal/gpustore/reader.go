@@ -145,6 +145,9 @@ func (w Window) IsZero() bool { return w.From.IsZero() && w.To.IsZero() }
 //   - An empty answer is an empty list, never nil (JSON []).
 const (
 	KeyProject = "project" // namespace; the row also has cluster and hub
+	// KeyHub is not an aggregation key: it qualifies the project, cluster
+	// and node keys in a row.
+	KeyHub     = "hub"
 	KeyPI      = "pi"
 	KeyCluster = "cluster"
 	KeyNode    = "node"

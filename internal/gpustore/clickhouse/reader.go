@@ -356,9 +356,9 @@ func (s *Store) GPUHours(ctx context.Context, q gpustore.GPUHoursQuery) ([]gpust
 		// a project is a namespace on a cluster of a hub, a node a node of a
 		// cluster: the row names them apart (gpustore.KeyProject)
 		if seen[gpustore.KeyProject] || seen[gpustore.KeyNode] {
-			keys["hub"], keys[gpustore.KeyCluster] = r.str("k_hub"), r.str("k_cluster")
+			keys[gpustore.KeyHub], keys[gpustore.KeyCluster] = r.str("k_hub"), r.str("k_cluster")
 		} else if seen[gpustore.KeyCluster] {
-			keys["hub"] = r.str("k_hub")
+			keys[gpustore.KeyHub] = r.str("k_hub")
 		}
 		out = append(out, gpustore.GPUHoursRow{
 			Start: r.time("start"), End: r.time("end"), Keys: keys, Allocated: r.float("allocated"),

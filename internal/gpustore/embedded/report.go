@@ -25,7 +25,7 @@ var keyCols = map[string][]string{
 // keyOf is the GPUHoursRow.Keys entry of each GROUP BY column ("hub" is
 // not an aggregation key, only what qualifies a cluster: gpustore.KeyProject).
 var keyOf = map[string]string{
-	"hub":        "hub",
+	"hub":        gpustore.KeyHub,
 	"cluster":    gpustore.KeyCluster,
 	"namespace":  gpustore.KeyProject,
 	"project_pi": gpustore.KeyPI,
