@@ -262,8 +262,8 @@ func setTokenLifespan(t *testing.T, kc *testpeers.Keycloak, clientID string, sec
 }
 
 // call requests path with a bearer token and validates the answer against
-// the OpenAPI document the API serves, except confighttp's own 401 (plain
-// text, written before the API's handler runs).
+// the OpenAPI document the API serves (401s included: the authenticator's
+// refusal is answered through the API's error handler).
 func (s *site) call(t *testing.T, token, path string, headers ...string) response {
 	t.Helper()
 	req, err := http.NewRequest(http.MethodGet, "http://"+s.addr+path, http.NoBody)
@@ -277,13 +277,11 @@ func (s *site) call(t *testing.T, token, path string, headers ...string) respons
 	defer func() { _ = resp.Body.Close() }()
 	body, err := io.ReadAll(resp.Body)
 	require.NoError(t, err)
-	if resp.StatusCode != http.StatusUnauthorized {
-		d, err := loadDoc()
-		require.NoError(t, err)
-		router, err := legacyRouter(d)
-		require.NoError(t, err)
-		require.NoError(t, validateResponse(router, req, resp, body), "%s -> %d %s", path, resp.StatusCode, body)
-	}
+	d, err := loadDoc()
+	require.NoError(t, err)
+	router, err := legacyRouter(d)
+	require.NoError(t, err)
+	require.NoError(t, validateResponse(router, req, resp, body), "%s -> %d %s", path, resp.StatusCode, body)
 	return response{status: resp.StatusCode, header: resp.Header, body: body}
 }
 
@@ -468,14 +466,24 @@ func TestRealSite(t *testing.T) {
 		} else {
 			tampered[i] = 'A'
 		}
-		assert.Equal(t, http.StatusUnauthorized, s.call(t, string(tampered), "/api/v1/projects").status, "tampered")
+		refused := func(what, token string) {
+			t.Helper()
+			r := s.call(t, token, "/api/v1/projects")
+			assert.Equal(t, http.StatusUnauthorized, r.status, what)
+			assert.Equal(t, mediaProblem, r.header.Get("Content-Type"), what)
+			assert.Equal(t, "Bearer", r.header.Get("WWW-Authenticate"), what)
+			if token != "" {
+				assert.NotContains(t, string(r.body), token, what)
+			}
+		}
+		refused("tampered", string(tampered))
 
 		setTokenLifespan(t, s.kc, "site-login", 2)
 		expired := passwordToken(t, s.kc, "alice")
 		// exp is 2 s after issue, the tolerated skew 1 s.
 		time.Sleep(4 * time.Second)
-		assert.Equal(t, http.StatusUnauthorized, s.call(t, expired, "/api/v1/projects").status, "expired")
-		assert.Equal(t, http.StatusUnauthorized, s.call(t, "", "/api/v1/projects").status, "no token")
+		refused("expired", expired)
+		refused("no token", "")
 		assert.Equal(t, http.StatusOK, s.call(t, tokens["alice"], "/api/v1/projects").status, "alice's real token still works")
 	})
 
