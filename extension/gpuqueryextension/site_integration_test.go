@@ -13,6 +13,7 @@ import (
 	"net/http"
 	"net/url"
 	"os"
+	"path"
 	"path/filepath"
 	"sort"
 	"strconv"
@@ -447,12 +448,12 @@ func TestRealSite(t *testing.T) {
 
 	t.Run("dave, granted nothing, sees nothing", func(t *testing.T) {
 		tok := tokens["dave"]
-		for _, path := range []string{"/api/v1/hubs", "/api/v1/clusters", "/api/v1/nodes", "/api/v1/devices", "/api/v1/slices", "/api/v1/projects", "/api/v1/sessions", hoursPath} {
-			assert.Empty(t, s.ok(t, tok, path).items(t), path)
+		for _, target := range []string{"/api/v1/hubs", "/api/v1/clusters", "/api/v1/nodes", "/api/v1/devices", "/api/v1/slices", "/api/v1/projects", "/api/v1/sessions", hoursPath} {
+			assert.Empty(t, s.ok(t, tok, target).items(t), target)
 		}
-		for _, path := range []string{teamAPath, teamBPath, "/api/v1/clusters/moc/nerc-ocp-prod", "/api/v1/devices/" + truths["team-a"].devices[0]} {
-			r := s.call(t, tok, path)
-			assert.Equal(t, http.StatusNotFound, r.status, "%s: not found, not forbidden", path)
+		for _, target := range []string{teamAPath, teamBPath, "/api/v1/clusters/moc/nerc-ocp-prod", "/api/v1/devices/" + truths["team-a"].devices[0]} {
+			r := s.call(t, tok, target)
+			assert.Equal(t, http.StatusNotFound, r.status, "%s: not found, not forbidden", target)
 		}
 	})
 
@@ -517,7 +518,7 @@ func nonEmpty(s []string) []string {
 func projectsOf(cells []string) []string {
 	out := make([]string, 0, len(cells))
 	for _, c := range cells {
-		out = append(out, filepath.Base(c))
+		out = append(out, path.Base(c))
 	}
 	return out
 }
