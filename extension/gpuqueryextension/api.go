@@ -193,6 +193,30 @@ func (a *api) fail(w http.ResponseWriter, r *http.Request, err error) {
 	writeProblem(w, r, p)
 }
 
+// authFailed answers a refusal of the HTTP server's authenticator (http::auth,
+// confighttp's error handler: it runs before any route) as this API's
+// problem, counted like the API's own refusals. confighttp would otherwise
+// answer a text/plain body of the authenticator's error, outside the OpenAPI
+// document and the telemetry. The authenticator's message may describe the
+// token; it goes to the debug log only. Other statuses confighttp reports
+// (request decoding) keep its plain answer.
+func (a *api) authFailed(w http.ResponseWriter, r *http.Request, msg string, status int) {
+	if status != http.StatusUnauthorized {
+		http.Error(w, msg, status)
+		return
+	}
+	route := "unmatched"
+	if _, pattern := a.mux.Handler(r); a.routeNames[pattern] {
+		route = pattern
+	}
+	a.logger.Debug("Authentication refused", zap.String("reason", msg))
+	a.telemetry.GpuQueryRefusals.Add(r.Context(), 1, metric.WithAttributes(attribute.String("reason", reasonUnauthenticated)))
+	a.count(r.Context(), route, status)
+	// RFC 6750 section 3: a 401 names the scheme it wants.
+	w.Header().Set("WWW-Authenticate", "Bearer")
+	writeProblem(w, r, newProblem(status, reasonUnauthenticated, "Unauthenticated", "a valid bearer token is required"))
+}
+
 func (a *api) count(ctx context.Context, route string, status int) {
 	if status == 0 {
 		status = http.StatusOK

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"net/http/httptest"
 	"net/url"
 	"strings"
 	"testing"
@@ -12,9 +13,12 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+	"go.opentelemetry.io/collector/component/componenttest"
 	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/sdk/metric/metricdata"
+	"go.uber.org/zap"
 
+	"github.com/nerc-project/ai-telemetry-collector/extension/gpuqueryextension/internal/metadata"
 	"github.com/nerc-project/ai-telemetry-collector/extension/gpuqueryextension/internal/metadatatest"
 	"github.com/nerc-project/ai-telemetry-collector/internal/authz"
 	"github.com/nerc-project/ai-telemetry-collector/internal/gpustore"
@@ -366,4 +370,55 @@ func TestNegotiationAndMethods(t *testing.T) {
 
 	secure := newTestAPI(t, fixture(), fixedScope(scopeAll), false)
 	assert.Empty(t, secure.get("/api/v1/hubs").header.Get(modeHeader))
+}
+
+// TestAuthenticatorRefusal: the HTTP server's authenticator (confighttp's
+// error handler, before any route) refuses as this API does: a problem the
+// document describes, with WWW-Authenticate, without the authenticator's
+// message, counted; other statuses keep confighttp's plain answer.
+func TestAuthenticatorRefusal(t *testing.T) {
+	tel := componenttest.NewTelemetry()
+	t.Cleanup(func() { require.NoError(t, tel.Shutdown(context.Background())) })
+	tb, err := metadata.NewTelemetryBuilder(tel.NewTelemetrySettings())
+	require.NoError(t, err)
+	h, err := newAPI(apiSettings{reader: fixture(), scoper: fixedScope(scopeAll), telemetry: tb, logger: zap.NewNop(), now: func() time.Time { return testNow }})
+	require.NoError(t, err)
+	d, err := loadDoc()
+	require.NoError(t, err)
+	router, err := legacyRouter(d)
+	require.NoError(t, err)
+
+	const msg = "token signature invalid (kid k1, token eyJhbGciOi)"
+	for _, path := range []string{"/api/v1/devices/" + gpuWhole, "/api/v2/nothing"} {
+		req := httptest.NewRequest(http.MethodGet, path, http.NoBody)
+		rec := httptest.NewRecorder()
+		h.authFailed(rec, req, msg, http.StatusUnauthorized)
+		resp := rec.Result()
+		body := rec.Body.Bytes()
+		require.Equal(t, http.StatusUnauthorized, resp.StatusCode)
+		if _, _, err := router.FindRoute(req); err == nil {
+			require.NoError(t, validateResponse(router, req, resp, body), "%s", body)
+		} else { // a path the document lacks: still a problem
+			assert.Equal(t, mediaProblem, resp.Header.Get("Content-Type"))
+			require.NoError(t, validateProblem(body), "%s", body)
+		}
+		assert.Equal(t, "Bearer", resp.Header.Get("WWW-Authenticate"))
+		assert.Contains(t, string(body), problemTypeBase+reasonUnauthenticated)
+		assert.NotContains(t, string(body), "eyJ", "the authenticator's message stays out of the answer")
+	}
+	metadatatest.AssertEqualGpuQueryRefusals(t, tel, []metricdata.DataPoint[int64]{
+		{Attributes: attribute.NewSet(attribute.String("reason", reasonUnauthenticated)), Value: 2},
+	}, metricdatatestIgnore()...)
+	set := func(route string) attribute.Set {
+		return attribute.NewSet(attribute.String("route", route), attribute.String("status_class", "4xx"))
+	}
+	metadatatest.AssertEqualGpuQueryRequests(t, tel, []metricdata.DataPoint[int64]{
+		{Attributes: set("/api/v1/devices/{id}"), Value: 1},
+		{Attributes: set("unmatched"), Value: 1},
+	}, metricdatatestIgnore()...)
+
+	rec := httptest.NewRecorder()
+	h.authFailed(rec, httptest.NewRequest(http.MethodGet, "/api/v1/devices", http.NoBody), "unsupported Content-Encoding", http.StatusBadRequest)
+	assert.Equal(t, http.StatusBadRequest, rec.Code)
+	assert.NotEqual(t, mediaProblem, rec.Header().Get("Content-Type"), "not an authentication refusal: confighttp's answer")
 }

@@ -10,6 +10,7 @@ import (
 
 	"go.opentelemetry.io/collector/component"
 	"go.opentelemetry.io/collector/component/componentstatus"
+	"go.opentelemetry.io/collector/config/confighttp"
 	"go.opentelemetry.io/collector/extension"
 	"go.opentelemetry.io/collector/extension/extensioncapabilities"
 	"go.uber.org/zap"
@@ -88,7 +89,8 @@ func (e *queryExtension) Start(ctx context.Context, host component.Host) error {
 	if err != nil {
 		return err
 	}
-	server, err := e.cfg.HTTP.ToServer(ctx, host.GetExtensions(), e.settings.TelemetrySettings, handler)
+	server, err := e.cfg.HTTP.ToServer(ctx, host.GetExtensions(), e.settings.TelemetrySettings, handler,
+		confighttp.WithErrorHandler(handler.authFailed))
 	if err != nil {
 		return err
 	}

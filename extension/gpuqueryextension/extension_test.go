@@ -150,9 +150,7 @@ func fetch(t *testing.T, addr, path, token string) (int, http.Header, []byte) {
 	require.NoError(t, err)
 	router, err := legacyRouter(d)
 	require.NoError(t, err)
-	if resp.StatusCode != http.StatusUnauthorized { // confighttp's own 401 is plain text, not this API's
-		require.NoError(t, validateResponse(router, req, resp, body), "%s -> %d %s", path, resp.StatusCode, body)
-	}
+	require.NoError(t, validateResponse(router, req, resp, body), "%s -> %d %s", path, resp.StatusCode, body)
 	return resp.StatusCode, resp.Header, body
 }
 
@@ -163,9 +161,13 @@ func TestStartSite(t *testing.T) {
 	ext, err := startExtension(t, siteConfig(), h, nil)
 	require.NoError(t, err)
 
-	status, _, _ := fetch(t, ext.addr, "/api/v1/projects", "")
+	status, hdr, body := fetch(t, ext.addr, "/api/v1/projects", "")
 	assert.Equal(t, http.StatusUnauthorized, status, "no token: refused by the authenticator")
-	status, hdr, body := fetch(t, ext.addr, "/api/v1/projects", "Bearer team-a")
+	// the authenticator's refusal is this API's problem, not confighttp's text
+	assert.Equal(t, mediaProblem, hdr.Get("Content-Type"))
+	assert.Contains(t, string(body), "#"+reasonUnauthenticated)
+	assert.Equal(t, "Bearer", hdr.Get("WWW-Authenticate"))
+	status, hdr, body = fetch(t, ext.addr, "/api/v1/projects", "Bearer team-a")
 	require.Equal(t, http.StatusOK, status, "%s", body)
 	assert.Contains(t, string(body), `"namespace":"team-a"`)
 	assert.NotContains(t, string(body), "team-b")
