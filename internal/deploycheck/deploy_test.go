@@ -134,22 +134,23 @@ type otelcol struct {
 }
 
 type otelcolSpec struct {
-	Mode                 string           `yaml:"mode"`
-	Replicas             *int             `yaml:"replicas"`
-	Image                string           `yaml:"image"`
-	UpgradeStrategy      string           `yaml:"upgradeStrategy"`
-	ManagementState      string           `yaml:"managementState"`
-	ServiceAccount       string           `yaml:"serviceAccount"`
-	TargetAllocator      *targetAllocator `yaml:"targetAllocator"`
-	PodSecurityContext   map[string]any   `yaml:"podSecurityContext"`
-	SecurityContext      map[string]any   `yaml:"securityContext"`
-	Resources            map[string]any   `yaml:"resources"`
-	Env                  []map[string]any `yaml:"env"`
-	EnvFrom              []map[string]any `yaml:"envFrom"`
-	Volumes              []map[string]any `yaml:"volumes"`
-	VolumeMounts         []map[string]any `yaml:"volumeMounts"`
-	VolumeClaimTemplates []map[string]any `yaml:"volumeClaimTemplates"`
-	Config               otelcolConfig    `yaml:"config"`
+	Mode                 string            `yaml:"mode"`
+	Replicas             *int              `yaml:"replicas"`
+	Image                string            `yaml:"image"`
+	UpgradeStrategy      string            `yaml:"upgradeStrategy"`
+	ManagementState      string            `yaml:"managementState"`
+	ServiceAccount       string            `yaml:"serviceAccount"`
+	Args                 map[string]string `yaml:"args"`
+	TargetAllocator      *targetAllocator  `yaml:"targetAllocator"`
+	PodSecurityContext   map[string]any    `yaml:"podSecurityContext"`
+	SecurityContext      map[string]any    `yaml:"securityContext"`
+	Resources            map[string]any    `yaml:"resources"`
+	Env                  []map[string]any  `yaml:"env"`
+	EnvFrom              []map[string]any  `yaml:"envFrom"`
+	Volumes              []map[string]any  `yaml:"volumes"`
+	VolumeMounts         []map[string]any  `yaml:"volumeMounts"`
+	VolumeClaimTemplates []map[string]any  `yaml:"volumeClaimTemplates"`
+	Config               otelcolConfig     `yaml:"config"`
 }
 
 type targetAllocator struct {
@@ -396,7 +397,13 @@ func checkCollector(t *testing.T, dir string, dist builderDist, c otelcol, o obj
 	}
 	f := filepath.Join(t.TempDir(), "config.yaml")
 	require.NoError(t, os.WriteFile(f, validated, 0o600))
-	cmd := exec.Command(tool(t, "OTELCOL_BINARY"), "validate", "--config", f)
+	// With the collector's own flags (spec.args, e.g. feature-gates), as
+	// the operator passes them: --name=value.
+	args := []string{"validate", "--config", f}
+	for _, k := range slices.Sorted(maps.Keys(spec.Args)) {
+		args = append(args, "--"+k+"="+spec.Args[k])
+	}
+	cmd := exec.Command(tool(t, "OTELCOL_BINARY"), args...)
 	cmd.Env = os.Environ()
 	for k, v := range env {
 		if _, local := map[string]bool{"STORAGE_DIR": true, "SERVICE_ACCOUNT_TOKEN_FILE": true}[k]; local && os.Getenv(k) != "" {
