@@ -24,6 +24,7 @@ VALIDATE_ENV := CLUSTER_NAME=nerc-ocp-prod GATEWAY_OTLP_ENDPOINT=otel-gateway.ex
 	KEYCLOAK_CLIENT_ID=nerc-ocp-prod-agent KEYCLOAK_CLIENT_SECRET=placeholder \
 	PROM_PROXY_URL=https://prom-keycloak-proxy.example.org PROM_PROXY_CLIENT_SECRET=placeholder TEMPO_ENDPOINT=tempo-distributor.example.org:4317 \
 	CLICKHOUSE_ENDPOINT=tcp://clickhouse.example.org:9440?secure=true CLICKHOUSE_PASSWORD=placeholder \
+	CLICKHOUSE_SITE_PASSWORD=placeholder \
 	STORAGE_DIR=$(CURDIR)/_build/validate/storage SERVICE_ACCOUNT_TOKEN_FILE=$(CURDIR)/_build/validate/token
 
 .DEFAULT_GOAL := help
@@ -151,7 +152,8 @@ validate: $(DIST) ## Check every file in configs/ with the built binary
 	@mkdir -p _build/validate && touch _build/validate/token
 	@for f in configs/*.yaml; do \
 		echo "validate $$f"; \
-		env $(VALIDATE_ENV) ./$(DIST) validate --config $$f; \
+		gates=; case $$f in configs/site.yaml) gates=--feature-gates=service.AllowNoPipelines;; esac; \
+		env $(VALIDATE_ENV) ./$(DIST) validate $$gates --config $$f; \
 	done
 
 .PHONY: smoke

@@ -46,6 +46,10 @@ func componentType(id string) string { typ, _, _ := strings.Cut(id, "/"); return
 //   - Every authorizer is an enabled keycloakauth in mode resource, and no
 //     keycloakauth validates tokens in mode none (any valid token could
 //     write any project's data).
+//   - Every enabled gpu_query (the site's API) authenticates its listener
+//     (http.auth.authenticator, server side) and names its read scoper in
+//     auth (an authorizer as above); insecure_local_mode, which serves
+//     everything to everyone, is refused.
 func authorizationProblems(cfg map[string]any) []string {
 	var problems []string
 	add := func(format string, args ...any) { problems = append(problems, fmt.Sprintf(format, args...)) }
@@ -126,6 +130,21 @@ func authorizationProblems(cfg map[string]any) []string {
 			checkAuthorizer("processor "+procs[authz], str(get(cfg, "processors", procs[authz], "authorizer")))
 		}
 	}
+	// The site's API (gpu_query) reads, and must scope every read to the
+	// caller: an authenticated listener and a read scoper, never local mode.
+	for _, id := range slices.Sorted(maps.Keys(extensions)) {
+		if componentType(id) != "gpu_query" || !slices.Contains(enabled, id) {
+			continue
+		}
+		if get(extensions, id, "insecure_local_mode") == true {
+			add("extension %s: insecure_local_mode serves every project's data to every caller, unauthenticated", id)
+			continue
+		}
+		if a := str(get(extensions, id, "http", "auth", "authenticator")); a == "" || !slices.Contains(enabled, a) || !validatesTokens(a) {
+			add("extension %s: http.auth.authenticator is not an enabled server-side authenticator: callers are not authenticated", id)
+		}
+		checkAuthorizer("extension "+id, str(get(extensions, id, "auth")))
+	}
 	for _, id := range slices.Sorted(maps.Keys(receivers)) {
 		a := str(get(receivers[id], "authorizer"))
 		if a == "" && selfAuthorizingReceivers[componentType(id)] {
@@ -143,8 +162,8 @@ func authorizationProblems(cfg map[string]any) []string {
 }
 
 // TestShippedConfigsAuthorizePerProject: the collectors' configs (configs/
-// agent.yaml and gateway.yaml, as the overlays and the image's default
-// command run them) authorize every write per project.
+// agent.yaml, gateway.yaml and site.yaml, as the overlays and the image's
+// default command run them) authorize every write and every read per project.
 func TestShippedConfigsAuthorizePerProject(t *testing.T) {
 	for _, p := range configPatches {
 		t.Run(p.config, func(t *testing.T) {
@@ -210,6 +229,49 @@ func TestAuthorizationProblems(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			cfg := parseMap(t, "configs/gateway.yaml", read(t, "configs/gateway.yaml"))
+			tt.mutate(cfg)
+			problems := authorizationProblems(cfg)
+			assert.True(t, slices.ContainsFunc(problems, func(p string) bool { return strings.Contains(p, tt.want) }),
+				"want %q in %q", tt.want, problems)
+		})
+	}
+}
+
+// TestSiteAuthorizationProblems: each way of letting the site's API serve a
+// caller more than its scope, applied to configs/site.yaml, is found.
+func TestSiteAuthorizationProblems(t *testing.T) {
+	tests := []struct {
+		name   string
+		mutate func(cfg map[string]any)
+		want   string
+	}{
+		{"insecure_local_mode", func(c map[string]any) {
+			set(c, true, "extensions", "gpu_query", "insecure_local_mode")
+			del(c, "extensions", "gpu_query", "auth")
+			del(c, "extensions", "gpu_query", "http", "auth")
+		}, "extension gpu_query: insecure_local_mode serves every project's data"},
+		{
+			"no authenticator", func(c map[string]any) { del(c, "extensions", "gpu_query", "http", "auth") },
+			"extension gpu_query: http.auth.authenticator is not an enabled server-side authenticator",
+		},
+		{"authenticator not enabled", func(c map[string]any) {
+			set(c, "keycloakauth/other", "extensions", "gpu_query", "http", "auth", "authenticator")
+		}, "extension gpu_query: http.auth.authenticator is not an enabled server-side authenticator"},
+		{"client-only authenticator", func(c map[string]any) {
+			del(c, "extensions", "keycloakauth", "server")
+		}, "extension gpu_query: http.auth.authenticator is not an enabled server-side authenticator"},
+		{
+			"no read scoper", func(c map[string]any) { del(c, "extensions", "gpu_query", "auth") },
+			"extension gpu_query names no authorizer",
+		},
+		{"read scoper in mode none", func(c map[string]any) {
+			set(c, "none", "extensions", "keycloakauth", "authorization", "mode")
+		}, "extension gpu_query: authorizer keycloakauth does not decide per resource"},
+	}
+	require.Empty(t, authorizationProblems(parseMap(t, "configs/site.yaml", read(t, "configs/site.yaml"))), "the shipped config")
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			cfg := parseMap(t, "configs/site.yaml", read(t, "configs/site.yaml"))
 			tt.mutate(cfg)
 			problems := authorizationProblems(cfg)
 			assert.True(t, slices.ContainsFunc(problems, func(p string) bool { return strings.Contains(p, tt.want) }),

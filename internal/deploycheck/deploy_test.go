@@ -4,6 +4,7 @@ package deploycheck
 
 import (
 	"bytes"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -134,22 +135,23 @@ type otelcol struct {
 }
 
 type otelcolSpec struct {
-	Mode                 string           `yaml:"mode"`
-	Replicas             *int             `yaml:"replicas"`
-	Image                string           `yaml:"image"`
-	UpgradeStrategy      string           `yaml:"upgradeStrategy"`
-	ManagementState      string           `yaml:"managementState"`
-	ServiceAccount       string           `yaml:"serviceAccount"`
-	TargetAllocator      *targetAllocator `yaml:"targetAllocator"`
-	PodSecurityContext   map[string]any   `yaml:"podSecurityContext"`
-	SecurityContext      map[string]any   `yaml:"securityContext"`
-	Resources            map[string]any   `yaml:"resources"`
-	Env                  []map[string]any `yaml:"env"`
-	EnvFrom              []map[string]any `yaml:"envFrom"`
-	Volumes              []map[string]any `yaml:"volumes"`
-	VolumeMounts         []map[string]any `yaml:"volumeMounts"`
-	VolumeClaimTemplates []map[string]any `yaml:"volumeClaimTemplates"`
-	Config               otelcolConfig    `yaml:"config"`
+	Mode                 string            `yaml:"mode"`
+	Replicas             *int              `yaml:"replicas"`
+	Image                string            `yaml:"image"`
+	UpgradeStrategy      string            `yaml:"upgradeStrategy"`
+	ManagementState      string            `yaml:"managementState"`
+	ServiceAccount       string            `yaml:"serviceAccount"`
+	Args                 map[string]string `yaml:"args"`
+	TargetAllocator      *targetAllocator  `yaml:"targetAllocator"`
+	PodSecurityContext   map[string]any    `yaml:"podSecurityContext"`
+	SecurityContext      map[string]any    `yaml:"securityContext"`
+	Resources            map[string]any    `yaml:"resources"`
+	Env                  []map[string]any  `yaml:"env"`
+	EnvFrom              []map[string]any  `yaml:"envFrom"`
+	Volumes              []map[string]any  `yaml:"volumes"`
+	VolumeMounts         []map[string]any  `yaml:"volumeMounts"`
+	VolumeClaimTemplates []map[string]any  `yaml:"volumeClaimTemplates"`
+	Config               otelcolConfig     `yaml:"config"`
 }
 
 type targetAllocator struct {
@@ -396,7 +398,13 @@ func checkCollector(t *testing.T, dir string, dist builderDist, c otelcol, o obj
 	}
 	f := filepath.Join(t.TempDir(), "config.yaml")
 	require.NoError(t, os.WriteFile(f, validated, 0o600))
-	cmd := exec.Command(tool(t, "OTELCOL_BINARY"), "validate", "--config", f)
+	// With the collector's own flags (spec.args, e.g. feature-gates), as
+	// the operator passes them: --name=value.
+	args := []string{"validate", "--config", f}
+	for _, k := range slices.Sorted(maps.Keys(spec.Args)) {
+		args = append(args, "--"+k+"="+spec.Args[k])
+	}
+	cmd := exec.Command(tool(t, "OTELCOL_BINARY"), args...)
 	cmd.Env = os.Environ()
 	for k, v := range env {
 		if _, local := map[string]bool{"STORAGE_DIR": true, "SERVICE_ACCOUNT_TOKEN_FILE": true}[k]; local && os.Getenv(k) != "" {
@@ -892,6 +900,128 @@ func TestNERC(t *testing.T) {
 		assert.True(t, proxy.defines(r), "the proxy's client defines %s", r)
 		assert.False(t, proxy.grants(reader, r, "GET"), "%s may not read the whole hub (%s)", reader, r)
 	}
+}
+
+// TestNERCSite checks the NERC site against its Keycloak pieces: the site
+// validates tokens of the realm and Keycloak the gateway uses, its audience
+// is the client whose authorization settings hold the read grants (created
+// by hand from client-ai-telemetry-site.json), the browser login is a
+// confidential client of its own without a service account whose tokens
+// carry that audience; readers read their project only, managers their
+// cluster or the hub, each with the scope the site's read side maps.
+func TestNERCSite(t *testing.T) {
+	dir := filepath.Join(root, "deploy", "overlays", "nerc")
+	env := map[string]any{}
+	var cfg map[string]any
+	objs := render(t, filepath.Join(dir, "obs-site"))
+	for _, o := range objs {
+		if o.Kind == "ConfigMap" && o.Name == "ai-telemetry-site-env" {
+			env = get(o.m, "data").(map[string]any)
+		}
+	}
+	for _, o := range objs {
+		if o.Kind == "OpenTelemetryCollector" {
+			b, err := yaml.Marshal(get(o.m, "spec", "config"))
+			require.NoError(t, err)
+			resolved := envRef.ReplaceAllStringFunc(string(b), func(m string) string {
+				sub := envRef.FindStringSubmatch(m)
+				if v, ok := env[sub[1]]; ok {
+					return str(v)
+				}
+				return strings.TrimPrefix(sub[2], ":-")
+			})
+			require.NoError(t, yaml.Unmarshal([]byte(resolved), &cfg))
+		}
+	}
+	require.NotNil(t, cfg, "obs-site renders the site's collector")
+	var gwEnv map[string]any
+	for _, o := range render(t, filepath.Join(dir, "obs-gateway")) {
+		if o.Kind == "ConfigMap" && o.Name == "ai-telemetry-gateway-env" {
+			gwEnv = get(o.m, "data").(map[string]any)
+		}
+	}
+	kc := get(cfg, "extensions", "keycloakauth")
+	assert.Equal(t, gwEnv["KEYCLOAK_URL"], get(kc, "server_url"), "the Keycloak the gateway uses")
+	assert.Equal(t, "NERC", get(kc, "realm"))
+	authz := get(kc, "authorization")
+	assert.Equal(t, "resource", str(get(authz, "mode")))
+	audience := str(env["KEYCLOAK_SITE_AUDIENCE"])
+	assert.Equal(t, []any{audience}, get(kc, "server", "audiences"), "the site validates tokens of its own audience")
+	assert.NotEqual(t, gwEnv["KEYCLOAK_AUDIENCE"], audience, "not the gateway's: a writer's token does not read the site")
+	assert.Equal(t, audience, str(get(authz, "resource_server")))
+	assert.Equal(t, "keycloakauth", str(get(cfg, "extensions", "gpu_query", "auth")))
+
+	var kas []keycloakAuthorization
+	for _, o := range render(t, filepath.Join(dir, "keycloak", "site")) {
+		if o.Kind == "KeycloakAuthorization" {
+			kas = append(kas, decodeKeycloakAuthorization(t, o))
+		}
+	}
+	require.Len(t, kas, 1)
+	ka := kas[0]
+	assert.Equal(t, "NERC", ka.Spec.Realm.ID, "the realm the site validates tokens of")
+	assert.Equal(t, gwEnv["KEYCLOAK_URL"], ka.Spec.Keycloak.BaseURL, "the Keycloak the site uses")
+	require.Len(t, ka.Spec.Realm.Clients, 1)
+	rs := ka.Spec.Realm.Clients[0]
+	assert.Equal(t, audience, rs.ID, "the grants are on the site's resource server")
+
+	readScope, manage := str(get(authz, "read_scope")), str(get(authz, "manager_scope"))
+	require.NotEmpty(t, readScope)
+	require.NotEmpty(t, manage)
+	const (
+		project = "HUB-moc-CLUSTER-nerc-ocp-prod-PROJECT-team-a"
+		prod    = "HUB-moc-CLUSTER-nerc-ocp-prod"
+		test    = "HUB-moc-CLUSTER-nerc-ocp-test"
+	)
+	assert.True(t, rs.grants("group:team-a", project, readScope), "team-a reads its project")
+	for _, r := range []string{"HUB-moc", prod, test} {
+		assert.False(t, rs.grants("group:team-a", r, manage), "team-a reads nothing more (%s)", r)
+	}
+	assert.True(t, rs.grants("group:moc-managers", "HUB-moc", manage), "the hub's managers read the hub")
+	assert.True(t, rs.grants("group:nerc-ocp-prod-managers", prod, manage), "prod's managers read prod")
+	assert.False(t, rs.grants("group:nerc-ocp-prod-managers", test, manage), "prod's managers do not read test")
+	assert.False(t, rs.grants("group:nerc-ocp-prod-managers", "HUB-moc", manage), "prod's managers do not read the hub")
+	assert.True(t, rs.grants("group:nerc-ocp-test-managers", test, manage), "test's managers read test")
+	assert.False(t, rs.grants("group:nerc-ocp-test-managers", prod, manage), "test's managers do not read prod")
+
+	// The clients, created by hand (kcadm.sh create clients -f).
+	type kcClientRep struct {
+		ClientID                     string `json:"clientId"`
+		PublicClient                 bool   `json:"publicClient"`
+		StandardFlowEnabled          bool   `json:"standardFlowEnabled"`
+		DirectAccessGrantsEnabled    bool   `json:"directAccessGrantsEnabled"`
+		ServiceAccountsEnabled       bool   `json:"serviceAccountsEnabled"`
+		AuthorizationServicesEnabled bool   `json:"authorizationServicesEnabled"`
+		ProtocolMappers              []struct {
+			ProtocolMapper string            `json:"protocolMapper"`
+			Config         map[string]string `json:"config"`
+		} `json:"protocolMappers"`
+	}
+	clientRep := func(rel string) kcClientRep {
+		var c kcClientRep
+		require.NoError(t, json.Unmarshal(read(t, rel), &c), rel)
+		return c
+	}
+	server := clientRep("deploy/overlays/nerc/keycloak/site/client-ai-telemetry-site.json")
+	assert.Equal(t, audience, server.ClientID, "the resource server is the site's audience")
+	assert.False(t, server.PublicClient, "confidential")
+	assert.True(t, server.AuthorizationServicesEnabled, "the resource server of the read grants")
+	// Keycloak 26.7.3 refuses authorization services without a service
+	// account ("Client does not have a service account"); no flow issues
+	// user tokens to it.
+	assert.True(t, server.ServiceAccountsEnabled, "Keycloak requires it for authorization services")
+	assert.False(t, server.StandardFlowEnabled || server.DirectAccessGrantsEnabled, "nobody logs in to the resource server")
+	login := clientRep("deploy/overlays/nerc/keycloak/site/client-ai-telemetry-site-login.json")
+	assert.NotEqual(t, audience, login.ClientID)
+	assert.False(t, login.PublicClient, "confidential")
+	assert.True(t, login.StandardFlowEnabled, "the browser login")
+	assert.False(t, login.ServiceAccountsEnabled, "no token of its own: the site reads as its users")
+	assert.False(t, login.DirectAccessGrantsEnabled, "no passwords through the site")
+	aud := false
+	for _, m := range login.ProtocolMappers {
+		aud = aud || m.ProtocolMapper == "oidc-audience-mapper" && m.Config["included.client.audience"] == audience
+	}
+	assert.True(t, aud, "its login's tokens carry the site in aud")
 }
 
 // placeholderValue is a value the repository does not know, to be filled in.

@@ -2,11 +2,12 @@
 // base and overlays) and the Containerfile.
 //
 // Without build tags (plain `go test ./...`) it checks what needs no tools:
-// the generated patches deploy/overlays/{agent,gateway}/config.generated.yaml
-// hold exactly configs/agent.yaml and configs/gateway.yaml (`go test
+// the generated patches deploy/overlays/{agent,gateway,site}/config.generated.yaml
+// hold exactly configs/agent.yaml, gateway.yaml and site.yaml (`go test
 // ./internal/deploycheck/ -update` rewrites them), the Containerfile
 // copies the binary the builder writes and runs as non-root, every shipped
-// collector config (the image's default included) authorizes per project,
+// collector config (the image's default included) authorizes per project
+// (the site's gpu_query authenticates and scopes every read),
 // and the checks of transport, NetworkPolicies and RBAC refuse what they must
 // (network_unit_test.go).
 //
@@ -21,6 +22,6 @@
 // the config dials; each collector ServiceAccount reads exactly what its
 // config needs; names, ports,
 // environment variables, ConfigMaps, Secrets and volumes agree across
-// objects; the NERC overlays grant what the gateway asks; nothing looks like a
-// real secret.
+// objects; the NERC overlays grant what the gateway asks, and the site's
+// Keycloak pieces agree with its config; nothing looks like a real secret.
 package deploycheck

@@ -41,24 +41,37 @@ func resolveEnv(s string, env map[string]string) (string, bool) {
 // HTTP); their TLS twins are 9440 and 8443.
 var clickhousePlainPorts = map[string]bool{"9000": true, "8123": true}
 
-// clickhouseTLSProblems: every clickhouse exporter of a collector config
+// clickhouseTLSProblems: every clickhouse exporter of a collector config,
+// and every gpu_storage extension's clickhouse backend (the site's reader),
 // dials TLS and verifies the server. With the contrib exporter v0.165.1 TLS
 // is on when the endpoint's scheme is https, or its DSN has secure=true, or
 // the tls block sets a file or server name (the exporter then loads it and
 // the driver dials TLS whatever the scheme); tls.insecure turns it off again,
 // insecure_skip_verify and the DSN's skip_verify stop verifying. The
-// endpoint, resolved with env, must not name a plaintext port.
+// gpu_storage backend (internal/gpustore/clickhouse) parses the same DSN and
+// replaces its TLS by the tls block's when there is one, so the same rules
+// hold. The endpoint, resolved with env, must not name a plaintext port.
 func clickhouseTLSProblems(cfg map[string]any, env map[string]string) []string {
 	var problems []string
+	targets := map[string]any{} // what, for messages -> its settings
 	exporters, _ := get(cfg, "exporters").(map[string]any)
-	for _, id := range slices.Sorted(maps.Keys(exporters)) {
-		if componentType(id) != "clickhouse" {
-			continue
+	for id, c := range exporters {
+		if componentType(id) == "clickhouse" {
+			targets["exporter "+id] = c
 		}
+	}
+	extensions, _ := get(cfg, "extensions").(map[string]any)
+	for id, c := range extensions {
+		if ch := get(c, "clickhouse"); componentType(id) == "gpu_storage" && ch != nil {
+			targets["extension "+id+" clickhouse"] = ch
+		}
+	}
+	for _, what := range slices.Sorted(maps.Keys(targets)) {
+		c := targets[what]
 		add := func(format string, args ...any) {
-			problems = append(problems, "exporter "+id+": "+fmt.Sprintf(format, args...))
+			problems = append(problems, what+": "+fmt.Sprintf(format, args...))
 		}
-		tls, _ := get(exporters[id], "tls").(map[string]any)
+		tls, _ := get(c, "tls").(map[string]any)
 		if get(tls, "insecure") == true {
 			add("tls.insecure turns TLS off")
 		}
@@ -71,7 +84,7 @@ func clickhouseTLSProblems(cfg map[string]any, env map[string]string) []string {
 				tlsConfigured = true
 			}
 		}
-		endpoint, resolved := resolveEnv(str(get(exporters[id], "endpoint")), env)
+		endpoint, resolved := resolveEnv(str(get(c, "endpoint")), env)
 		secure := false
 		if resolved {
 			u, err := url.Parse(endpoint)
@@ -172,8 +185,8 @@ func egressPorts(np map[string]any) map[string]bool {
 }
 
 // dialPorts are the TCP ports a collector config connects to, by what: each
-// exporter's endpoint, each extension's server_url and each pull receiver's
-// endpoint, resolved with env (unresolvable ones are left out: validation
+// exporter's endpoint, each extension's server_url, each gpu_storage's
+// clickhouse endpoint and each pull receiver's endpoint, resolved with env (unresolvable ones are left out: validation
 // reports those).
 func dialPorts(cfg map[string]any, env map[string]string) map[string]string {
 	out := map[string]string{}
@@ -204,6 +217,13 @@ func dialPorts(cfg map[string]any, env map[string]string) map[string]string {
 		m, _ := get(cfg, kind).(map[string]any)
 		for id, c := range m {
 			addr(kind+" "+id, get(c, key))
+		}
+	}
+	// The site's ClickHouse reader.
+	extensions, _ := get(cfg, "extensions").(map[string]any)
+	for id, c := range extensions {
+		if componentType(id) == "gpu_storage" {
+			addr("extensions "+id+" clickhouse", get(c, "clickhouse", "endpoint"))
 		}
 	}
 	receivers, _ := get(cfg, "receivers").(map[string]any)

@@ -1,6 +1,7 @@
 package deploycheck
 
 import (
+	"maps"
 	"slices"
 	"strings"
 	"testing"
@@ -33,14 +34,17 @@ func parseDocs(t *testing.T, text string) []map[string]any {
 
 // gatewayEnv is the generic gateway overlay's environment, read from its
 // kustomization's configMapGenerator literals.
-func gatewayEnv(t *testing.T) map[string]string {
+func gatewayEnv(t *testing.T) map[string]string { t.Helper(); return overlayEnv(t, "gateway") }
+
+// overlayEnv is the environment a generic overlay's ConfigMap generator sets.
+func overlayEnv(t *testing.T, overlay string) map[string]string {
 	t.Helper()
 	var k struct {
 		ConfigMapGenerator []struct {
 			Literals []string `yaml:"literals"`
 		} `yaml:"configMapGenerator"`
 	}
-	require.NoError(t, yaml.Unmarshal(read(t, "deploy/overlays/gateway/kustomization.yaml"), &k))
+	require.NoError(t, yaml.Unmarshal(read(t, "deploy/overlays/"+overlay+"/kustomization.yaml"), &k))
 	env := map[string]string{}
 	for _, g := range k.ConfigMapGenerator {
 		for _, l := range g.Literals {
@@ -98,6 +102,44 @@ func TestClickHouseTLS(t *testing.T) {
 	}
 }
 
+// TestSiteClickHouseTLS: the site's ClickHouse reader (gpu_storage's
+// clickhouse backend) dials TLS with the generic overlay's environment, and
+// each way of losing TLS or its verification is found there too.
+func TestSiteClickHouseTLS(t *testing.T) {
+	env := overlayEnv(t, "site")
+	tests := []struct {
+		name     string
+		endpoint string
+		tls      map[string]any
+		want     string // "" when it must pass
+	}{
+		{"shipped", "", nil, ""},
+		{"plaintext port, no tls", "tcp://clickhouse.ai-telemetry.svc.cluster.local:9000", map[string]any{}, "port 9000 is ClickHouse's plaintext port"},
+		{"no secure, no CA", "tcp://ch:9440", map[string]any{}, "extension gpu_storage clickhouse: not over TLS"},
+		{"HTTP interface in clear", "http://ch:8123", map[string]any{}, "not over TLS"},
+		{"insecure", "", map[string]any{"ca_file": "/ca.crt", "insecure": true}, "tls.insecure turns TLS off"},
+		{"insecure_skip_verify", "", map[string]any{"ca_file": "/ca.crt", "insecure_skip_verify": true}, "tls.insecure_skip_verify"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			cfg := parseMap(t, "configs/site.yaml", read(t, "configs/site.yaml"))
+			e := maps.Clone(env)
+			if tt.endpoint != "" {
+				e["CLICKHOUSE_ENDPOINT"] = tt.endpoint
+			}
+			if tt.tls != nil {
+				set(cfg, tt.tls, "extensions", "gpu_storage", "clickhouse", "tls")
+			}
+			problems := clickhouseTLSProblems(cfg, e)
+			if tt.want == "" {
+				assert.Empty(t, problems)
+				return
+			}
+			assert.True(t, containsProblem(problems, tt.want), "want %q in %q", tt.want, problems)
+		})
+	}
+}
+
 // oldGatewayPolicy is the gateway's NetworkPolicy before egress rules: ingress
 // only, from every namespace.
 const oldGatewayPolicy = `
@@ -117,7 +159,10 @@ spec:
 // TestNetworkPolicies: the shipped policies pass, and each way of leaving a
 // direction or a source open is found.
 func TestNetworkPolicies(t *testing.T) {
-	files := []string{"deploy/overlays/gateway/networkpolicy.yaml", "deploy/overlays/agent/networkpolicy.yaml"}
+	files := []string{
+		"deploy/overlays/gateway/networkpolicy.yaml", "deploy/overlays/agent/networkpolicy.yaml",
+		"deploy/overlays/site/networkpolicy.yaml",
+	}
 	for _, f := range files {
 		docs := readYAMLDocs(t, f)
 		require.Len(t, docs, 1, f)
@@ -183,6 +228,21 @@ func TestDialPorts(t *testing.T) {
 		"receivers promql":                   "443",
 	}, ports)
 	open := egressPorts(readYAMLDocs(t, "deploy/overlays/gateway/networkpolicy.yaml")[0])
+	for what, p := range ports {
+		assert.True(t, open["TCP/"+p], "%s: port %s is let out", what, p)
+	}
+}
+
+// TestSiteDialPorts: the site connects to ClickHouse and Keycloak only, and
+// its policy lets both out.
+func TestSiteDialPorts(t *testing.T) {
+	cfg := parseMap(t, "configs/site.yaml", read(t, "configs/site.yaml"))
+	ports := dialPorts(cfg, overlayEnv(t, "site"))
+	assert.Equal(t, map[string]string{
+		"extensions gpu_storage clickhouse": "9440",
+		"extensions keycloakauth":           "443",
+	}, ports)
+	open := egressPorts(readYAMLDocs(t, "deploy/overlays/site/networkpolicy.yaml")[0])
 	for what, p := range ports {
 		assert.True(t, open["TCP/"+p], "%s: port %s is let out", what, p)
 	}

@@ -38,6 +38,7 @@ type configPatch struct {
 var configPatches = []configPatch{
 	{"configs/agent.yaml", "deploy/overlays/agent/config.generated.yaml", "ai-telemetry-agent", true},
 	{"configs/gateway.yaml", "deploy/overlays/gateway/config.generated.yaml", "ai-telemetry-gateway", false},
+	{"configs/site.yaml", "deploy/overlays/site/config.generated.yaml", "ai-telemetry-site", false},
 }
 
 // envWithDefault is ${env:NAME:-default}; envAny any ${env:...}.
