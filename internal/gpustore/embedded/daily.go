@@ -61,7 +61,7 @@ CREATE TABLE daily_state (
 	day   INTEGER PRIMARY KEY,
 	fresh INTEGER NOT NULL
 );
-INSERT INTO daily_state (day, fresh) SELECT DISTINCT hour / 86400 * 86400, 0 FROM hourly;
+INSERT INTO daily_state (day, fresh) SELECT DISTINCT hour - (hour % 86400 + 86400) % 86400, 0 FROM hourly;
 `
 
 var dailyCols = cols{"hub", "cluster", "node", "namespace", "(hw_id = ? OR substr(hw_id, 1, length(?) + 1) = ? || '/')", 3}

@@ -136,17 +136,20 @@ func openDaily(t *testing.T) (*Store, *fixedClock) {
 	return s, clock
 }
 
-// rollAll runs the writer's daily passes until none is left.
-func rollAll(t testing.TB, s *Store) {
+// rollAll runs the writer's daily passes until none is left; it returns
+// the days computed.
+func rollAll(t testing.TB, s *Store) int {
 	t.Helper()
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	total := 0
 	for {
 		n, err := s.rollDays(context.Background(), daysPerPass)
 		require.NoError(t, err)
 		if n == 0 {
-			return
+			return total
 		}
+		total += n
 	}
 }
 

@@ -119,7 +119,8 @@ func checkGPUHours(q gpustore.GPUHoursQuery) error {
 }
 
 // GPUHours is the GPU-hours report (docs/dashboards.md) from raw samples or
-// the hourly rollup. Rows are sorted by step and key values; Limit pages
+// the rollups: the daily table for the fresh whole days of reads that see
+// whole nodes, the hourly rollup for the rest (daily.go). Rows are sorted by step and key values; Limit pages
 // them only when given (a report is whole by default).
 func (s *Store) GPUHours(ctx context.Context, gq gpustore.GPUHoursQuery) ([]gpustore.GPUHoursRow, error) {
 	if err := checkGPUHours(gq); err != nil {
