@@ -229,9 +229,15 @@ func TestDailyMatchesHourly(t *testing.T) {
 	}
 	aggs := [][]string{
 		nil,
-		{gpustore.KeyProject}, {gpustore.KeyPI}, {gpustore.KeyCluster}, {gpustore.KeyNode},
-		{gpustore.KeyModel}, {gpustore.KeyProfile}, {gpustore.KeyDevice},
-		{gpustore.KeyProject, gpustore.KeyPI}, {gpustore.KeyNode, gpustore.KeyProfile, gpustore.KeyProject},
+		{gpustore.KeyProject},
+		{gpustore.KeyPI},
+		{gpustore.KeyCluster},
+		{gpustore.KeyNode},
+		{gpustore.KeyModel},
+		{gpustore.KeyProfile},
+		{gpustore.KeyDevice},
+		{gpustore.KeyProject, gpustore.KeyPI},
+		{gpustore.KeyNode, gpustore.KeyProfile, gpustore.KeyProject},
 	}
 	steps := []gpustore.Step{gpustore.StepNone, gpustore.StepDay, gpustore.StepWeek, gpustore.StepMonth}
 	nonEmpty := 0
