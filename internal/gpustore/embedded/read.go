@@ -68,7 +68,16 @@ func (s *Store) entityQuery(f gpustore.Filter) (q *query, limit, offset int, err
 }
 
 func (s *Store) rows(ctx context.Context, q *query, scan func(*sql.Rows) error) error {
-	rs, err := s.r.QueryContext(ctx, q.String(), q.args...)
+	return rowsOn(ctx, s.r, q, scan)
+}
+
+// queryer is a *sql.DB or *sql.Tx.
+type queryer interface {
+	QueryContext(ctx context.Context, query string, args ...any) (*sql.Rows, error)
+}
+
+func rowsOn(ctx context.Context, db queryer, q *query, scan func(*sql.Rows) error) error {
+	rs, err := db.QueryContext(ctx, q.String(), q.args...)
 	if err != nil {
 		return fmt.Errorf("embedded store: %w", err)
 	}

@@ -3,6 +3,7 @@ package embedded
 import (
 	"context"
 	"database/sql"
+	"fmt"
 	"sort"
 	"time"
 
@@ -118,7 +119,8 @@ func checkGPUHours(q gpustore.GPUHoursQuery) error {
 }
 
 // GPUHours is the GPU-hours report (docs/dashboards.md) from raw samples or
-// the hourly rollup. Rows are sorted by step and key values; Limit pages
+// the rollups: the daily table for the fresh whole days of reads that see
+// whole nodes, the hourly rollup for the rest (daily.go). Rows are sorted by step and key values; Limit pages
 // them only when given (a report is whole by default).
 func (s *Store) GPUHours(ctx context.Context, gq gpustore.GPUHoursQuery) ([]gpustore.GPUHoursRow, error) {
 	if err := checkGPUHours(gq); err != nil {
@@ -152,6 +154,7 @@ func (s *Store) GPUHours(ctx context.Context, gq gpustore.GPUHoursQuery) ([]gpus
 		}
 	}
 	q := &query{}
+	var db queryer = s.r
 	var stepCol string
 	if src == gpustore.SourceRaw {
 		q.add("WITH ")
@@ -166,34 +169,52 @@ func (s *Store) GPUHours(ctx context.Context, gq gpustore.GPUHoursQuery) ([]gpus
 			sum(CASE WHEN busy < ? THEN fraction * dt ELSE 0 END) / 3600.0, count(DISTINCT hw_id)
 			FROM iv WHERE allocated = 1`, gpustore.IdleBusyThreshold)
 	} else {
-		// Whole hours the window touches (the rollup panel's semantics).
+		// Whole hours the window touches (the rollup panel's semantics), from
+		// the daily table for its fresh whole days where the query sees
+		// whole nodes (daily.go), from the hourly rollup for the rest.
 		hFrom := gq.Window.From.UTC().Truncate(time.Hour).Unix()
 		hTo := gq.Window.To.Unix() + boolInt(gq.Window.To.Nanosecond() > 0)
-		stepCol = stepExpr(gq.Step, "hour")
-		q.add(`WITH h AS (SELECT hour, hub, cluster, node, namespace, pod, hw_id, allocated, project_pi, model, profile,
-			fraction, samples, CASE WHEN prof_n > 0 THEN prof_sum / prof_n WHEN util_n > 0 THEN util_sum / util_n ELSE 0 END AS busy,
-			CASE WHEN samples > 1 THEN (last_seen / 1000000000 - first_seen / 1000000000) * 1.0 / (samples - 1)
-			WHEN samples = 0 THEN 0
-			ELSE coalesce((SELECT max((x.last_seen / 1000000000 - x.first_seen / 1000000000) * 1.0 / (x.samples - 1))
-				FROM hourly x WHERE x.hour = hourly.hour AND x.hub = hourly.hub AND x.cluster = hourly.cluster
-				AND x.node = hourly.node AND x.samples > 1`)
-		// A lone sample takes the largest interval of its node in that hour
-		// among the rows the scope sees, or LoneSampleIntervalS; capped. (A
-		// correlated lookup on the key's prefix, only for lone rows: no
-		// window function sorting every row.)
-		q.scope(gq.Scope, hourColsX).filter(gq.Filter, hourColsX)
-		q.add(`), ?) END AS own FROM hourly WHERE hour >= ? AND hour < ? AND allocated = 1`,
-			gpustore.LoneSampleIntervalS, hFrom, hTo)
-		q.scope(gq.Scope, hourCols).filter(gq.Filter, hourCols)
-		q.add(`), iv AS (SELECT *, min(own, ?) AS iv_s FROM h)`, gpustore.MaxSampleIntervalS)
+		// One read transaction: the fresh days and the daily rows agree.
+		tx, err := s.r.BeginTx(ctx, &sql.TxOptions{ReadOnly: true})
+		if err != nil {
+			return nil, fmt.Errorf("embedded store: %w", err)
+		}
+		defer func() { _ = tx.Rollback() }()
+		db = tx
+		var ranges [][2]int64
+		useDaily := dailyServes(gq) && !s.hourlyOnly
+		if useDaily {
+			days, err := freshDays(ctx, tx, hFrom, hTo)
+			if err != nil {
+				return nil, fmt.Errorf("embedded store: %w", err)
+			}
+			ranges = gaps(hFrom, hTo, days)
+			useDaily = len(days) > 0
+			if !useDaily {
+				ranges = nil
+			}
+		}
+		q.add("WITH ")
+		hourRows(q, gq, hFrom, hTo, ranges)
+		q.add(`, u AS (SELECT hour AS t, hub, cluster, node, namespace, project_pi, model, profile, hw_id,
+			fraction * samples * iv_s AS a, fraction * samples * iv_s * busy AS us,
+			CASE WHEN busy < ? THEN fraction * samples * iv_s ELSE 0 END AS id,
+			CASE WHEN samples > 0 THEN hw_id END AS dev FROM iv`, gpustore.IdleBusyThreshold)
+		if useDaily {
+			q.add(` UNION ALL SELECT day, hub, cluster, node, namespace, project_pi, model, profile, hw_id,
+				alloc_s, used_s, idle_s, CASE WHEN seen THEN hw_id END FROM daily
+				WHERE day >= ? AND day < ? AND day IN (SELECT day FROM daily_state WHERE fresh = 1
+				AND day >= ? AND day + ? <= ?)`, hFrom, hTo, hFrom, secondsPerDay, hTo)
+			q.scope(gq.Scope, dailyCols).filter(gq.Filter, dailyCols)
+		}
+		q.add(`)`)
+		stepCol = stepExpr(gq.Step, "t")
 		q.add(` SELECT ` + stepCol + ` AS step`)
 		for _, c := range group {
 			q.add(", " + c)
 		}
-		q.add(`, sum(fraction * samples * iv_s) / 3600.0, coalesce(sum(fraction * samples * iv_s * busy), 0) / 3600.0,
-			sum(CASE WHEN busy < ? THEN fraction * samples * iv_s ELSE 0 END) / 3600.0,
-			count(DISTINCT CASE WHEN samples > 0 THEN hw_id END)
-			FROM iv WHERE 1`, gpustore.IdleBusyThreshold)
+		q.add(`, sum(a) / 3600.0, coalesce(sum(us), 0) / 3600.0, sum(id) / 3600.0, count(DISTINCT dev)
+			FROM u WHERE 1`)
 	}
 	if needProject {
 		q.add(` AND namespace != ''`)
@@ -202,7 +223,7 @@ func (s *Store) GPUHours(ctx context.Context, gq gpustore.GPUHoursQuery) ([]gpus
 	for _, c := range group {
 		q.add(", " + c)
 	}
-	err := s.rows(ctx, q, func(r *sql.Rows) error {
+	err := rowsOn(ctx, db, q, func(r *sql.Rows) error {
 		var step int64
 		vals := make([]string, len(group))
 		dest := []any{&step}

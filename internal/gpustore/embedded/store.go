@@ -145,6 +145,8 @@ CREATE TABLE sessions (
 ) WITHOUT ROWID;
 CREATE INDEX sessions_start ON sessions (start);
 `,
+	// 2: the daily table of the rollup report (daily.go).
+	dailyMigration,
 }
 
 // Store is the embedded backend: one SQLite file, one writer connection and
@@ -158,6 +160,9 @@ type Store struct {
 	closed        bool
 	series        map[seriesKey]int64 // series ids committed to the file
 	lastRetention time.Time
+	// hourlyOnly makes rollup reports ignore the daily table (tests compare
+	// both paths).
+	hourlyOnly bool
 }
 
 // Open opens (creating and migrating) the store at cfg.Path.
@@ -274,6 +279,9 @@ func (s *Store) retention(ctx context.Context) error {
 	}{
 		{`DELETE FROM samples WHERE ts < ?`, raw},
 		{`DELETE FROM hourly WHERE hour < ?`, roll.Truncate(time.Hour).Unix()},
+		// a day that lost hours is no longer the sum of its hours
+		{`DELETE FROM daily WHERE day < ?`, roll.Truncate(time.Hour).Unix()},
+		{`DELETE FROM daily_state WHERE day < ?`, roll.Truncate(time.Hour).Unix()},
 		{`DELETE FROM device_last WHERE ts < ?`, roll.UnixNano()},
 		{`DELETE FROM projects WHERE last_seen < ?`, roll.UnixNano()},
 		{`DELETE FROM sessions WHERE coalesce(end, start) < ?`, roll.UnixNano()},
@@ -284,6 +292,9 @@ func (s *Store) retention(ctx context.Context) error {
 	}
 	if err := tx.Commit(); err != nil {
 		return fmt.Errorf("retention: %w", err)
+	}
+	if _, err := s.rollDays(ctx, daysPerPass); err != nil {
+		return err
 	}
 	return nil
 }

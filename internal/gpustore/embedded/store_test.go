@@ -917,8 +917,10 @@ func TestSampleTimesWholeSeconds(t *testing.T) {
 
 	// a window starting inside the first second does not see that sample
 	// (it is at the second, before From), as ClickHouse compares it
-	rows, err = s.GPUHours(ctx, gpustore.GPUHoursQuery{Filter: gpustore.Filter{Scope: allScope,
-		Window: gpustore.Window{From: at.Add(500 * time.Millisecond), To: w.To}}, Source: gpustore.SourceRaw})
+	rows, err = s.GPUHours(ctx, gpustore.GPUHoursQuery{Filter: gpustore.Filter{
+		Scope:  allScope,
+		Window: gpustore.Window{From: at.Add(500 * time.Millisecond), To: w.To},
+	}, Source: gpustore.SourceRaw})
 	require.NoError(t, err)
 	require.Len(t, rows, 1)
 	assert.InDelta(t, float64(gpustore.LoneSampleIntervalS)/3600, rows[0].Allocated, 1e-12)

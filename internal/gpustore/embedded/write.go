@@ -400,6 +400,9 @@ func (s *Store) writeBatch(ctx context.Context, b *batch) error {
 	if err := s.writeHours(ctx, tx, b); err != nil {
 		return err
 	}
+	if err := markStale(ctx, tx, b.hours); err != nil {
+		return err
+	}
 	if err := s.writeDevices(ctx, tx, b, rows); err != nil {
 		return err
 	}
