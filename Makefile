@@ -219,7 +219,7 @@ lint: $(GOLANGCI) ## go vet and golangci-lint (configured in .golangci.yaml)
 	$(GOLANGCI) run ./...
 
 .PHONY: bench
-bench: ## Benchmarks side by side with upstream; writes docs/benchmarks.md
+bench: $(VENV)/.installed ## Benchmarks side by side with upstream (and the ClickHouse backend in chDB); writes docs/benchmarks.md
 	./scripts/bench.sh
 
 .PHONY: clean

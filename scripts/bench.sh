@@ -21,6 +21,12 @@ for _ in $(seq "$COUNT"); do
 	bench internal/bench/upstream .
 done
 
+# Once, not per round (a minute or two): the ClickHouse backend's monthly
+# GPU-hours report from raw samples and from the rollup, in chDB; its section
+# of the page on stdout. It fails when the two answers differ by over 1%.
+echo "== scripts/bench-chdb.py" >&2
+chdb_section="$(.tools/venv/bin/python scripts/bench-chdb.py)"
+
 # Median of each benchmark's ns/op, throughput (MB/s, alerts/s, or keycloak-requests/op), B/op and allocs/op over the runs.
 table="$(awk '
 /^Benchmark/ {
@@ -160,6 +166,8 @@ decision cache it would be 10,002. \`make integration\` repeats this count again
 
 ${embedded_store:+$embedded_store
 }
+$chdb_section
+
 ## Load test
 
 Not part of \`make bench\`: \`make load\` drives the built collector, not a function, with open-loop Alertmanager
