@@ -1,12 +1,9 @@
 package gpustorageexporter
 
 import (
-	"bufio"
-	"compress/gzip"
 	"context"
 	"errors"
 	"fmt"
-	"os"
 	"path/filepath"
 	"testing"
 
@@ -27,6 +24,7 @@ import (
 	"github.com/nerc-project/ai-telemetry-collector/exporter/gpustorageexporter/internal/metadata"
 	"github.com/nerc-project/ai-telemetry-collector/exporter/gpustorageexporter/internal/metadatatest"
 	"github.com/nerc-project/ai-telemetry-collector/extension/gpustorageextension"
+	"github.com/nerc-project/ai-telemetry-collector/internal/dashboardfixture"
 	"github.com/nerc-project/ai-telemetry-collector/internal/gpustore"
 	"github.com/nerc-project/ai-telemetry-collector/internal/gpustore/embedded"
 )
@@ -160,38 +158,14 @@ func TestWriteErrorsAreCountedByReason(t *testing.T) {
 
 func readMetrics(t *testing.T) []pmetric.Metrics {
 	t.Helper()
-	f, err := os.Open(filepath.Join(fixtures, "metrics.jsonl.gz"))
+	out, err := dashboardfixture.RecordedMetrics(fixtures)
 	require.NoError(t, err)
-	defer func() { _ = f.Close() }()
-	zr, err := gzip.NewReader(f)
-	require.NoError(t, err)
-	sc := bufio.NewScanner(zr)
-	sc.Buffer(make([]byte, 0, 1<<20), 64<<20)
-	var out []pmetric.Metrics
-	var u pmetric.JSONUnmarshaler
-	for sc.Scan() {
-		md, err := u.UnmarshalMetrics(sc.Bytes())
-		require.NoError(t, err)
-		out = append(out, md)
-	}
-	require.NoError(t, sc.Err())
 	return out
 }
 
 func readTraces(t *testing.T) []ptrace.Traces {
 	t.Helper()
-	f, err := os.Open(filepath.Join(fixtures, "traces.jsonl"))
+	out, err := dashboardfixture.RecordedTraces(fixtures)
 	require.NoError(t, err)
-	defer func() { _ = f.Close() }()
-	sc := bufio.NewScanner(f)
-	sc.Buffer(make([]byte, 0, 1<<20), 64<<20)
-	var out []ptrace.Traces
-	var u ptrace.JSONUnmarshaler
-	for sc.Scan() {
-		td, err := u.UnmarshalTraces(sc.Bytes())
-		require.NoError(t, err)
-		out = append(out, td)
-	}
-	require.NoError(t, sc.Err())
 	return out
 }

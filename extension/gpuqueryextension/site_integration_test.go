@@ -3,16 +3,13 @@
 package gpuqueryextension
 
 import (
-	"bufio"
 	"bytes"
-	"compress/gzip"
 	"context"
 	"encoding/csv"
 	"encoding/json"
 	"io"
 	"net/http"
 	"net/url"
-	"os"
 	"path"
 	"path/filepath"
 	"sort"
@@ -28,8 +25,6 @@ import (
 	"go.opentelemetry.io/collector/config/configoptional"
 	"go.opentelemetry.io/collector/extension"
 	"go.opentelemetry.io/collector/extension/extensiontest"
-	"go.opentelemetry.io/collector/pdata/pmetric"
-	"go.opentelemetry.io/collector/pdata/ptrace"
 	"golang.org/x/oauth2"
 	"golang.org/x/oauth2/clientcredentials"
 
@@ -174,45 +169,16 @@ func startSite(t *testing.T) *site {
 func loadFixtures(t *testing.T, store gpustore.Store) {
 	t.Helper()
 	ctx := context.Background()
-	f, err := os.Open(filepath.Join(fixtureDir, "metrics.jsonl.gz"))
+	metrics, err := dashboardfixture.RecordedMetrics(fixtureDir)
 	require.NoError(t, err)
-	defer func() { _ = f.Close() }()
-	zr, err := gzip.NewReader(f)
-	require.NoError(t, err)
-	var mu pmetric.JSONUnmarshaler
-	metrics := eachLine(t, zr, func(line []byte) error {
-		md, err := mu.UnmarshalMetrics(line)
-		if err != nil {
-			return err
-		}
-		return store.WriteMetrics(ctx, md)
-	})
-	tf, err := os.Open(filepath.Join(fixtureDir, "traces.jsonl"))
-	require.NoError(t, err)
-	defer func() { _ = tf.Close() }()
-	var tu ptrace.JSONUnmarshaler
-	traces := eachLine(t, tf, func(line []byte) error {
-		td, err := tu.UnmarshalTraces(line)
-		if err != nil {
-			return err
-		}
-		return store.WriteTraces(ctx, td)
-	})
-	require.NotZero(t, metrics)
-	require.NotZero(t, traces)
-}
-
-func eachLine(t *testing.T, r io.Reader, fn func([]byte) error) int {
-	t.Helper()
-	sc := bufio.NewScanner(r)
-	sc.Buffer(make([]byte, 0, 1<<20), 64<<20)
-	n := 0
-	for sc.Scan() {
-		require.NoError(t, fn(sc.Bytes()), "line %d", n+1)
-		n++
+	for _, md := range metrics {
+		require.NoError(t, store.WriteMetrics(ctx, md))
 	}
-	require.NoError(t, sc.Err())
-	return n
+	traces, err := dashboardfixture.RecordedTraces(fixtureDir)
+	require.NoError(t, err)
+	for _, td := range traces {
+		require.NoError(t, store.WriteTraces(ctx, td))
+	}
 }
 
 func passwordToken(t *testing.T, kc *testpeers.Keycloak, user string) string {
@@ -324,7 +290,8 @@ func hoursByProject(t *testing.T, r response) map[string]gpustore.GPUHoursRow {
 	require.NoError(t, json.Unmarshal(r.body, &page), "%s", r.body)
 	out := map[string]gpustore.GPUHoursRow{}
 	for _, row := range page.Items {
-		out[row.Keys[gpustore.KeyProject]] = row
+		// A project is a namespace on a cluster of a hub: all three keys.
+		out[row.Keys[gpustore.KeyHub]+"/"+row.Keys[gpustore.KeyCluster]+"/"+row.Keys[gpustore.KeyProject]] = row
 	}
 	return out
 }

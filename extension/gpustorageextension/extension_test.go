@@ -22,7 +22,9 @@ type nopExtension struct {
 	component.ShutdownFunc
 }
 
-type host struct{ exts map[component.ID]component.Component }
+type host struct {
+	exts map[component.ID]component.Component
+}
 
 func (h host) GetExtensions() map[component.ID]component.Component { return h.exts }
 

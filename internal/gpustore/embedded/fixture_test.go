@@ -1,10 +1,7 @@
 package embedded
 
 import (
-	"bufio"
-	"compress/gzip"
 	"context"
-	"os"
 	"path/filepath"
 	"testing"
 	"time"
@@ -28,42 +25,17 @@ func loadSchedule(t testing.TB) *dashboardfixture.Schedule {
 	return s
 }
 
-// readMetrics is the recorded pipeline's output, one OTLP JSON document a line.
 func readMetrics(t testing.TB) []pmetric.Metrics {
-	f, err := os.Open(filepath.Join(testdata, "metrics.jsonl.gz"))
+	t.Helper()
+	out, err := dashboardfixture.RecordedMetrics(testdata)
 	require.NoError(t, err)
-	defer func() { _ = f.Close() }()
-	zr, err := gzip.NewReader(f)
-	require.NoError(t, err)
-	sc := bufio.NewScanner(zr)
-	sc.Buffer(make([]byte, 0, 1<<20), 64<<20)
-	var out []pmetric.Metrics
-	var u pmetric.JSONUnmarshaler
-	for sc.Scan() {
-		md, err := u.UnmarshalMetrics(sc.Bytes())
-		require.NoError(t, err)
-		out = append(out, md)
-	}
-	require.NoError(t, sc.Err())
-	require.NotEmpty(t, out)
 	return out
 }
 
 func readTraces(t testing.TB) []ptrace.Traces {
-	f, err := os.Open(filepath.Join(testdata, "traces.jsonl"))
+	t.Helper()
+	out, err := dashboardfixture.RecordedTraces(testdata)
 	require.NoError(t, err)
-	defer func() { _ = f.Close() }()
-	sc := bufio.NewScanner(f)
-	sc.Buffer(make([]byte, 0, 1<<20), 64<<20)
-	var out []ptrace.Traces
-	var u ptrace.JSONUnmarshaler
-	for sc.Scan() {
-		td, err := u.UnmarshalTraces(sc.Bytes())
-		require.NoError(t, err)
-		out = append(out, td)
-	}
-	require.NoError(t, sc.Err())
-	require.NotEmpty(t, out)
 	return out
 }
 
