@@ -18,7 +18,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/nerc-project/ai-telemetry-collector/internal/dashboardfixture"
 	"github.com/nerc-project/ai-telemetry-collector/internal/gpustore"
+	"github.com/nerc-project/ai-telemetry-collector/internal/topology"
 )
 
 // The ClickHouse backend through clickhouse-go's HTTP protocol against the
@@ -144,7 +146,7 @@ func TestRealCHDBConformance(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer s.Close()
+	defer func() { _ = s.Close() }()
 	// the embedded runner's clock: the window's end (open sessions' durations)
 	s.now = func() time.Time { return conf.Window.To }
 
@@ -284,54 +286,27 @@ func present(v any, ok bool) any {
 	return v
 }
 
-// schedule is the ground truth behind the fixtures (tests/dashboards/testdata/schedule.json).
-type schedule struct {
-	Hours   float64 `json:"hours"`
-	Devices []struct {
-		UUID       string `json:"uuid"`
-		MIGProfile string `json:"mig_profile"`
-		MIGID      int    `json:"mig_id"`
-	} `json:"devices"`
-	Allocations []struct {
-		Device, Namespace, Pod string
-		StartH                 float64 `json:"start_h"`
-		Hours, Busy            float64
-	} `json:"allocations"`
-}
-
-func fraction(profile string) float64 {
-	if profile == "" {
-		return 1
-	}
-	var n int
-	fmt.Sscanf(profile, "%dg", &n)
-	return float64(n) / 7 // the schedule's GPUs are A100s: 7 compute slices
-}
-
 func within(got, want float64) bool { return math.Abs(got-want) <= math.Max(0.01*math.Abs(want), 1e-6) }
 
 func checkSchedule(t *testing.T, answers map[string]any) {
-	var sc schedule
-	b, err := os.ReadFile(filepath.Join(repoRoot, "tests", "dashboards", "testdata", "schedule.json"))
+	// the ground truth behind the fixtures
+	sc, err := dashboardfixture.Load(filepath.Join(repoRoot, "tests", "dashboards", "testdata", "schedule.json"))
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := json.Unmarshal(b, &sc); err != nil {
-		t.Fatal(err)
-	}
-	prof := map[string]string{}
+	fractions := map[string]float64{}
 	for _, d := range sc.Devices {
-		id := d.UUID
-		if d.MIGProfile != "" {
-			id = fmt.Sprintf("%s/%d", d.UUID, d.MIGID)
+		f, ok := topology.SliceFraction(d.Model, d.MIGProfile)
+		if !ok {
+			t.Fatalf("device %s: no fraction for %q on %q", d.HWID(), d.MIGProfile, d.Model)
 		}
-		prof[id] = d.MIGProfile
+		fractions[d.HWID()] = f
 	}
 	type tot struct{ alloc, used, idle float64 }
 	want := map[string]*tot{}
 	var all tot
 	for _, a := range sc.Allocations {
-		f := fraction(prof[a.Device])
+		f := fractions[a.Device]
 		x := want[a.Namespace]
 		if x == nil {
 			x = &tot{}

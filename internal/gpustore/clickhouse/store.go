@@ -147,7 +147,7 @@ func (s *Store) run(ctx context.Context, name string, p params) ([]record, error
 	if err != nil {
 		return nil, fmt.Errorf("clickhouse: %s: %w", name, err)
 	}
-	defer rows.Close()
+	defer func() { _ = rows.Close() }()
 	out, err := scanAll(rows)
 	if err != nil {
 		return nil, fmt.Errorf("clickhouse: %s: %w", name, err)
