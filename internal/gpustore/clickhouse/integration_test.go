@@ -4,7 +4,6 @@ package clickhouse
 
 import (
 	"bufio"
-	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -20,6 +19,7 @@ import (
 
 	"github.com/nerc-project/ai-telemetry-collector/internal/dashboardfixture"
 	"github.com/nerc-project/ai-telemetry-collector/internal/gpustore"
+	"github.com/nerc-project/ai-telemetry-collector/internal/gpustore/gpustoretest"
 	"github.com/nerc-project/ai-telemetry-collector/internal/topology"
 )
 
@@ -69,41 +69,6 @@ func startCHDB(t *testing.T) string {
 	return ""
 }
 
-// conformanceCase is one case of conformance.json, as the embedded
-// backend's runner reads it (internal/gpustore/embedded/conformance_test.go):
-// the same fields, the same defaults, so both answer the same question.
-type conformanceCase struct {
-	Name      string                `json:"name"`
-	Report    string                `json:"report"`
-	Aggregate []string              `json:"aggregate,omitempty"`
-	Step      gpustore.Step         `json:"step,omitempty"`
-	Source    gpustore.Source       `json:"source,omitempty"`
-	Projects  []gpustore.ProjectKey `json:"projects,omitempty"`
-	Device    string                `json:"device,omitempty"`
-	MaxPoints int                   `json:"max_points,omitempty"`
-	// Window overrides the file's window for this case ("none": the zero
-	// window, i.e. the last sample).
-	Window *caseWindow `json:"window,omitempty"`
-}
-
-type caseWindow struct {
-	From, To time.Time
-	None     bool
-}
-
-func (w *caseWindow) UnmarshalJSON(b []byte) error {
-	if string(b) == `"none"` {
-		w.None = true
-		return nil
-	}
-	var x struct{ From, To time.Time }
-	if err := json.Unmarshal(b, &x); err != nil {
-		return err
-	}
-	w.From, w.To = x.From, x.To
-	return nil
-}
-
 // embeddedAnswers is conformance.embedded.json: the reference answers.
 type embeddedAnswers struct {
 	Cases []struct {
@@ -114,22 +79,13 @@ type embeddedAnswers struct {
 }
 
 func TestRealCHDBConformance(t *testing.T) {
-	var conf struct {
-		Comment string                       `json:"comment"`
-		Window  struct{ From, To time.Time } `json:"window"`
-		Cases   []conformanceCase            `json:"cases"`
-	}
-	b, err := os.ReadFile(filepath.Join("..", "testdata", "conformance.json"))
+	conf, err := gpustoretest.LoadConformance(filepath.Join("..", "testdata", "conformance.json"))
 	if err != nil {
 		t.Fatal(err)
 	}
-	d := json.NewDecoder(bytes.NewReader(b))
-	d.DisallowUnknownFields() // a field this runner ignored would answer another question
-	if err := d.Decode(&conf); err != nil {
-		t.Fatal(err)
-	}
 	var ref embeddedAnswers
-	if b, err = os.ReadFile(filepath.Join("..", "testdata", "conformance.embedded.json")); err != nil {
+	b, err := os.ReadFile(filepath.Join("..", "testdata", "conformance.embedded.json"))
+	if err != nil {
 		t.Fatalf("%v (go test ./internal/gpustore/embedded -update writes it)", err)
 	}
 	if err := json.Unmarshal(b, &ref); err != nil {
@@ -153,41 +109,7 @@ func TestRealCHDBConformance(t *testing.T) {
 	window := gpustore.Window{From: conf.Window.From, To: conf.Window.To}
 	answers := map[string]any{}
 	for _, c := range conf.Cases {
-		w := window
-		if c.Window != nil {
-			w = gpustore.Window{From: c.Window.From, To: c.Window.To}
-		}
-		f := gpustore.Filter{Scope: gpustore.Scope{All: true}, Window: w, Device: c.Device, Limit: gpustore.MaxLimit}
-		if len(c.Projects) > 0 {
-			f.Scope = gpustore.Scope{Projects: c.Projects}
-		}
-		var got any
-		switch c.Report {
-		case "gpu_hours":
-			f.Limit = 0
-			got, err = s.GPUHours(ctx, gpustore.GPUHoursQuery{Filter: f, Aggregate: c.Aggregate, Step: c.Step, Source: c.Source})
-		case "idle":
-			got, err = s.Idle(ctx, f)
-		case "sessions":
-			got, err = s.Sessions(ctx, f)
-		case "devices":
-			got, err = s.Devices(ctx, f)
-		case "slices":
-			got, err = s.Slices(ctx, f)
-		case "projects":
-			got, err = s.Projects(ctx, f)
-		case "hubs":
-			got, err = s.Hubs(ctx, f)
-		case "clusters":
-			got, err = s.Clusters(ctx, f)
-		case "nodes":
-			got, err = s.Nodes(ctx, f)
-		case "utilization":
-			f.Limit = 0
-			got, err = s.Utilization(ctx, gpustore.UtilizationQuery{Filter: f, MaxPoints: c.MaxPoints})
-		default:
-			t.Fatalf("%s: unknown report %s", c.Name, c.Report)
-		}
+		got, err := conf.Answer(ctx, s, c)
 		if err != nil {
 			t.Fatalf("%s: %v", c.Name, err)
 		}

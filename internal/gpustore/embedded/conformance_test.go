@@ -8,11 +8,10 @@ import (
 	"os"
 	"path/filepath"
 	"testing"
-	"time"
 
 	"github.com/stretchr/testify/require"
 
-	"github.com/nerc-project/ai-telemetry-collector/internal/gpustore"
+	"github.com/nerc-project/ai-telemetry-collector/internal/gpustore/gpustoretest"
 )
 
 var update = flag.Bool("update", false, "rewrite internal/gpustore/testdata/conformance.embedded.json")
@@ -21,35 +20,6 @@ var (
 	conformanceCases   = filepath.Join("..", "testdata", "conformance.json")
 	conformanceAnswers = filepath.Join("..", "testdata", "conformance.embedded.json")
 )
-
-type conformanceCase struct {
-	Name      string                `json:"name"`
-	Report    string                `json:"report"`
-	Aggregate []string              `json:"aggregate,omitempty"`
-	Step      gpustore.Step         `json:"step,omitempty"`
-	Source    gpustore.Source       `json:"source,omitempty"`
-	Projects  []gpustore.ProjectKey `json:"projects,omitempty"`
-	Device    string                `json:"device,omitempty"`
-	MaxPoints int                   `json:"max_points,omitempty"`
-	// Window overrides the file's window for this case ("none": the zero
-	// window, i.e. the last sample); the ClickHouse runner reads it alike.
-	Window *caseWindow `json:"window,omitempty"`
-}
-
-type caseWindow struct{ gpustore.Window }
-
-func (w *caseWindow) UnmarshalJSON(b []byte) error {
-	if string(b) == `"none"` {
-		w.Window = gpustore.Window{}
-		return nil
-	}
-	var x struct{ From, To time.Time }
-	if err := json.Unmarshal(b, &x); err != nil {
-		return err
-	}
-	w.Window = gpustore.Window{From: x.From, To: x.To}
-	return nil
-}
 
 type conformanceAnswer struct {
 	Name   string `json:"name"`
@@ -62,73 +32,15 @@ type conformanceAnswer struct {
 // deterministic); -update rewrites it. The store's clock is the window's
 // end, so open sessions' durations are fixed.
 func TestConformance(t *testing.T) {
-	b, err := os.ReadFile(conformanceCases)
+	conf, err := gpustoretest.LoadConformance(conformanceCases)
 	require.NoError(t, err)
-	var raw struct {
-		Window struct {
-			From string `json:"from"`
-			To   string `json:"to"`
-		} `json:"window"`
-		Cases []conformanceCase `json:"cases"`
-	}
-	require.NoError(t, json.Unmarshal(b, &raw))
-	var win gpustore.Window
-	require.NoError(t, win.From.UnmarshalText([]byte(raw.Window.From)))
-	require.NoError(t, win.To.UnmarshalText([]byte(raw.Window.To)))
-	require.Equal(t, fixtureEnd, win.To, "the fixtures' clock is the window's end")
-	// Every case's fields must be known here: a field this runner ignored
-	// would give an answer to another question.
-	var strict struct {
-		Cases []json.RawMessage `json:"cases"`
-	}
-	require.NoError(t, json.Unmarshal(b, &strict))
-	for _, c := range strict.Cases {
-		d := json.NewDecoder(bytes.NewReader(c))
-		d.DisallowUnknownFields()
-		var cc conformanceCase
-		require.NoError(t, d.Decode(&cc), string(c))
-	}
+	require.Equal(t, fixtureEnd, conf.Window.To, "the fixtures' clock is the window's end")
 
 	s, _ := openFixture(t)
 	ctx := context.Background()
 	var answers []conformanceAnswer
-	for _, c := range raw.Cases {
-		w := win
-		if c.Window != nil {
-			w = c.Window.Window
-		}
-		f := gpustore.Filter{Scope: allScope, Window: w, Device: c.Device, Limit: gpustore.MaxLimit}
-		if len(c.Projects) > 0 {
-			f.Scope = gpustore.Scope{Projects: c.Projects}
-		}
-		var res any
-		var err error
-		switch c.Report {
-		case "gpu_hours":
-			f.Limit = 0
-			res, err = s.GPUHours(ctx, gpustore.GPUHoursQuery{Filter: f, Aggregate: c.Aggregate, Step: c.Step, Source: c.Source})
-		case "idle":
-			res, err = s.Idle(ctx, f)
-		case "sessions":
-			res, err = s.Sessions(ctx, f)
-		case "devices":
-			res, err = s.Devices(ctx, f)
-		case "slices":
-			res, err = s.Slices(ctx, f)
-		case "projects":
-			res, err = s.Projects(ctx, f)
-		case "hubs":
-			res, err = s.Hubs(ctx, f)
-		case "clusters":
-			res, err = s.Clusters(ctx, f)
-		case "nodes":
-			res, err = s.Nodes(ctx, f)
-		case "utilization":
-			f.Limit = 0
-			res, err = s.Utilization(ctx, gpustore.UtilizationQuery{Filter: f, MaxPoints: c.MaxPoints})
-		default:
-			t.Fatalf("case %s: unknown report %q", c.Name, c.Report)
-		}
+	for _, c := range conf.Cases {
+		res, err := conf.Answer(ctx, s, c)
 		require.NoError(t, err, c.Name)
 		answers = append(answers, conformanceAnswer{Name: c.Name, Report: c.Report, Result: res})
 	}
