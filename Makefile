@@ -63,8 +63,9 @@ generate: $(MDATAGEN) ## Regenerate component metadata code (mdatagen) and the v
 	@for d in $(COMPONENTS); do echo "mdatagen $$d"; (cd $$d && $(CURDIR)/$(MDATAGEN) metadata.yaml); done
 
 .PHONY: run
-run: deps build ## Build and run the collector locally on a recorded DCGM scrape; output in ./data/
+run: deps build ## Build and run the collector locally: the site on http://localhost:8080 with hours of replayed history
 	$(GO) build -o _build/dcgm-replay ./cmd/dcgm-replay
+	$(GO) build -o _build/otlp-replay ./cmd/otlp-replay
 	./scripts/run-local.sh
 
 .PHONY: deps

@@ -30,9 +30,15 @@ import (
 
 	"github.com/nerc-project/ai-telemetry-collector/internal/dcgmreplay"
 	"github.com/nerc-project/ai-telemetry-collector/internal/testpeers"
+	"github.com/nerc-project/ai-telemetry-collector/internal/topology"
 )
 
 const recording = "../../testdata/dcgm/gpu-a100-node-1.prom"
+
+// smokeCluster is not configs/local.yaml's default, so the test sees the
+// setting reach the data, and not nerc-ocp-prod, the cluster of team-b's
+// metadata entry (which must then stay unmatched).
+const smokeCluster = "lab-cluster"
 
 func binary(t *testing.T) string {
 	t.Helper()
@@ -92,13 +98,13 @@ func scrapedDCGM(t *testing.T, path string) map[string][]pmetric.NumberDataPoint
 		md, err := (&pmetric.JSONUnmarshaler{}).UnmarshalMetrics(sc.Bytes())
 		require.NoError(t, err, "every line must be an OTLP JSON metrics request")
 		for _, rm := range md.ResourceMetrics().All() {
-			cluster, _ := rm.Resource().Attributes().Get("k8s.cluster.name")
-			assert.Equal(t, "local", cluster.Str(), "configs/local.yaml sets the cluster on every resource")
+			cluster, _ := rm.Resource().Attributes().Get(topology.AttrK8sClusterName)
 			for _, sm := range rm.ScopeMetrics().All() {
 				for _, m := range sm.Metrics().All() {
 					if !strings.HasPrefix(m.Name(), "DCGM_FI_") {
 						continue
 					}
+					assert.Equal(t, smokeCluster, cluster.Str(), "%s: gpumodel puts CLUSTER_NAME on every GPU's resource", m.Name())
 					var dps pmetric.NumberDataPointSlice
 					switch m.Type() {
 					case pmetric.MetricTypeGauge:
@@ -142,8 +148,11 @@ func spanDurations(t *testing.T, path string) map[string]time.Duration {
 		require.NoError(t, err)
 		for _, rs := range td.ResourceSpans().All() {
 			ns, _ := rs.Resource().Attributes().Get("k8s.namespace.name")
+			cluster, _ := rs.Resource().Attributes().Get(topology.AttrK8sClusterName)
 			for _, ss := range rs.ScopeSpans().All() {
 				for _, sp := range ss.Spans().All() {
+					spanCluster, _ := sp.Attributes().Get(topology.AttrK8sClusterName)
+					assert.Equal(t, spanCluster.Str(), cluster.Str(), "%s: the resource and the span name one cluster", sp.Name())
 					key := sp.Name() + "/" + ns.Str()
 					_, dup := out[key]
 					require.False(t, dup, "duplicate span %s", key)
@@ -198,6 +207,7 @@ func TestLocalConfigScrapesDCGMIntoFiles(t *testing.T) {
 		"ALERTMANAGER_ENDPOINT="+alertmanager,
 		"SITE_ENDPOINT="+strings.TrimPrefix(site, "http://"),
 		"PROJECTS_FILE=../../configs/metadata/projects.example.yaml",
+		"CLUSTER_NAME="+smokeCluster,
 	)
 	var logs syncBuffer
 	cmd.Stdout, cmd.Stderr = &logs, &logs
