@@ -158,6 +158,34 @@ func TestSemconvMetrics(t *testing.T) {
 	assert.Equal(t, 1, countMetric(tp.sink.AllMetrics()[0], "DCGM_FI_DEV_GPU_UTIL"), "DCGM series stay")
 }
 
+// TestMemoryLimitNeedsEveryFrameBufferField: the limit is used + free +
+// reserved, so with any of them missing it is not the memory's size (with
+// FB_USED alone it would equal the usage) and is not emitted.
+func TestMemoryLimitNeedsEveryFrameBufferField(t *testing.T) {
+	fields := []string{"DCGM_FI_DEV_FB_USED", "DCGM_FI_DEV_FB_FREE", "DCGM_FI_DEV_FB_RESERVED"}
+	for skip := range fields {
+		t.Run("without "+fields[skip], func(t *testing.T) {
+			tp := newTestProcessor(t, func(c *Config) { c.SemconvMetrics = true })
+			gpu := map[string]any{"UUID": "GPU-1", "gpu": "0", "modelName": "NVIDIA A100-SXM4-80GB", "Hostname": "n1", "namespace": "a", "pod": "p"}
+			md := pmetric.NewMetrics()
+			sm := md.ResourceMetrics().AppendEmpty().ScopeMetrics().AppendEmpty()
+			for i, f := range fields {
+				if i != skip {
+					gauge(sm, f, 1000, gpu)
+				}
+			}
+			tp.run(md)
+			out := tp.sink.AllMetrics()[0]
+			assert.Equal(t, 0, countMetric(out, "hw.gpu.memory.limit"))
+			kept := 0
+			for _, f := range fields {
+				kept += countMetric(out, f)
+			}
+			assert.Equal(t, len(fields)-1, kept, "the DCGM series stay")
+		})
+	}
+}
+
 func TestRegroupingKeepsOtherResourceAttributes(t *testing.T) {
 	tp := newTestProcessor(t, nil)
 	md := pmetric.NewMetrics()

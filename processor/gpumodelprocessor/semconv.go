@@ -21,6 +21,15 @@ const (
 	mebibyte = 1 << 20
 )
 
+// frameBufferField is each field the memory limit adds up, as a bit.
+var frameBufferField = map[string]uint8{
+	"DCGM_FI_DEV_FB_USED":     1,
+	"DCGM_FI_DEV_FB_FREE":     2,
+	"DCGM_FI_DEV_FB_RESERVED": 4,
+}
+
+const allFrameBufferFields = 1 | 2 | 4
+
 type derivation struct {
 	name, unit, description, task string
 	scale                         float64
@@ -66,12 +75,15 @@ func addSemconvMetrics(sm pmetric.ScopeMetrics) {
 		}
 		return m.Gauge().DataPoints()
 	}
-	// Frame buffer fields by GPU or slice and time, for the memory limit.
+	// Frame buffer fields by GPU or slice and time, for the memory limit:
+	// their sum is the memory's size only when all three are there (with
+	// FB_USED alone the "limit" would be the usage).
 	type fbKey struct {
 		hwID string
 		ts   pcommon.Timestamp
 	}
 	limits := map[fbKey]float64{}
+	limitFields := map[fbKey]uint8{}
 	limitAttrs := map[fbKey]pcommon.Map{}
 	var limitOrder []fbKey
 
@@ -93,6 +105,7 @@ func addSemconvMetrics(sm pmetric.ScopeMetrics) {
 					limitAttrs[k] = dp.Attributes()
 				}
 				limits[k] += numberValue(dp) * mebibyte
+				limitFields[k] |= frameBufferField[name]
 			}
 			d, ok := derivations[name]
 			if !ok {
@@ -112,9 +125,9 @@ func addSemconvMetrics(sm pmetric.ScopeMetrics) {
 			out.SetDoubleValue(numberValue(dp) * d.scale)
 		}
 	}
-	if len(limitOrder) > 0 {
-		dps := target(derivation{name: semconvMemoryLimit, unit: "By", description: "Size of the GPU memory (used, free and reserved frame buffer)."})
-		for _, k := range limitOrder {
+	for _, k := range limitOrder {
+		if limitFields[k] == allFrameBufferFields {
+			dps := target(derivation{name: semconvMemoryLimit, unit: "By", description: "Size of the GPU memory (used, free and reserved frame buffer)."})
 			out := dps.AppendEmpty()
 			limitAttrs[k].CopyTo(out.Attributes())
 			out.SetTimestamp(k.ts)
