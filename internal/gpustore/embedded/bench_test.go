@@ -178,7 +178,7 @@ func reportFixture(b *testing.B, gpus, days int) (string, time.Time) {
 	// The rows went in around WriteMetrics: mark their days stale as it
 	// would, and recompute the closed ones as its retention passes do.
 	_, err = s.w.ExecContext(ctx, `INSERT INTO daily_state (day, fresh) SELECT DISTINCT hour - (hour % 86400 + 86400) % 86400, 0 FROM hourly
-		ON CONFLICT DO UPDATE SET fresh = 0`)
+		WHERE true ON CONFLICT DO UPDATE SET fresh = 0`) // WHERE: SQLite's upsert-after-SELECT parse rule
 	require.NoError(b, err)
 	t1 := time.Now()
 	rollAll(b, s)
