@@ -254,12 +254,18 @@ func TestRollupsMatchHourly(t *testing.T) {
 		{From: dailyStart.Add(5*time.Hour + 17*time.Minute + 13*time.Second), To: dailyStart.Add(3*day + 13*time.Hour + 2*time.Minute)},
 		{From: dailyStart.Add(day + 2*time.Hour), To: dailyStart.Add(day + 20*time.Hour + 30*time.Minute + 500*time.Millisecond)},
 		{From: dailyStart.Add(-3 * day), To: dailyStart.Add(10 * day)},
-		{From: march, To: april.AddDate(0, 1, 0)}, // a whole month and the open one
-		{From: march, To: april},                                 // one whole month
-		{From: march, To: time.Unix(last.through, 0)},            // March and what April covers
-		{From: march, To: dailyEnd.Add(-36 * time.Hour)},         // April up to a day it covers
-		{From: april, To: dailyEnd.Add(-90 * time.Minute)},       // the open month
-		{From: march.Add(time.Hour), To: april.AddDate(0, 1, 0)}, // March clipped
+		// a whole month and the open one
+		{From: march, To: april.AddDate(0, 1, 0)},
+		// one whole month
+		{From: march, To: april},
+		// March and what April covers
+		{From: march, To: time.Unix(last.through, 0)},
+		// April up to a day it covers
+		{From: march, To: dailyEnd.Add(-36 * time.Hour)},
+		// the open month
+		{From: april, To: dailyEnd.Add(-90 * time.Minute)},
+		// March clipped
+		{From: march.Add(time.Hour), To: april.AddDate(0, 1, 0)},
 	}
 	scopes := []struct {
 		name string

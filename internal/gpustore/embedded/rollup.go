@@ -120,12 +120,12 @@ func gaps(hFrom, hTo int64, used []span) [][2]int64 {
 }
 
 // in is " IN (?,?,...)" over vs, bound.
-func (q *query) in(vs []int64) *query {
+func (q *query) in(vs []int64) {
 	args := make([]any, len(vs))
 	for i, v := range vs {
 		args[i] = v
 	}
-	return q.add(" IN ("+strings.TrimSuffix(strings.Repeat("?,", len(vs)), ",")+")", args...)
+	q.add(" IN ("+strings.TrimSuffix(strings.Repeat("?,", len(vs)), ",")+")", args...)
 }
 
 // rollupQuery is the report over the hourly rollup's spans and the daily
@@ -155,7 +155,8 @@ func rollupQuery(gq gpustore.GPUHoursQuery, group []string, needProject bool, hF
 			continue
 		}
 		q.add(` UNION ALL SELECT ` + t.step + `, hub, cluster, node, namespace, project_pi, model, profile, hw_id,
-			alloc_s, used_s, idle_s, CASE WHEN seen THEN hw_id END FROM ` + t.table + ` WHERE ` + t.unit).in(t.starts)
+			alloc_s, used_s, idle_s, CASE WHEN seen THEN hw_id END FROM ` + t.table + ` WHERE ` + t.unit)
+		q.in(t.starts)
 		q.scope(gq.Scope, rollupCols).filter(gq.Filter, rollupCols)
 	}
 	q.add(`) SELECT step`)
@@ -179,7 +180,8 @@ func projectsQuery(gq gpustore.GPUHoursQuery, p rollupPlan) *query {
 	}
 	q := &query{}
 	q.add(`SELECT ` + step + ` AS step, hub, cluster, namespace, project_pi, alloc_s / 3600.0, used_s / 3600.0,
-		idle_s / 3600.0, devices FROM monthly_projects WHERE namespace != '' AND month`).in(p.projects)
+		idle_s / 3600.0, devices FROM monthly_projects WHERE namespace != '' AND month`)
+	q.in(p.projects)
 	q.scope(gq.Scope, projCols).filter(gq.Filter, projCols)
 	return q
 }
