@@ -4,13 +4,15 @@ import (
 	"context"
 	"database/sql"
 	"fmt"
+	"time"
 
 	"github.com/nerc-project/ai-telemetry-collector/internal/gpustore"
 )
 
 // The daily table: the hourly rollup's GPU-hours summed per UTC day and
 // (hub, cluster, node, namespace, PI, model, profile, device), for the
-// rollup report over long windows.
+// rollup report over long windows; the monthly tables (monthly.go) sum it
+// further.
 //
 // Why it is exact, and for which reads: a series-hour's GPU-hours depend on
 // the other series-hours of its node in that hour (the lone-sample rule of
@@ -22,17 +24,24 @@ import (
 // lone samples may take another interval: those reads keep the hourly
 // computation (a project's rows are few anyway).
 //
-// Freshness: daily_state lists the days the table holds; a write to any
-// hour of a day marks it stale (fresh = 0, in the write's transaction), and
-// readers take a day from the table only while it is fresh, else from the
-// hourly rollup. So a late sample is reflected at once. The writer
-// recomputes stale days that are closed (ended closedAfter before the
-// newest hour written), a few per pass, with the retention pass.
+// Freshness: daily_state lists the days the table holds and the hours of
+// each it covers, [day, through): the whole day once it is closed, its
+// closed hours while it is open (today), so a report reads only the last
+// hour or two of today from the hourly rollup. A write to a covered hour
+// marks the day stale (fresh = 0, in the write's transaction); a write
+// after through leaves it fresh, since the covered hours did not change.
+// Readers take a day from the table only while it is fresh, else from the
+// hourly rollup, so a late sample is reflected at once. The writer
+// recomputes stale days and extends open ones to their closed hours, a few
+// per pass, with the retention pass.
 const (
-	secondsPerDay = 86400
-	// closedAfter: a day is recomputed once the newest hour written is this
-	// long past its end (samples of a day still arrive for a while).
-	closedAfter = 2 * 3600
+	secondsPerDay  = 86400
+	secondsPerHour = 3600
+	// closedAfter (s): an hour is closed, and the tables may hold it, once
+	// the newest sample written is this far past its end. A sample of a
+	// covered hour arriving later only makes its day stale until the next
+	// pass.
+	closedAfter = 10 * 60
 	// daysPerPass bounds the days one pass recomputes (a backfill is spread
 	// over passes instead of stalling one write).
 	daysPerPass = 4
@@ -64,7 +73,8 @@ CREATE TABLE daily_state (
 INSERT INTO daily_state (day, fresh) SELECT DISTINCT hour - (hour % 86400 + 86400) % 86400, 0 FROM hourly;
 `
 
-var dailyCols = cols{"hub", "cluster", "node", "namespace", "(hw_id = ? OR substr(hw_id, 1, length(?) + 1) = ? || '/')", 3}
+// rollupCols are the daily and monthly tables' columns for scope and filter.
+var rollupCols = cols{"hub", "cluster", "node", "namespace", "(hw_id = ? OR substr(hw_id, 1, length(?) + 1) = ? || '/')", 3}
 
 // dailyServes says whether a rollup report may read the daily table: its
 // scope and filter see whole nodes (see above).
@@ -86,8 +96,8 @@ func dailyServes(gq gpustore.GPUHoursQuery) bool {
 // hourRows adds the CTEs "h" and "iv" of the hourly computation: the
 // allocated series-hours the scope and filter see in [hFrom, hTo), each
 // with iv_s, what one of its samples stands for. ranges, when not nil,
-// narrows the hours further to those half-open spans (the days the daily
-// table does not hold).
+// are the half-open spans to read instead (those the daily and monthly
+// tables do not hold).
 func hourRows(q *query, gq gpustore.GPUHoursQuery, hFrom, hTo int64, ranges [][2]int64) {
 	q.add(`h AS (SELECT hour, hub, cluster, node, namespace, pod, hw_id, allocated, project_pi, model, profile,
 		fraction, samples, CASE WHEN prof_n > 0 THEN prof_sum / prof_n WHEN util_n > 0 THEN util_sum / util_n ELSE 0 END AS busy,
@@ -101,116 +111,99 @@ func hourRows(q *query, gq gpustore.GPUHoursQuery, hFrom, hTo int64, ranges [][2
 	// correlated lookup on the key's prefix, only for lone rows: no window
 	// function sorting every row.)
 	q.scope(gq.Scope, hourColsX).filter(gq.Filter, hourColsX)
-	q.add(`), ?) END AS own FROM hourly WHERE hour >= ? AND hour < ? AND allocated = 1`,
-		gpustore.LoneSampleIntervalS, hFrom, hTo)
-	if ranges != nil {
-		if len(ranges) == 0 {
-			q.add(` AND 0`)
-		} else {
-			q.add(` AND (`)
-			for i, r := range ranges {
-				if i > 0 {
-					q.add(` OR `)
-				}
-				q.add(`(hour >= ? AND hour < ?)`, r[0], r[1])
-			}
-			q.add(`)`)
+	if ranges == nil {
+		ranges = [][2]int64{{hFrom, hTo}}
+	}
+	if len(ranges) == 0 {
+		q.add(`), ?) END AS own FROM hourly WHERE 0`, gpustore.LoneSampleIntervalS)
+	} else {
+		// A range scan of the key per span, the spans the outer loop
+		// (CROSS JOIN keeps the order): with the spans and the window both
+		// in the WHERE, SQLite may scan the window.
+		args := []any{gpustore.LoneSampleIntervalS}
+		for _, r := range ranges {
+			args = append(args, r[0], r[1])
 		}
+		q.add(`), ?) END AS own FROM (VALUES `+placeholders(len(ranges), 2)+`) AS r CROSS JOIN hourly
+			WHERE hour >= r.column1 AND hour < r.column2 AND allocated = 1`, args...)
 	}
 	q.scope(gq.Scope, hourCols).filter(gq.Filter, hourCols)
 	q.add(`), iv AS (SELECT *, min(own, ?) AS iv_s FROM h)`, gpustore.MaxSampleIntervalS)
 }
 
-// freshDays are the fresh days wholly inside [hFrom, hTo), in order, read
-// in the report's transaction.
-func freshDays(ctx context.Context, tx *sql.Tx, hFrom, hTo int64) ([]int64, error) {
-	rs, err := tx.QueryContext(ctx, `SELECT day FROM daily_state WHERE fresh = 1 AND day >= ? AND day + ? <= ?
-		ORDER BY day`, hFrom, secondsPerDay, hTo)
-	if err != nil {
-		return nil, err
-	}
-	defer func() { _ = rs.Close() }()
-	var days []int64
-	for rs.Next() {
-		var d int64
-		if err := rs.Scan(&d); err != nil {
-			return nil, err
-		}
-		days = append(days, d)
-	}
-	return days, rs.Err()
-}
-
-// gaps are the spans of [hFrom, hTo) outside the (sorted) days.
-func gaps(hFrom, hTo int64, days []int64) [][2]int64 {
-	out := [][2]int64{}
-	at := hFrom
-	for _, d := range days {
-		if d > at {
-			out = append(out, [2]int64{at, d})
-		}
-		at = d + secondsPerDay
-	}
-	if at < hTo {
-		out = append(out, [2]int64{at, hTo})
-	}
-	return out
-}
-
-// markStale marks the days of the written hours stale, in the write's
-// transaction.
+// markStale marks the days and months of the written hours stale where
+// the tables cover those hours, in the write's transaction; a day or month
+// first written gets its state row (stale, nothing covered).
 func markStale(ctx context.Context, tx *sql.Tx, hours map[hourKey]*hourAgg) error {
-	days := map[int64]bool{}
+	first := map[int64]int64{} // day: the earliest hour written
 	for k := range hours {
-		days[floorDiv(k.hour, secondsPerDay)*secondsPerDay] = true
+		d := floorDiv(k.hour, secondsPerDay) * secondsPerDay
+		if h, ok := first[d]; !ok || k.hour < h {
+			first[d] = k.hour
+		}
 	}
-	for d := range days {
-		if _, err := tx.ExecContext(ctx, `INSERT INTO daily_state (day, fresh) VALUES (?, 0)
-			ON CONFLICT DO UPDATE SET fresh = 0 WHERE fresh != 0`, d); err != nil {
+	for d, h := range first {
+		if _, err := tx.ExecContext(ctx, `INSERT INTO daily_state (day, fresh, through) VALUES (?, 0, ?)
+			ON CONFLICT DO UPDATE SET fresh = 0 WHERE fresh != 0 AND ? < through`, d, d, h); err != nil {
 			return err
 		}
 	}
-	return nil
+	return markMonthsStale(ctx, tx, first)
 }
 
-// rollDays recomputes up to limit stale closed days, one transaction each
-// (the writer's lock held); it returns how many it computed.
-func (s *Store) rollDays(ctx context.Context, limit int) (int, error) {
+// closedHours is the end (unix s) of the closed hours: those that ended
+// closedAfter before the newest sample written; ok is false while the
+// store holds none.
+func (s *Store) closedHours(ctx context.Context) (end int64, ok bool, err error) {
 	var newest sql.NullInt64
-	if err := s.w.QueryRowContext(ctx, `SELECT max(hour) FROM hourly`).Scan(&newest); err != nil {
-		return 0, fmt.Errorf("daily rollup: %w", err)
+	if err := s.w.QueryRowContext(ctx, `SELECT max(last_any) FROM hourly WHERE hour = (SELECT max(hour) FROM hourly)`).
+		Scan(&newest); err != nil {
+		return 0, false, err
 	}
 	if !newest.Valid {
-		return 0, nil
+		return 0, false, nil
 	}
-	rs, err := s.w.QueryContext(ctx, `SELECT day FROM daily_state WHERE fresh = 0 AND day + ? <= ? ORDER BY day LIMIT ?`,
-		secondsPerDay+closedAfter, newest.Int64, limit)
+	return floorDiv(floorDiv(newest.Int64, int64(time.Second))-closedAfter, secondsPerHour) * secondsPerHour, true, nil
+}
+
+// rollDays recomputes up to limit days that are stale or whose closed
+// hours reach past what the table covers, one transaction each (the
+// writer's lock held); it returns how many it computed.
+func (s *Store) rollDays(ctx context.Context, closed int64, limit int) (int, error) {
+	rs, err := s.w.QueryContext(ctx, `SELECT day FROM daily_state WHERE day < ?
+		AND (fresh = 0 OR through < min(day + ?, ?)) ORDER BY day LIMIT ?`, closed, secondsPerDay, closed, limit)
 	if err != nil {
 		return 0, fmt.Errorf("daily rollup: %w", err)
 	}
-	var days []int64
-	for rs.Next() {
-		var d int64
-		if err := rs.Scan(&d); err != nil {
-			_ = rs.Close()
-			return 0, fmt.Errorf("daily rollup: %w", err)
-		}
-		days = append(days, d)
-	}
-	_ = rs.Close()
-	if err := rs.Err(); err != nil {
+	days, err := int64s(rs)
+	if err != nil {
 		return 0, fmt.Errorf("daily rollup: %w", err)
 	}
 	for _, d := range days {
-		if err := s.rollDay(ctx, d); err != nil {
+		if err := s.rollDay(ctx, d, min(d+secondsPerDay, closed)); err != nil {
 			return 0, fmt.Errorf("daily rollup of %d: %w", d, err)
 		}
 	}
 	return len(days), nil
 }
 
-// rollDay replaces day d's rows with the hourly computation over all rows.
-func (s *Store) rollDay(ctx context.Context, d int64) error {
+// int64s reads a one-column result and closes it.
+func int64s(rs *sql.Rows) ([]int64, error) {
+	defer func() { _ = rs.Close() }()
+	var out []int64
+	for rs.Next() {
+		var v int64
+		if err := rs.Scan(&v); err != nil {
+			return nil, err
+		}
+		out = append(out, v)
+	}
+	return out, rs.Err()
+}
+
+// rollDay replaces day d's rows with the hourly computation over all rows
+// of the hours [d, through).
+func (s *Store) rollDay(ctx context.Context, d, through int64) error {
 	tx, err := s.w.BeginTx(ctx, nil)
 	if err != nil {
 		return err
@@ -222,7 +215,7 @@ func (s *Store) rollDay(ctx context.Context, d int64) error {
 	q := &query{}
 	q.add(`INSERT INTO daily (day, hub, cluster, node, namespace, project_pi, model, profile, hw_id,
 		alloc_s, used_s, idle_s, seen) WITH `)
-	hourRows(q, gpustore.GPUHoursQuery{Filter: gpustore.Filter{Scope: gpustore.Scope{All: true}}}, d, d+secondsPerDay, nil)
+	hourRows(q, gpustore.GPUHoursQuery{Filter: gpustore.Filter{Scope: gpustore.Scope{All: true}}}, d, through, nil)
 	q.add(` SELECT ?, hub, cluster, node, namespace, project_pi, model, profile, hw_id,
 		sum(fraction * samples * iv_s), coalesce(sum(fraction * samples * iv_s * busy), 0),
 		sum(CASE WHEN busy < ? THEN fraction * samples * iv_s ELSE 0 END), max(samples > 0)
@@ -230,7 +223,7 @@ func (s *Store) rollDay(ctx context.Context, d int64) error {
 	if _, err := tx.ExecContext(ctx, q.String(), q.args...); err != nil {
 		return err
 	}
-	if _, err := tx.ExecContext(ctx, `UPDATE daily_state SET fresh = 1 WHERE day = ?`, d); err != nil {
+	if _, err := tx.ExecContext(ctx, `UPDATE daily_state SET fresh = 1, through = ? WHERE day = ?`, through, d); err != nil {
 		return err
 	}
 	return tx.Commit()

@@ -83,7 +83,7 @@ func dailyPoint(md pmetric.Metrics, d dailyDev, t time.Time, p int, busy float64
 // an ISO week and a month.
 var dailyStart = time.Date(2026, 3, 29, 0, 0, 0, 0, time.UTC)
 
-const dailyDays = 4
+const dailyDays = 5
 
 // openDaily writes dailyDays of generated hours through WriteMetrics, one
 // write per hour: per device-hour a holder, and a pattern of samples
@@ -130,21 +130,22 @@ func openDaily(t *testing.T) (*Store, *fixedClock) {
 		clock.t = hour.Add(time.Hour)
 		require.NoError(t, s.WriteMetrics(ctx, md))
 	}
-	// the data's last day is still open (less than closedAfter past it):
-	// recompute what is closed, as the passes after later writes would.
+	// the data's last day is still open: recompute what the passes after
+	// the last writes would (up to its closed hours).
 	rollAll(t, s)
 	return s, clock
 }
 
-// rollAll runs the writer's daily passes until none is left; it returns
-// the days computed.
+// rollAll runs the writer's daily and monthly passes until none is left;
+// it returns the days and months computed.
 func rollAll(t testing.TB, s *Store) int {
 	t.Helper()
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	cut := s.now().Add(-s.cfg.RollupRetention).Truncate(time.Hour).Unix()
 	total := 0
 	for {
-		n, err := s.rollDays(context.Background(), daysPerPass)
+		n, err := s.roll(context.Background(), cut, daysPerPass, monthsPerPass)
 		require.NoError(t, err)
 		if n == 0 {
 			return total
@@ -153,24 +154,50 @@ func rollAll(t testing.TB, s *Store) int {
 	}
 }
 
-func freshCount(t *testing.T, s *Store) int {
-	var n int
-	require.NoError(t, s.r.QueryRowContext(context.Background(), `SELECT count(*) FROM daily_state WHERE fresh = 1`).Scan(&n))
+// unitState is a row of daily_state or monthly_state.
+type unitState struct {
+	start, through int64
+	fresh          bool
+}
+
+// states reads daily_state or monthly_state in order.
+func states(t *testing.T, s *Store, table, unit string) []unitState {
+	t.Helper()
+	rs, err := s.r.QueryContext(context.Background(), `SELECT `+unit+`, fresh, through FROM `+table+` ORDER BY `+unit)
+	require.NoError(t, err)
+	var out []unitState
+	for rs.Next() {
+		var st unitState
+		require.NoError(t, rs.Scan(&st.start, &st.fresh, &st.through))
+		out = append(out, st)
+	}
+	require.NoError(t, rs.Err())
+	require.NoError(t, rs.Close())
+	return out
+}
+
+func freshCount(t *testing.T, s *Store, table, unit string) int {
+	n := 0
+	for _, st := range states(t, s, table, unit) {
+		if st.fresh {
+			n++
+		}
+	}
 	return n
 }
 
-// bothPaths answers q from the daily table (where it serves) and from the
-// hourly rollup alone.
-func bothPaths(t *testing.T, s *Store, q gpustore.GPUHoursQuery) (daily, hourly []gpustore.GPUHoursRow) {
+// bothPaths answers q from the monthly and daily tables (where they serve)
+// and from the hourly rollup alone.
+func bothPaths(t *testing.T, s *Store, q gpustore.GPUHoursQuery) (rollups, hourly []gpustore.GPUHoursRow) {
 	t.Helper()
 	ctx := context.Background()
-	daily, err := s.GPUHours(ctx, q)
+	rollups, err := s.GPUHours(ctx, q)
 	require.NoError(t, err)
 	s.hourlyOnly = true
 	defer func() { s.hourlyOnly = false }()
 	hourly, err = s.GPUHours(ctx, q)
 	require.NoError(t, err)
-	return daily, hourly
+	return rollups, hourly
 }
 
 func relEqual(a, b float64) bool {
@@ -189,28 +216,56 @@ func requireSameRows(t *testing.T, want, got []gpustore.GPUHoursRow, what string
 			name string
 			w, g float64
 		}{{"allocated", w.Allocated, g.Allocated}, {"used", w.Used, g.Used}, {"idle", w.Idle, g.Idle}} {
-			require.True(t, relEqual(v.w, v.g), "%s row %d %s: hourly %.17g, daily %.17g", what, i, v.name, v.w, v.g)
+			require.True(t, relEqual(v.w, v.g), "%s row %d %s: hourly %.17g, rollups %.17g", what, i, v.name, v.w, v.g)
 		}
 	}
 }
 
-// TestDailyMatchesHourly: every key and step, whole-node scopes (the daily
-// table) and the others (the hourly fallback), aligned and unaligned
-// windows, answer as the hourly computation alone, at 1e-9.
-func TestDailyMatchesHourly(t *testing.T) {
-	s, _ := openDaily(t)
-	require.Equal(t, dailyDays-1, freshCount(t, s), "the closed days are in the daily table")
-	var n int
-	require.NoError(t, s.r.QueryRow(`SELECT count(*) FROM daily`).Scan(&n))
-	require.Positive(t, n)
+var (
+	day      = 24 * time.Hour
+	march    = time.Date(2026, 3, 1, 0, 0, 0, 0, time.UTC)
+	april    = march.AddDate(0, 1, 0)
+	dailyEnd = dailyStart.Add(dailyDays * day)
+)
 
-	day := 24 * time.Hour
+// TestRollupsMatchHourly: every key and step, whole-node scopes (the
+// monthly and daily tables) and the others (the hourly fallback), windows
+// of whole months, days and odd hours, answer as the hourly computation
+// alone, at 1e-9.
+func TestRollupsMatchHourly(t *testing.T) {
+	s, _ := openDaily(t)
+	days := states(t, s, "daily_state", "day")
+	require.Len(t, days, dailyDays)
+	for i, d := range days {
+		require.True(t, d.fresh, "day %d is in the daily table", i)
+		if i < dailyDays-1 {
+			require.Equal(t, d.start+secondsPerDay, d.through, "closed day %d whole", i)
+		}
+	}
+	last := days[dailyDays-1]
+	require.Less(t, last.through, last.start+secondsPerDay, "the open day covers its closed hours")
+	require.Greater(t, last.through, last.start)
+	require.Equal(t, []unitState{{march.Unix(), april.Unix(), true}, {april.Unix(), last.through, true}},
+		states(t, s, "monthly_state", "month"), "March whole, April up to the open day's closed hours")
+
 	windows := []gpustore.Window{
-		{From: dailyStart, To: dailyStart.Add(dailyDays * day)},
+		{From: dailyStart, To: dailyEnd},
 		{From: dailyStart.Add(day), To: dailyStart.Add(3 * day)},
 		{From: dailyStart.Add(5*time.Hour + 17*time.Minute + 13*time.Second), To: dailyStart.Add(3*day + 13*time.Hour + 2*time.Minute)},
 		{From: dailyStart.Add(day + 2*time.Hour), To: dailyStart.Add(day + 20*time.Hour + 30*time.Minute + 500*time.Millisecond)},
 		{From: dailyStart.Add(-3 * day), To: dailyStart.Add(10 * day)},
+		// a whole month and the open one
+		{From: march, To: april.AddDate(0, 1, 0)},
+		// one whole month
+		{From: march, To: april},
+		// March and what April covers
+		{From: march, To: time.Unix(last.through, 0)},
+		// April up to a day it covers
+		{From: march, To: dailyEnd.Add(-36 * time.Hour)},
+		// the open month
+		{From: april, To: dailyEnd.Add(-90 * time.Minute)},
+		// March clipped
+		{From: march.Add(time.Hour), To: april.AddDate(0, 1, 0)},
 	}
 	scopes := []struct {
 		name string
@@ -237,6 +292,7 @@ func TestDailyMatchesHourly(t *testing.T) {
 		{gpustore.KeyProfile},
 		{gpustore.KeyDevice},
 		{gpustore.KeyProject, gpustore.KeyPI},
+		{gpustore.KeyPI, gpustore.KeyCluster, gpustore.KeyProject},
 		{gpustore.KeyNode, gpustore.KeyProfile, gpustore.KeyProject},
 	}
 	steps := []gpustore.Step{gpustore.StepNone, gpustore.StepDay, gpustore.StepWeek, gpustore.StepMonth}
@@ -248,58 +304,200 @@ func TestDailyMatchesHourly(t *testing.T) {
 					f := sc.f
 					f.Window = w
 					q := gpustore.GPUHoursQuery{Filter: f, Aggregate: agg, Step: st, Source: gpustore.SourceRollup}
-					daily, hourly := bothPaths(t, s, q)
-					requireSameRows(t, hourly, daily, fmt.Sprintf("window %d, %s, %v, step %q", wi, sc.name, agg, st))
-					if len(daily) > 0 {
+					rollups, hourly := bothPaths(t, s, q)
+					requireSameRows(t, hourly, rollups, fmt.Sprintf("window %d, %s, %v, step %q", wi, sc.name, agg, st))
+					if len(rollups) > 0 {
 						nonEmpty++
 					}
 				}
 			}
 		}
 	}
-	require.Greater(t, nonEmpty, 1000, "the comparisons have rows")
+	require.Greater(t, nonEmpty, 2000, "the comparisons have rows")
 }
 
-// TestDailyLateSample: a sample written for a day already in the daily
-// table shows in the next report (the day is read from the hourly rollup
-// until the writer recomputes it), and again after the recompute.
-func TestDailyLateSample(t *testing.T) {
+// scaleTable multiplies a table's GPU-hours by k (on the writer; readers
+// see it once committed).
+func scaleTable(t *testing.T, s *Store, table string, k float64) {
+	t.Helper()
+	_, err := s.w.ExecContext(context.Background(), `UPDATE `+table+` SET alloc_s = alloc_s * ?`, k)
+	require.NoError(t, err)
+}
+
+// share says how much of a report step a table answers.
+type share int
+
+const (
+	none  share = iota
+	whole       // all of the step
+	part        // some of it (the hourly rollup the rest)
+)
+
+func when(cond bool, yes, no share) share {
+	if cond {
+		return yes
+	}
+	return no
+}
+
+// TestRollupsAnswer: the report reads each table where the plan says (a
+// table scaled by 2 shows in exactly the steps it answers): whole months by
+// project and PI from monthly_projects, other keys and the open month from
+// monthly, days from daily, the open day's last hours from the hourly
+// rollup.
+func TestRollupsAnswer(t *testing.T) {
 	s, _ := openDaily(t)
 	ctx := context.Background()
-	day := 24 * time.Hour
-	q := gpustore.GPUHoursQuery{
-		Filter:    gpustore.Filter{Scope: allScope, Window: gpustore.Window{From: dailyStart, To: dailyStart.Add(dailyDays * day)}},
-		Aggregate: []string{gpustore.KeyDevice}, Source: gpustore.SourceRollup,
+	byProjectMonth := gpustore.GPUHoursQuery{
+		Filter:    gpustore.Filter{Scope: allScope, Window: gpustore.Window{From: march, To: april.AddDate(0, 1, 0)}},
+		Aggregate: []string{gpustore.KeyProject, gpustore.KeyPI}, Step: gpustore.StepMonth, Source: gpustore.SourceRollup,
 	}
-	before, err := s.GPUHours(ctx, q)
-	require.NoError(t, err)
-	fresh := freshCount(t, s)
+	byNodeMonth := byProjectMonth
+	byNodeMonth.Aggregate = []string{gpustore.KeyNode}
+	byProjectDay := byProjectMonth
+	byProjectDay.Step = gpustore.StepDay
+	openDay := dailyEnd.Add(-day)
+	cases := []struct {
+		table string
+		q     gpustore.GPUHoursQuery
+		share func(start time.Time) share // of the step starting then
+	}{
+		{"monthly_projects", byProjectMonth, func(st time.Time) share { return when(st.Equal(march), whole, none) }},
+		{"monthly", byProjectMonth, func(st time.Time) share { return when(st.Equal(april), part, none) }},
+		{"daily", byProjectMonth, func(time.Time) share { return none }},
+		{"monthly", byNodeMonth, func(st time.Time) share { return when(st.Equal(march), whole, part) }},
+		{"monthly_projects", byNodeMonth, func(time.Time) share { return none }},
+		{"daily", byProjectDay, func(st time.Time) share { return when(st.Before(openDay), whole, part) }},
+		{"monthly", byProjectDay, func(time.Time) share { return none }},
+	}
+	for _, c := range cases {
+		t.Run(c.table+"/"+fmt.Sprint(c.q.Aggregate)+"/"+string(c.q.Step), func(t *testing.T) {
+			want, err := s.GPUHours(ctx, c.q)
+			require.NoError(t, err)
+			scaleTable(t, s, c.table, 2)
+			got, err := s.GPUHours(ctx, c.q)
+			scaleTable(t, s, c.table, 0.5)
+			require.NoError(t, err)
+			require.Len(t, got, len(want))
+			seen := map[share]int{}
+			for i := range want {
+				w, g := want[i].Allocated, got[i].Allocated
+				sh := c.share(want[i].Start)
+				what := fmt.Sprintf("row %d %v %s: %v, then %v", i, want[i].Keys, want[i].Start, w, g)
+				switch sh {
+				case none:
+					require.True(t, relEqual(w, g), what)
+				case whole:
+					require.True(t, relEqual(2*w, g), what)
+				case part:
+					require.True(t, g >= w && g <= 2*w*(1+1e-9), what)
+					if relEqual(w, g) || relEqual(2*w, g) {
+						continue // this key had no hours from one side
+					}
+				}
+				seen[sh]++
+			}
+			if c.share(march) != none || c.share(april) != none || c.share(openDay) != none {
+				require.Positive(t, seen[whole]+seen[part], "the table answers some step")
+			}
+		})
+	}
+}
 
-	// A new device on a new node, one lone sample on the second (closed)
-	// day: alone on its node, it stands for LoneSampleIntervalS.
+// lateSample writes one lone sample of a new device on a new node at t.
+func lateSample(t *testing.T, s *Store, at time.Time) {
+	t.Helper()
 	md := pmetric.NewMetrics()
 	late := dailyDev{"moc", "c1", "n-late", "GPU-late", "", "", 1}
-	dailyPoint(md, late, dailyStart.Add(day+7*time.Hour+90*time.Second), 1, 0.5, false, false)
-	require.NoError(t, s.WriteMetrics(ctx, md))
-	require.Equal(t, fresh-1, freshCount(t, s), "the late sample's day is stale")
+	dailyPoint(md, late, at, 1, 0.5, false, false)
+	require.NoError(t, s.WriteMetrics(context.Background(), md))
+}
 
-	check := func(what string) {
-		after, err := s.GPUHours(ctx, q)
-		require.NoError(t, err)
-		require.Len(t, after, len(before)+1, what)
-		var got *gpustore.GPUHoursRow
-		for i := range after {
-			if after[i].Keys[gpustore.KeyDevice] == "GPU-late" {
-				got = &after[i]
-			}
-		}
-		require.NotNil(t, got, what)
-		require.InDelta(t, float64(gpustore.LoneSampleIntervalS)/3600, got.Allocated, 1e-12, what)
-		daily, hourly := bothPaths(t, s, q)
-		requireSameRows(t, hourly, daily, what)
+// rollupQueries are the reports a late sample or retention is checked on:
+// one from each table.
+var rollupQueries = []gpustore.GPUHoursQuery{
+	{
+		Filter:    gpustore.Filter{Scope: allScope, Window: gpustore.Window{From: dailyStart, To: dailyEnd}},
+		Aggregate: []string{gpustore.KeyDevice}, Source: gpustore.SourceRollup,
+	},
+	{
+		Filter:    gpustore.Filter{Scope: allScope, Window: gpustore.Window{From: march, To: april.AddDate(0, 1, 0)}},
+		Aggregate: []string{gpustore.KeyProject, gpustore.KeyPI}, Step: gpustore.StepMonth, Source: gpustore.SourceRollup,
+	},
+	{
+		Filter:    gpustore.Filter{Scope: allScope, Window: gpustore.Window{From: march, To: april.AddDate(0, 1, 0)}},
+		Aggregate: []string{gpustore.KeyDevice}, Source: gpustore.SourceRollup,
+	},
+	{
+		Filter:    gpustore.Filter{Scope: allScope, Window: gpustore.Window{From: march, To: april.AddDate(0, 1, 0)}},
+		Aggregate: []string{gpustore.KeyProject}, Step: gpustore.StepDay, Source: gpustore.SourceRollup,
+	},
+}
+
+// requireRollupsMatch: every rollup query answers as the hourly rollup.
+func requireRollupsMatch(t *testing.T, s *Store, what string) {
+	t.Helper()
+	for i, q := range rollupQueries {
+		rollups, hourly := bothPaths(t, s, q)
+		require.NotEmpty(t, hourly, "%s: query %d", what, i)
+		requireSameRows(t, hourly, rollups, fmt.Sprintf("%s: query %d", what, i))
 	}
-	check("stale day")
-	rollAll(t, s)
-	require.Equal(t, fresh, freshCount(t, s), "the day is recomputed")
-	check("recomputed day")
+}
+
+// TestRollupsLateSample: a sample written for an hour the daily and
+// monthly tables already cover shows in the next report (its day and
+// month are read from the hourly rollup until the writer recomputes them),
+// and again after the recompute; a sample after the open day's covered
+// hours leaves the day and its month fresh.
+func TestRollupsLateSample(t *testing.T) {
+	cases := []struct {
+		name string
+		at   func(open unitState) time.Time
+		// stale: does it make its day and month stale?
+		stale bool
+	}{
+		{"closed day of a whole month", func(unitState) time.Time { return dailyStart.Add(day + 7*time.Hour + 90*time.Second) }, true},
+		{"covered hour of the open day", func(open unitState) time.Time { return time.Unix(open.through, 0).Add(-30 * time.Minute) }, true},
+		{"after the open day's covered hours", func(open unitState) time.Time { return time.Unix(open.through, 0).Add(10 * time.Second) }, false},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			s, _ := openDaily(t)
+			ctx := context.Background()
+			before, err := s.GPUHours(ctx, rollupQueries[0])
+			require.NoError(t, err)
+			days, months := freshCount(t, s, "daily_state", "day"), freshCount(t, s, "monthly_state", "month")
+			open := states(t, s, "daily_state", "day")[dailyDays-1]
+
+			// A new device on a new node, one lone sample: alone on its
+			// node, it stands for LoneSampleIntervalS.
+			lateSample(t, s, c.at(open))
+			stale := 0
+			if c.stale {
+				stale = 1
+			}
+			require.Equal(t, days-stale, freshCount(t, s, "daily_state", "day"), "the late sample's day")
+			require.Equal(t, months-stale, freshCount(t, s, "monthly_state", "month"), "the late sample's month")
+
+			check := func(what string) {
+				after, err := s.GPUHours(ctx, rollupQueries[0])
+				require.NoError(t, err)
+				require.Len(t, after, len(before)+1, what)
+				var got *gpustore.GPUHoursRow
+				for i := range after {
+					if after[i].Keys[gpustore.KeyDevice] == "GPU-late" {
+						got = &after[i]
+					}
+				}
+				require.NotNil(t, got, what)
+				require.InDelta(t, float64(gpustore.LoneSampleIntervalS)/3600, got.Allocated, 1e-12, what)
+				requireRollupsMatch(t, s, what)
+			}
+			check("before the recompute")
+			rollAll(t, s)
+			require.Equal(t, days, freshCount(t, s, "daily_state", "day"), "the day is recomputed")
+			require.Equal(t, months, freshCount(t, s, "monthly_state", "month"), "the month is recomputed")
+			check("recomputed")
+		})
+	}
 }

@@ -15,12 +15,16 @@
 //   - usage sessions from the Alertmanager receiver's spans.
 //
 // Raw rows are kept for raw_retention, rollups, sessions and entities for
-// rollup_retention; writes run the deletes at most once a minute.
+// rollup_retention; writes run the deletes at most once a minute, and in
+// the same pass recompute the hourly rollup's sums per day and per month
+// (daily.go, monthly.go; long reports read them) where writes made them
+// stale or new hours closed.
 //
 // Every read applies its Scope in the SQL with bound parameters. Known
 // limits: Idle over a window and Utilization read raw rows only (nothing
 // past raw_retention); a session's busy ratio scans the raw rows of the
-// session's time, slow for long sessions on a large fleet; the monthly
-// report over 400 days of 1,000 GPUs from the hourly rollup takes tens of
-// CPU-seconds (docs/benchmarks.md, "Embedded GPU store").
+// session's time, slow for long sessions on a large fleet; rollup reports
+// of a project scope (or a namespace or device filter) and week steps read
+// the hourly or daily rows, so over a year they take seconds
+// (docs/benchmarks.md, "Embedded GPU store").
 package embedded // import "github.com/nerc-project/ai-telemetry-collector/internal/gpustore/embedded"

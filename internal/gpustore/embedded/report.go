@@ -4,7 +4,7 @@ import (
 	"context"
 	"database/sql"
 	"fmt"
-	"sort"
+	"slices"
 	"time"
 
 	"github.com/nerc-project/ai-telemetry-collector/internal/gpustore"
@@ -119,9 +119,10 @@ func checkGPUHours(q gpustore.GPUHoursQuery) error {
 }
 
 // GPUHours is the GPU-hours report (docs/dashboards.md) from raw samples or
-// the rollups: the daily table for the fresh whole days of reads that see
-// whole nodes, the hourly rollup for the rest (daily.go). Rows are sorted by step and key values; Limit pages
-// them only when given (a report is whole by default).
+// the rollups: the monthly and daily tables for the hours they cover of
+// reads that see whole nodes, the hourly rollup for the rest (rollup.go).
+// Rows are sorted by step and key values; Limit pages them only when given
+// (a report is whole by default).
 func (s *Store) GPUHours(ctx context.Context, gq gpustore.GPUHoursQuery) ([]gpustore.GPUHoursRow, error) {
 	if err := checkGPUHours(gq); err != nil {
 		return nil, err
@@ -153,69 +154,118 @@ func (s *Store) GPUHours(ctx context.Context, gq gpustore.GPUHoursQuery) ([]gpus
 			group = append(group, c)
 		}
 	}
-	q := &query{}
 	var db queryer = s.r
-	var stepCol string
+	var qs []*query // the steps of each are its own
 	if src == gpustore.SourceRaw {
+		q := &query{}
 		q.add("WITH ")
 		sampleRows(q, gq.Filter, gq.Window.From.UnixNano(), gq.Window.To.UnixNano())
 		intervals(q)
-		stepCol = stepExpr(gq.Step, "ts_s")
-		q.add(` SELECT ` + stepCol + ` AS step`)
+		q.add(` SELECT ` + stepExpr(gq.Step, "ts_s") + ` AS step`)
 		for _, c := range group {
 			q.add(", " + c)
 		}
 		q.add(`, sum(fraction * dt) / 3600.0, sum(fraction * busy * dt) / 3600.0,
 			sum(CASE WHEN busy < ? THEN fraction * dt ELSE 0 END) / 3600.0, count(DISTINCT hw_id)
 			FROM iv WHERE allocated = 1`, gpustore.IdleBusyThreshold)
+		groupBy(q, group, needProject)
+		qs = append(qs, q)
 	} else {
 		// Whole hours the window touches (the rollup panel's semantics), from
-		// the daily table for its fresh whole days where the query sees
-		// whole nodes (daily.go), from the hourly rollup for the rest.
+		// the monthly and daily tables for the hours they cover where the
+		// query sees whole nodes, from the hourly rollup for the rest
+		// (rollup.go).
 		hFrom := gq.Window.From.UTC().Truncate(time.Hour).Unix()
 		hTo := gq.Window.To.Unix() + boolInt(gq.Window.To.Nanosecond() > 0)
-		// One read transaction: the fresh days and the daily rows agree.
+		// One read transaction: the covered hours and the rows agree.
 		tx, err := s.r.BeginTx(ctx, &sql.TxOptions{ReadOnly: true})
 		if err != nil {
 			return nil, fmt.Errorf("embedded store: %w", err)
 		}
 		defer func() { _ = tx.Rollback() }()
 		db = tx
-		var ranges [][2]int64
-		useDaily := dailyServes(gq) && !s.hourlyOnly
-		if useDaily {
-			days, err := freshDays(ctx, tx, hFrom, hTo)
-			if err != nil {
+		p := rollupPlan{}
+		if dailyServes(gq) && !s.hourlyOnly {
+			if p, err = planRollup(ctx, tx, gq, group, hFrom, hTo); err != nil {
 				return nil, fmt.Errorf("embedded store: %w", err)
 			}
-			ranges = gaps(hFrom, hTo, days)
-			useDaily = len(days) > 0
-			if !useDaily {
-				ranges = nil
-			}
 		}
-		q.add("WITH ")
-		hourRows(q, gq, hFrom, hTo, ranges)
-		q.add(`, u AS (SELECT hour AS t, hub, cluster, node, namespace, project_pi, model, profile, hw_id,
-			fraction * samples * iv_s AS a, fraction * samples * iv_s * busy AS us,
-			CASE WHEN busy < ? THEN fraction * samples * iv_s ELSE 0 END AS id,
-			CASE WHEN samples > 0 THEN hw_id END AS dev FROM iv`, gpustore.IdleBusyThreshold)
-		if useDaily {
-			q.add(` UNION ALL SELECT day, hub, cluster, node, namespace, project_pi, model, profile, hw_id,
-				alloc_s, used_s, idle_s, CASE WHEN seen THEN hw_id END FROM daily
-				WHERE day >= ? AND day < ? AND day IN (SELECT day FROM daily_state WHERE fresh = 1
-				AND day >= ? AND day + ? <= ?)`, hFrom, hTo, hFrom, secondsPerDay, hTo)
-			q.scope(gq.Scope, dailyCols).filter(gq.Filter, dailyCols)
+		if q := rollupQuery(gq, group, needProject, hFrom, hTo, p); q != nil {
+			qs = append(qs, q)
 		}
-		q.add(`)`)
-		stepCol = stepExpr(gq.Step, "t")
-		q.add(` SELECT ` + stepCol + ` AS step`)
-		for _, c := range group {
-			q.add(", " + c)
+		if q := projectsQuery(gq, p); q != nil {
+			qs = append(qs, q)
 		}
-		q.add(`, sum(a) / 3600.0, coalesce(sum(us), 0) / 3600.0, sum(id) / 3600.0, count(DISTINCT dev)
-			FROM u WHERE 1`)
 	}
+	// Rows keep their key values in a slice until sorted and paged (the
+	// maps are built for the page only); one step's bounds serve its rows.
+	type keyed struct {
+		row gpustore.GPUHoursRow
+		at  int // its key values: keys[at : at+len(group)]
+	}
+	var (
+		rows       []keyed
+		keys       []string
+		step       int64
+		row        gpustore.GPUHoursRow
+		vals       = make([]string, len(group))
+		dest       = []any{&step}
+		from, to   = gq.Window.From.UTC(), gq.Window.To.UTC()
+		start, end = from, to
+		lastStep   int64
+		stepped    bool // lastStep is set
+	)
+	for i := range vals {
+		dest = append(dest, &vals[i])
+	}
+	dest = append(dest, &row.Allocated, &row.Used, &row.Idle, &row.Devices)
+	for _, q := range qs {
+		err := rowsOn(ctx, db, q, func(r *sql.Rows) error {
+			if err := r.Scan(dest...); err != nil {
+				return err
+			}
+			if gq.Step != gpustore.StepNone && (!stepped || lastStep != step) {
+				st := time.Unix(step, 0).UTC()
+				start, end = maxTime(st, from), minTime(nextStep(gq.Step, st), to)
+				lastStep, stepped = step, true
+			}
+			row.Start, row.End = start, end
+			rows = append(rows, keyed{row, len(keys)})
+			keys = append(keys, vals...)
+			return nil
+		})
+		if err != nil {
+			return nil, err
+		}
+	}
+	slices.SortStableFunc(rows, func(a, b keyed) int {
+		if c := a.row.Start.Compare(b.row.Start); c != 0 {
+			return c
+		}
+		return slices.Compare(keys[a.at:a.at+len(group)], keys[b.at:b.at+len(group)])
+	})
+	if gq.Limit > 0 || gq.Offset > 0 {
+		lo := min(gq.Offset, len(rows))
+		hi := len(rows)
+		if gq.Limit > 0 {
+			hi = min(lo+gq.Limit, len(rows))
+		}
+		rows = rows[lo:hi]
+	}
+	out = make([]gpustore.GPUHoursRow, len(rows))
+	for i, k := range rows {
+		out[i] = k.row
+		out[i].Keys = make(map[string]string, len(group))
+		for j, c := range group {
+			out[i].Keys[keyOf[c]] = keys[k.at+j]
+		}
+	}
+	return out, nil
+}
+
+// groupBy ends a report query: rows of projects only when a key needs
+// one, grouped by step and keys.
+func groupBy(q *query, group []string, needProject bool) {
 	if needProject {
 		q.add(` AND namespace != ''`)
 	}
@@ -223,53 +273,6 @@ func (s *Store) GPUHours(ctx context.Context, gq gpustore.GPUHoursQuery) ([]gpus
 	for _, c := range group {
 		q.add(", " + c)
 	}
-	err := rowsOn(ctx, db, q, func(r *sql.Rows) error {
-		var step int64
-		vals := make([]string, len(group))
-		dest := []any{&step}
-		for i := range vals {
-			dest = append(dest, &vals[i])
-		}
-		var row gpustore.GPUHoursRow
-		dest = append(dest, &row.Allocated, &row.Used, &row.Idle, &row.Devices)
-		if err := r.Scan(dest...); err != nil {
-			return err
-		}
-		row.Start, row.End = gq.Window.From.UTC(), gq.Window.To.UTC()
-		if gq.Step != gpustore.StepNone {
-			st := time.Unix(step, 0).UTC()
-			row.Start, row.End = maxTime(st, row.Start), minTime(nextStep(gq.Step, st), row.End)
-		}
-		row.Keys = make(map[string]string, len(group))
-		for i, c := range group {
-			row.Keys[keyOf[c]] = vals[i]
-		}
-		out = append(out, row)
-		return nil
-	})
-	if err != nil {
-		return nil, err
-	}
-	sort.SliceStable(out, func(i, j int) bool {
-		if !out[i].Start.Equal(out[j].Start) {
-			return out[i].Start.Before(out[j].Start)
-		}
-		for _, c := range group {
-			if k := keyOf[c]; out[i].Keys[k] != out[j].Keys[k] {
-				return out[i].Keys[k] < out[j].Keys[k]
-			}
-		}
-		return false
-	})
-	if gq.Limit > 0 || gq.Offset > 0 {
-		lo := min(gq.Offset, len(out))
-		hi := len(out)
-		if gq.Limit > 0 {
-			hi = min(lo+gq.Limit, len(out))
-		}
-		out = out[lo:hi]
-	}
-	return out, nil
 }
 
 func boolInt(b bool) int64 {

@@ -147,6 +147,8 @@ CREATE INDEX sessions_start ON sessions (start);
 `,
 	// 2: the daily table of the rollup report (daily.go).
 	dailyMigration,
+	// 3: the days' covered hours and the monthly tables (monthly.go).
+	monthlyMigration,
 }
 
 // Store is the embedded backend: one SQLite file, one writer connection and
@@ -160,7 +162,7 @@ type Store struct {
 	closed        bool
 	series        map[seriesKey]int64 // series ids committed to the file
 	lastRetention time.Time
-	// hourlyOnly makes rollup reports ignore the daily table (tests compare
+	// hourlyOnly makes rollup reports ignore the daily and monthly tables (tests compare
 	// both paths).
 	hourlyOnly bool
 }
@@ -268,6 +270,7 @@ func (s *Store) retention(ctx context.Context) error {
 	s.lastRetention = now
 	raw := now.Add(-s.cfg.RawRetention).UnixNano()
 	roll := now.Add(-s.cfg.RollupRetention)
+	cut := roll.Truncate(time.Hour).Unix()
 	tx, err := s.w.BeginTx(ctx, nil)
 	if err != nil {
 		return fmt.Errorf("retention: %w", err)
@@ -278,10 +281,13 @@ func (s *Store) retention(ctx context.Context) error {
 		arg int64
 	}{
 		{`DELETE FROM samples WHERE ts < ?`, raw},
-		{`DELETE FROM hourly WHERE hour < ?`, roll.Truncate(time.Hour).Unix()},
-		// a day that lost hours is no longer the sum of its hours
-		{`DELETE FROM daily WHERE day < ?`, roll.Truncate(time.Hour).Unix()},
-		{`DELETE FROM daily_state WHERE day < ?`, roll.Truncate(time.Hour).Unix()},
+		{`DELETE FROM hourly WHERE hour < ?`, cut},
+		// a day or month that lost hours is no longer the sum of its hours
+		{`DELETE FROM daily WHERE day < ?`, cut},
+		{`DELETE FROM daily_state WHERE day < ?`, cut},
+		{`DELETE FROM monthly WHERE month < ?`, cut},
+		{`DELETE FROM monthly_projects WHERE month < ?`, cut},
+		{`DELETE FROM monthly_state WHERE month < ?`, cut},
 		{`DELETE FROM device_last WHERE ts < ?`, roll.UnixNano()},
 		{`DELETE FROM projects WHERE last_seen < ?`, roll.UnixNano()},
 		{`DELETE FROM sessions WHERE coalesce(end, start) < ?`, roll.UnixNano()},
@@ -293,8 +299,24 @@ func (s *Store) retention(ctx context.Context) error {
 	if err := tx.Commit(); err != nil {
 		return fmt.Errorf("retention: %w", err)
 	}
-	if _, err := s.rollDays(ctx, daysPerPass); err != nil {
-		return err
+	_, err = s.roll(ctx, cut, daysPerPass, monthsPerPass)
+	return err
+}
+
+// roll is one pass over the daily and monthly tables: up to days days and
+// months months recomputed; it returns how many.
+func (s *Store) roll(ctx context.Context, cut int64, days, months int) (int, error) {
+	closed, ok, err := s.closedHours(ctx)
+	if err != nil {
+		return 0, fmt.Errorf("rollups: %w", err)
 	}
-	return nil
+	if !ok {
+		return 0, nil
+	}
+	nd, err := s.rollDays(ctx, closed, days)
+	if err != nil {
+		return nd, err
+	}
+	nm, err := s.rollMonths(ctx, closed, cut, months)
+	return nd + nm, err
 }
