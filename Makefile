@@ -74,7 +74,7 @@ deps: ## Install the system packages the tests need (Debian: prometheus-alertman
 
 .PHONY: test
 test: deps ## Everything: unit tests (race), brief fuzzing, integration tests, build, validate configs, smoke test
-	$(GO) test -race ./...
+	$(GO) test -race -timeout 30m ./...
 	$(MAKE) rules-test
 	$(MAKE) dashboards-test
 	$(MAKE) gpustore-test
