@@ -107,6 +107,13 @@ func (a *api) wrap(rt route) http.Handler {
 			a.fail(sw, r, err)
 			return
 		}
+		if q.has(paramFormat) {
+			// a link (a page's CSV download) cannot set Accept
+			if mediaType, err = formatMediaType(q.get(paramFormat), rt.offers); err != nil {
+				a.fail(sw, r, err)
+				return
+			}
+		}
 		rq := &request{query: q, mediaType: mediaType}
 		if !rt.public {
 			scope, err := a.scoper.ReadScope(r.Context())

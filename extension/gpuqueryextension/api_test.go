@@ -259,6 +259,36 @@ func TestReportsCSV(t *testing.T) {
 	assert.Equal(t, gpustore.MaxLimit, api.store.lastHours.Limit)
 }
 
+// TestFormatParameter: format= chooses the media type over Accept (a link
+// cannot set Accept), CSV comes as an attachment named after the report, and
+// a format a route does not serve is refused by name.
+func TestFormatParameter(t *testing.T) {
+	api := newTestAPI(t, fixture(), fixedScope(scopeAll), false)
+	for _, tt := range []struct {
+		path, accept, wantType, wantFile string
+	}{
+		{"/api/v1/reports/gpu-hours?window=lastmonth&format=csv", "application/json", "text/csv", "gpu-hours.csv"},
+		{"/api/v1/reports/idle?format=csv", "", "text/csv", "idle.csv"},
+		{"/api/v1/reports/utilization?device=" + gpuWhole + "&format=csv", "", "text/csv", "utilization.csv"},
+		{"/api/v1/reports/gpu-hours?window=lastmonth&format=json", "text/csv", "application/json", ""},
+	} {
+		r := api.get(tt.path, "Accept", tt.accept)
+		require.Equal(t, 200, r.status, "%s %s", tt.path, r.body)
+		assert.True(t, strings.HasPrefix(r.header.Get("Content-Type"), tt.wantType), "%s: %s", tt.path, r.header.Get("Content-Type"))
+		if tt.wantFile != "" {
+			assert.Equal(t, `attachment; filename="`+tt.wantFile+`"`, r.header.Get("Content-Disposition"), tt.path)
+		} else {
+			assert.Empty(t, r.header.Get("Content-Disposition"), tt.path)
+		}
+	}
+	for _, path := range []string{"/api/v1/reports/idle?format=xml", "/api/v1/reports/idle?format=ld"} {
+		r := api.get(path)
+		require.Equal(t, 400, r.status, "%s", path)
+		assert.Contains(t, string(r.body), `"name":"format"`, path)
+	}
+	assert.Equal(t, 400, api.get("/api/v1/devices?format=csv").status, "a route without format refuses it")
+}
+
 // TestUtilization: defaults (24 h, 200 points) and bounds reach the store.
 func TestUtilization(t *testing.T) {
 	store := fixture()

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/csv"
 	"net/http"
+	"path"
 	"slices"
 	"strconv"
 	"strings"
@@ -106,5 +107,7 @@ func writeCSVReport(w http.ResponseWriter, r *http.Request, f gpustore.Filter, t
 	if f.Limit > 0 && len(t)-1 >= f.Limit {
 		w.Header().Add("Link", "<"+nextURL(r, f.Limit, f.Offset)+`>; rel="next"`)
 	}
+	// a browser following a page's download link saves it under the report's name
+	w.Header().Set("Content-Disposition", `attachment; filename="`+path.Base(r.URL.Path)+`.csv"`)
 	return writeCached(w, r, mediaCSV+"; charset=utf-8; header=present", b.Bytes())
 }

@@ -7,6 +7,7 @@ import (
 	"mime"
 	"net/http"
 	"net/url"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -100,6 +101,17 @@ func etagMatches(header, etag string) bool {
 		}
 	}
 	return false
+}
+
+// formats are the format parameter's values.
+var formats = map[string]string{"json": mediaJSON, "csv": mediaCSV}
+
+// formatMediaType reads format=, which overrides Accept.
+func formatMediaType(v string, offers []string) (string, error) {
+	if mt, ok := formats[v]; ok && slices.Contains(offers, mt) {
+		return mt, nil
+	}
+	return "", badParam(paramFormat, "must be json or csv")
 }
 
 // negotiate picks the offer the Accept header prefers (RFC 9110 12.5.1:

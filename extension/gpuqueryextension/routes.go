@@ -79,15 +79,15 @@ func (a *api) routes() []route {
 
 		{
 			pattern: "/api/v1/reports/gpu-hours", offers: reportOffers, handler: a.gpuHours,
-			params: with(pageParams, paramHub, paramCluster, paramNode, paramNamespace, paramDevice, paramAggregate, paramStep, paramSource),
+			params: with(pageParams, paramHub, paramCluster, paramNode, paramNamespace, paramDevice, paramAggregate, paramStep, paramSource, paramFormat),
 		},
 		{
 			pattern: "/api/v1/reports/idle", offers: reportOffers, handler: a.idle,
-			params: with(pageParams, paramHub, paramCluster, paramNode, paramNamespace, paramDevice),
+			params: with(pageParams, paramHub, paramCluster, paramNode, paramNamespace, paramDevice, paramFormat),
 		},
 		{
 			pattern: "/api/v1/reports/utilization", offers: reportOffers, handler: a.utilization,
-			params: []string{paramHub, paramCluster, paramNamespace, paramDevice, paramWindow, paramPoints},
+			params: []string{paramHub, paramCluster, paramNamespace, paramDevice, paramWindow, paramPoints, paramFormat},
 		},
 
 		{pattern: "/ngsi-ld/v1/entities", params: []string{paramType, paramID, paramQ, paramLimit, paramOffset}, offers: entityOffers, handler: a.ngsiEntities},
