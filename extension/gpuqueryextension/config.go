@@ -2,6 +2,8 @@ package gpuqueryextension // import "github.com/nerc-project/ai-telemetry-collec
 
 import (
 	"errors"
+	"net/url"
+	"strings"
 
 	"go.opentelemetry.io/collector/component"
 	"go.opentelemetry.io/collector/config/confighttp"
@@ -27,6 +29,11 @@ type Config struct {
 	// explicitly, and only without Auth.
 	InsecureLocalMode bool `mapstructure:"insecure_local_mode"`
 
+	// TraceURL links a session's page to its trace in a trace viewer
+	// (Grafana's Tempo explore, Jaeger UI): "{traceId}" is replaced by the
+	// session's trace id. Empty: no link.
+	TraceURL string `mapstructure:"trace_url"`
+
 	// prevent unkeyed literal initialization
 	_ struct{}
 }
@@ -39,6 +46,7 @@ var (
 	errAuthAndLocal  = errors.New("insecure_local_mode: cannot be combined with auth")
 	errNoEndpoint    = errors.New("http::endpoint: must be set")
 	errLocalWithAuth = errors.New("insecure_local_mode: cannot be combined with http::auth (an authenticator)")
+	errTraceURL      = errors.New(`trace_url: must be an http(s) URL holding "{traceId}"`)
 )
 
 // Validate checks the configuration: secure by default, so a configuration
@@ -59,6 +67,12 @@ func (c *Config) Validate() error {
 	}
 	if c.HTTP.NetAddr.Endpoint == "" {
 		errs = append(errs, errNoEndpoint)
+	}
+	if c.TraceURL != "" {
+		u, err := url.Parse(strings.ReplaceAll(c.TraceURL, "{traceId}", "0"))
+		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || !strings.Contains(c.TraceURL, "{traceId}") {
+			errs = append(errs, errTraceURL)
+		}
 	}
 	return errors.Join(errs...)
 }

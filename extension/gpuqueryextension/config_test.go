@@ -29,6 +29,7 @@ func TestLoadConfig(t *testing.T) {
 			require.True(t, c.HTTP.Auth.HasValue())
 			assert.Equal(t, keycloak, c.HTTP.Auth.Get().Config.AuthenticatorID)
 			assert.False(t, c.InsecureLocalMode)
+			assert.Contains(t, c.TraceURL, "{traceId}")
 		}},
 		{name: "local", check: func(t *testing.T, c *Config) {
 			assert.Equal(t, defaultEndpoint, c.HTTP.NetAddr.Endpoint)
@@ -41,6 +42,8 @@ func TestLoadConfig(t *testing.T) {
 		{name: "both", wantErr: errAuthAndLocal},
 		{name: "local_with_authenticator", wantErr: errLocalWithAuth},
 		{name: "no_endpoint", wantErr: errNoEndpoint},
+		{name: "trace_url_without_placeholder", wantErr: errTraceURL},
+		{name: "trace_url_not_http", wantErr: errTraceURL},
 	}
 	for _, tt := range tests {
 		id := component.NewIDWithName(metadata.Type, tt.name)

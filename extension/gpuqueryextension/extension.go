@@ -16,6 +16,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/nerc-project/ai-telemetry-collector/extension/gpuqueryextension/internal/metadata"
+	"github.com/nerc-project/ai-telemetry-collector/extension/gpuqueryextension/internal/pages"
 	"github.com/nerc-project/ai-telemetry-collector/internal/authz"
 	"github.com/nerc-project/ai-telemetry-collector/internal/gpustore"
 )
@@ -89,7 +90,15 @@ func (e *queryExtension) Start(ctx context.Context, host component.Host) error {
 	if err != nil {
 		return err
 	}
-	server, err := e.cfg.HTTP.ToServer(ctx, host.GetExtensions(), e.settings.TelemetrySettings, handler,
+	site := router{api: handler}
+	if e.cfg.Auth == nil {
+		// The pages need a login to serve a site (a browser sends no bearer
+		// token); until then they are served in local mode only.
+		if site.pages, err = e.newPages(reader, handler); err != nil {
+			return err
+		}
+	}
+	server, err := e.cfg.HTTP.ToServer(ctx, host.GetExtensions(), e.settings.TelemetrySettings, site,
 		confighttp.WithErrorHandler(handler.authFailed))
 	if err != nil {
 		return err
@@ -100,7 +109,11 @@ func (e *queryExtension) Start(ctx context.Context, host component.Host) error {
 	}
 	e.server = server
 	e.addr = listener.Addr().String()
-	e.settings.Logger.Info("Serving the GPU query API", zap.String("endpoint", e.addr))
+	if site.pages != nil {
+		e.settings.Logger.Info("Serving the AI Telemetry site (pages and API) in local mode", zap.String("url", "http://"+e.addr+"/"))
+	} else {
+		e.settings.Logger.Info("Serving the GPU query API", zap.String("endpoint", e.addr))
+	}
 	e.serverDone.Add(1)
 	go func() {
 		defer e.serverDone.Done()
@@ -109,6 +122,20 @@ func (e *queryExtension) Start(ctx context.Context, host component.Host) error {
 		}
 	}()
 	return nil
+}
+
+// newPages builds the pages over the API's store and scope, counted in the
+// API's request telemetry under "page <pattern>".
+func (e *queryExtension) newPages(reader gpustore.Reader, a *api) (http.Handler, error) {
+	return pages.New(pages.Settings{
+		Reader:   reader,
+		Scope:    func(r *http.Request) (gpustore.Scope, error) { return a.scoper.ReadScope(r.Context()) },
+		Local:    a.local,
+		TraceURL: e.cfg.TraceURL,
+		Now:      a.now,
+		Logger:   e.settings.Logger,
+		Count:    a.count,
+	})
 }
 
 // Shutdown stops the server.

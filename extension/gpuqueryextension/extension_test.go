@@ -5,6 +5,7 @@ import (
 	"errors"
 	"io"
 	"net/http"
+	"strings"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
@@ -150,7 +151,9 @@ func fetch(t *testing.T, addr, path, token string) (int, http.Header, []byte) {
 	require.NoError(t, err)
 	router, err := legacyRouter(d)
 	require.NoError(t, err)
-	require.NoError(t, validateResponse(router, req, resp, body), "%s -> %d %s", path, resp.StatusCode, body)
+	if isAPIPath(path) || resp.Header.Get("Content-Type") == mediaProblem {
+		require.NoError(t, validateResponse(router, req, resp, body), "%s -> %d %s", path, resp.StatusCode, body)
+	}
 	return resp.StatusCode, resp.Header, body
 }
 
@@ -176,6 +179,10 @@ func TestStartSite(t *testing.T) {
 	assert.Equal(t, http.StatusForbidden, status)
 	status, _, _ = fetch(t, ext.addr, "/api/v1/projects", "Bearer keycloak-down")
 	assert.Equal(t, http.StatusServiceUnavailable, status)
+	// without a login the pages are not served on a site: / is the API's 404
+	status, hdr, _ = fetch(t, ext.addr, "/", "Bearer team-a")
+	assert.Equal(t, http.StatusNotFound, status)
+	assert.Equal(t, mediaProblem, hdr.Get("Content-Type"))
 }
 
 // TestStartLocal: local mode serves everything, warns at Start and marks answers.
@@ -193,6 +200,20 @@ func TestStartLocal(t *testing.T) {
 	require.Equal(t, http.StatusOK, status, "%s", body)
 	assert.Equal(t, modeLocal, hdr.Get(modeHeader))
 	assert.Contains(t, string(body), `"other"`, "local mode sees every hub")
+
+	// the pages are served beside the API, marked as local mode's too
+	status, hdr, body = fetch(t, ext.addr, "/", "")
+	require.Equal(t, http.StatusOK, status, "%s", body)
+	assert.True(t, strings.HasPrefix(hdr.Get("Content-Type"), "text/html"))
+	assert.Equal(t, modeLocal, hdr.Get(modeHeader))
+	assert.Contains(t, string(body), "Local mode:")
+	status, _, body = fetch(t, ext.addr, "/projects/moc/nerc-ocp-prod/team-a", "")
+	require.Equal(t, http.StatusOK, status, "%s", body)
+	assert.Contains(t, string(body), "LLM fine-tuning")
+	// an API path the API lacks is still the API's problem, not a page
+	status, hdr, _ = fetch(t, ext.addr, "/api/v1/nope", "")
+	assert.Equal(t, http.StatusNotFound, status)
+	assert.Equal(t, mediaProblem, hdr.Get("Content-Type"))
 }
 
 // TestStartRefused: a missing or wrong storage or auth extension stops Start.

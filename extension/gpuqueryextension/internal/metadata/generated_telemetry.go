@@ -68,7 +68,7 @@ func NewTelemetryBuilder(settings component.TelemetrySettings, options ...Teleme
 	errs = errors.Join(errs, err)
 	builder.GpuQueryRequests, err = builder.meter.Int64Counter(
 		"otelcol_gpu_query_requests",
-		metric.WithDescription("API requests answered, by route (the route pattern, or unmatched) and status_class (2xx, 3xx, 4xx, 5xx). [Development]"),
+		metric.WithDescription("API and page requests answered, by route (the API route pattern, 'page <pattern>' for a page, /assets/ for the site's files, or unmatched) and status_class (2xx, 3xx, 4xx, 5xx). [Development]"),
 		metric.WithUnit("{request}"),
 	)
 	errs = errors.Join(errs, err)

@@ -40,7 +40,7 @@ func AssertEqualGpuQueryRefusals(t *testing.T, tt *componenttest.Telemetry, dps 
 func AssertEqualGpuQueryRequests(t *testing.T, tt *componenttest.Telemetry, dps []metricdata.DataPoint[int64], opts ...metricdatatest.Option) {
 	want := metricdata.Metrics{
 		Name:        "otelcol_gpu_query_requests",
-		Description: "API requests answered, by route (the route pattern, or unmatched) and status_class (2xx, 3xx, 4xx, 5xx). [Development]",
+		Description: "API and page requests answered, by route (the API route pattern, 'page <pattern>' for a page, /assets/ for the site's files, or unmatched) and status_class (2xx, 3xx, 4xx, 5xx). [Development]",
 		Unit:        "{request}",
 		Data: metricdata.Sum[int64]{
 			Temporality: metricdata.CumulativeTemporality,
