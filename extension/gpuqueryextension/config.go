@@ -7,6 +7,8 @@ import (
 
 	"go.opentelemetry.io/collector/component"
 	"go.opentelemetry.io/collector/config/confighttp"
+
+	"github.com/nerc-project/ai-telemetry-collector/extension/gpuqueryextension/internal/login"
 )
 
 // Config defines the configuration of the gpu_query extension.
@@ -34,6 +36,13 @@ type Config struct {
 	// session's trace id. Empty: no link.
 	TraceURL string `mapstructure:"trace_url"`
 
+	// Login serves the pages on a site: browsers log in through Keycloak
+	// (OpenID Connect), and the API accepts their session as well as bearer
+	// tokens. It authenticates in the handler, with the auth extension as
+	// the authenticator, so it replaces http::auth (which would refuse a
+	// browser's request before the login could answer it).
+	Login *login.Config `mapstructure:"login"`
+
 	// prevent unkeyed literal initialization
 	_ struct{}
 }
@@ -47,6 +56,8 @@ var (
 	errNoEndpoint    = errors.New("http::endpoint: must be set")
 	errLocalWithAuth = errors.New("insecure_local_mode: cannot be combined with http::auth (an authenticator)")
 	errTraceURL      = errors.New(`trace_url: must be an http(s) URL holding "{traceId}"`)
+	errLoginLocal    = errors.New("login: cannot be combined with insecure_local_mode (local mode has no login)")
+	errLoginHTTPAuth = errors.New("login: replaces http::auth (the login authenticates API calls with the auth extension): remove http::auth")
 )
 
 // Validate checks the configuration: secure by default, so a configuration
@@ -67,6 +78,15 @@ func (c *Config) Validate() error {
 	}
 	if c.HTTP.NetAddr.Endpoint == "" {
 		errs = append(errs, errNoEndpoint)
+	}
+	if c.Login != nil {
+		switch {
+		case c.InsecureLocalMode:
+			errs = append(errs, errLoginLocal)
+		case c.HTTP.Auth.HasValue():
+			errs = append(errs, errLoginHTTPAuth)
+		}
+		errs = append(errs, c.Login.Validate())
 	}
 	if c.TraceURL != "" {
 		u, err := url.Parse(strings.ReplaceAll(c.TraceURL, "{traceId}", "0"))

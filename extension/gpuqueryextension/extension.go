@@ -12,9 +12,13 @@ import (
 	"go.opentelemetry.io/collector/component/componentstatus"
 	"go.opentelemetry.io/collector/config/confighttp"
 	"go.opentelemetry.io/collector/extension"
+	"go.opentelemetry.io/collector/extension/extensionauth"
 	"go.opentelemetry.io/collector/extension/extensioncapabilities"
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/metric"
 	"go.uber.org/zap"
 
+	"github.com/nerc-project/ai-telemetry-collector/extension/gpuqueryextension/internal/login"
 	"github.com/nerc-project/ai-telemetry-collector/extension/gpuqueryextension/internal/metadata"
 	"github.com/nerc-project/ai-telemetry-collector/extension/gpuqueryextension/internal/pages"
 	"github.com/nerc-project/ai-telemetry-collector/internal/authz"
@@ -91,10 +95,15 @@ func (e *queryExtension) Start(ctx context.Context, host component.Host) error {
 		return err
 	}
 	site := router{api: handler}
-	if e.cfg.Auth == nil {
-		// The pages need a login to serve a site (a browser sends no bearer
-		// token); until then they are served in local mode only.
-		if site.pages, err = e.newPages(reader, handler); err != nil {
+	if e.cfg.Login != nil {
+		if site.authn, err = lookupAuthenticator(host, *e.cfg.Auth); err != nil {
+			return err
+		}
+		site.login = e.newLogin(ctx)
+	}
+	// A site serves pages only with a login: a browser sends no bearer token.
+	if e.cfg.Auth == nil || site.login != nil {
+		if site.pages, err = e.newPages(reader, handler, site.login); err != nil {
 			return err
 		}
 	}
@@ -109,9 +118,12 @@ func (e *queryExtension) Start(ctx context.Context, host component.Host) error {
 	}
 	e.server = server
 	e.addr = listener.Addr().String()
-	if site.pages != nil {
+	switch {
+	case site.login != nil:
+		e.settings.Logger.Info("Serving the AI Telemetry site (pages, login and API)", zap.String("endpoint", e.addr), zap.String("url", e.cfg.Login.PublicURL))
+	case site.pages != nil:
 		e.settings.Logger.Info("Serving the AI Telemetry site (pages and API) in local mode", zap.String("url", "http://"+e.addr+"/"))
-	} else {
+	default:
 		e.settings.Logger.Info("Serving the GPU query API", zap.String("endpoint", e.addr))
 	}
 	e.serverDone.Add(1)
@@ -126,8 +138,8 @@ func (e *queryExtension) Start(ctx context.Context, host component.Host) error {
 
 // newPages builds the pages over the API's store and scope, counted in the
 // API's request telemetry under "page <pattern>".
-func (e *queryExtension) newPages(reader gpustore.Reader, a *api) (http.Handler, error) {
-	return pages.New(pages.Settings{
+func (e *queryExtension) newPages(reader gpustore.Reader, a *api, lh *login.Handler) (http.Handler, error) {
+	set := pages.Settings{
 		Reader:   reader,
 		Scope:    func(r *http.Request) (gpustore.Scope, error) { return a.scoper.ReadScope(r.Context()) },
 		Local:    a.local,
@@ -135,7 +147,47 @@ func (e *queryExtension) newPages(reader gpustore.Reader, a *api) (http.Handler,
 		Now:      a.now,
 		Logger:   e.settings.Logger,
 		Count:    a.count,
+	}
+	if lh != nil {
+		set.User = sessionUser
+		// the logout form's answer redirects to Keycloak's end-session endpoint
+		set.FormActions = []string{lh.IssuerOrigin()}
+	}
+	return pages.New(set)
+}
+
+// newLogin builds the login with the collector's telemetry.
+func (e *queryExtension) newLogin(ctx context.Context) *login.Handler {
+	tb := e.telemetry
+	return login.New(login.Settings{
+		Config: *e.cfg.Login,
+		Now:    time.Now,
+		Logger: e.settings.Logger,
+		Logins: func(ctx context.Context, outcome string) {
+			tb.GpuQueryLogins.Add(ctx, 1, metric.WithAttributes(attribute.String("outcome", outcome)))
+		},
+		Refreshes: func(ctx context.Context, outcome string) {
+			tb.GpuQuerySessionRefreshes.Add(ctx, 1, metric.WithAttributes(attribute.String("outcome", outcome)))
+		},
+		// sessions end inside requests and evictions; the collector's context carries nothing they need
+		Ended:  func(reason string) { tb.GpuQuerySessionsEnded.Add(ctx, 1, metric.WithAttributes(attribute.String("reason", reason))) },
+		Active: func(delta int64) { tb.GpuQuerySessionsActive.Add(ctx, delta) },
 	})
+}
+
+var errNotAuthenticator = errors.New("extension is not a server authenticator")
+
+// lookupAuthenticator finds the auth extension as the login's authenticator.
+func lookupAuthenticator(host component.Host, id component.ID) (extensionauth.Server, error) {
+	ext, ok := host.GetExtensions()[id]
+	if !ok {
+		return nil, fmt.Errorf("authenticator %q: not configured", id)
+	}
+	a, ok := ext.(extensionauth.Server)
+	if !ok {
+		return nil, fmt.Errorf("authenticator %q: %w", id, errNotAuthenticator)
+	}
+	return a, nil
 }
 
 // Shutdown stops the server.

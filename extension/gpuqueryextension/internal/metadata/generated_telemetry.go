@@ -23,12 +23,16 @@ func Tracer(settings component.TelemetrySettings) trace.Tracer {
 // TelemetryBuilder provides an interface for components to report telemetry
 // as defined in metadata and user config.
 type TelemetryBuilder struct {
-	meter               metric.Meter
-	mu                  sync.Mutex
-	registrations       []metric.Registration
-	GpuQueryRefusals    metric.Int64Counter
-	GpuQueryRequests    metric.Int64Counter
-	GpuQueryStoreErrors metric.Int64Counter
+	meter                    metric.Meter
+	mu                       sync.Mutex
+	registrations            []metric.Registration
+	GpuQueryLogins           metric.Int64Counter
+	GpuQueryRefusals         metric.Int64Counter
+	GpuQueryRequests         metric.Int64Counter
+	GpuQuerySessionRefreshes metric.Int64Counter
+	GpuQuerySessionsActive   metric.Int64UpDownCounter
+	GpuQuerySessionsEnded    metric.Int64Counter
+	GpuQueryStoreErrors      metric.Int64Counter
 }
 
 // TelemetryBuilderOption applies changes to default builder.
@@ -60,6 +64,12 @@ func NewTelemetryBuilder(settings component.TelemetrySettings, options ...Teleme
 	}
 	builder.meter = Meter(settings)
 	var err, errs error
+	builder.GpuQueryLogins, err = builder.meter.Int64Counter(
+		"otelcol_gpu_query_logins",
+		metric.WithDescription("Logins through the site's OpenID Connect login, by outcome (success, failure). [Development]"),
+		metric.WithUnit("{login}"),
+	)
+	errs = errors.Join(errs, err)
 	builder.GpuQueryRefusals, err = builder.meter.Int64Counter(
 		"otelcol_gpu_query_refusals",
 		metric.WithDescription("Requests refused before reaching the store or by it, by reason (invalid_param, unauthenticated, forbidden, auth_unavailable, not_found, method_not_allowed, not_acceptable, bad_query). [Development]"),
@@ -70,6 +80,24 @@ func NewTelemetryBuilder(settings component.TelemetrySettings, options ...Teleme
 		"otelcol_gpu_query_requests",
 		metric.WithDescription("API and page requests answered, by route (the API route pattern, 'page <pattern>' for a page, /assets/ for the site's files, or unmatched) and status_class (2xx, 3xx, 4xx, 5xx). [Development]"),
 		metric.WithUnit("{request}"),
+	)
+	errs = errors.Join(errs, err)
+	builder.GpuQuerySessionRefreshes, err = builder.meter.Int64Counter(
+		"otelcol_gpu_query_session_refreshes",
+		metric.WithDescription("Refreshes of a login session's access token, by outcome (success, failure). [Development]"),
+		metric.WithUnit("{refresh}"),
+	)
+	errs = errors.Join(errs, err)
+	builder.GpuQuerySessionsActive, err = builder.meter.Int64UpDownCounter(
+		"otelcol_gpu_query_sessions_active",
+		metric.WithDescription("Login sessions held now. [Development]"),
+		metric.WithUnit("{session}"),
+	)
+	errs = errors.Join(errs, err)
+	builder.GpuQuerySessionsEnded, err = builder.meter.Int64Counter(
+		"otelcol_gpu_query_sessions_ended",
+		metric.WithDescription("Login sessions ended, by reason (logout, idle, absolute, refresh_failed, evicted). [Development]"),
+		metric.WithUnit("{session}"),
 	)
 	errs = errors.Join(errs, err)
 	builder.GpuQueryStoreErrors, err = builder.meter.Int64Counter(

@@ -19,13 +19,29 @@ func TestSetupTelemetry(t *testing.T) {
 	tb, err := metadata.NewTelemetryBuilder(testTel.NewTelemetrySettings())
 	require.NoError(t, err)
 	defer tb.Shutdown()
+	tb.GpuQueryLogins.Add(context.Background(), 1)
 	tb.GpuQueryRefusals.Add(context.Background(), 1)
 	tb.GpuQueryRequests.Add(context.Background(), 1)
+	tb.GpuQuerySessionRefreshes.Add(context.Background(), 1)
+	tb.GpuQuerySessionsActive.Add(context.Background(), 1)
+	tb.GpuQuerySessionsEnded.Add(context.Background(), 1)
 	tb.GpuQueryStoreErrors.Add(context.Background(), 1)
+	AssertEqualGpuQueryLogins(t, testTel,
+		[]metricdata.DataPoint[int64]{{Value: 1}},
+		metricdatatest.IgnoreTimestamp())
 	AssertEqualGpuQueryRefusals(t, testTel,
 		[]metricdata.DataPoint[int64]{{Value: 1}},
 		metricdatatest.IgnoreTimestamp())
 	AssertEqualGpuQueryRequests(t, testTel,
+		[]metricdata.DataPoint[int64]{{Value: 1}},
+		metricdatatest.IgnoreTimestamp())
+	AssertEqualGpuQuerySessionRefreshes(t, testTel,
+		[]metricdata.DataPoint[int64]{{Value: 1}},
+		metricdatatest.IgnoreTimestamp())
+	AssertEqualGpuQuerySessionsActive(t, testTel,
+		[]metricdata.DataPoint[int64]{{Value: 1}},
+		metricdatatest.IgnoreTimestamp())
+	AssertEqualGpuQuerySessionsEnded(t, testTel,
 		[]metricdata.DataPoint[int64]{{Value: 1}},
 		metricdatatest.IgnoreTimestamp())
 	AssertEqualGpuQueryStoreErrors(t, testTel,

@@ -31,6 +31,12 @@ type Settings struct {
 	Logger   *zap.Logger
 	// Count records one answer of route (its pattern) with its status.
 	Count func(ctx context.Context, route string, status int)
+	// User is the logged-in caller's name and the CSRF token of their
+	// logout form; nil or !ok: no login (local mode).
+	User func(*http.Request) (name, csrf string, ok bool)
+	// FormActions are origins besides this one that a form's answer may
+	// redirect to (the logout's redirect to the identity provider).
+	FormActions []string
 }
 
 // Handler serves the pages.
@@ -39,6 +45,7 @@ type Handler struct {
 	mux    *http.ServeMux
 	assets *assets
 	tmpl   *templates
+	csp    string
 }
 
 var _ http.Handler = (*Handler)(nil)
@@ -56,7 +63,7 @@ func New(set Settings) (*Handler, error) {
 	if err != nil {
 		return nil, err
 	}
-	h := &Handler{set: set, mux: http.NewServeMux(), assets: as, tmpl: tm}
+	h := &Handler{set: set, mux: http.NewServeMux(), assets: as, tmpl: tm, csp: contentSecurityPolicy(set.FormActions)}
 	h.page("GET /{$}", "overview", h.overview)
 	h.page("GET /projects/{hub}/{cluster}/{namespace}", "project", h.project)
 	h.page("GET /devices/{id}", "device", h.device)
@@ -67,7 +74,7 @@ func New(set Settings) (*Handler, error) {
 
 // ServeHTTP serves a page, an asset, or the not-found page.
 func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	setSecurityHeaders(w.Header())
+	setSecurityHeaders(w.Header(), h.csp)
 	if _, pattern := h.mux.Handler(r); pattern == "" {
 		h.counted("unmatched", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 			status := http.StatusNotFound
@@ -83,12 +90,20 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 }
 
 // contentSecurityPolicy allows the site's own stylesheet and images only:
-// no script, no inline style, no frame, forms to this origin.
-const contentSecurityPolicy = "default-src 'none'; style-src 'self'; img-src 'self'; form-action 'self'; " +
-	"frame-ancestors 'none'; base-uri 'none'"
+// no script, no inline style, no frame, forms to this origin (and where the
+// logout's answer redirects).
+func contentSecurityPolicy(formActions []string) string {
+	fa := "'self'"
+	for _, o := range formActions {
+		if o != "" {
+			fa += " " + o
+		}
+	}
+	return "default-src 'none'; style-src 'self'; img-src 'self'; form-action " + fa + "; frame-ancestors 'none'; base-uri 'none'"
+}
 
-func setSecurityHeaders(h http.Header) {
-	h.Set("Content-Security-Policy", contentSecurityPolicy)
+func setSecurityHeaders(h http.Header, csp string) {
+	h.Set("Content-Security-Policy", csp)
 	h.Set("X-Content-Type-Options", "nosniff")
 	h.Set("Referrer-Policy", "same-origin")
 }

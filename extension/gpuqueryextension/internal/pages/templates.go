@@ -31,6 +31,8 @@ type view struct {
 	Choices []struct{ Value, Label string }
 	Error   *errorView
 	Data    any
+	// User and CSRF: the logged-in caller and their logout form's token.
+	User, CSRF string
 }
 
 type errorView struct {
@@ -39,7 +41,11 @@ type errorView struct {
 }
 
 func (h *Handler) newView(r *http.Request, page string) *view {
-	return &view{Page: page, Local: h.set.Local, Assets: h.assets, Path: r.URL.Path, Choices: windowChoices}
+	v := &view{Page: page, Local: h.set.Local, Assets: h.assets, Path: r.URL.Path, Choices: windowChoices}
+	if h.set.User != nil {
+		v.User, v.CSRF, _ = h.set.User(r)
+	}
+	return v
 }
 
 // templates are the pages, each parsed with the layout.
