@@ -106,7 +106,9 @@ type site struct {
 	store gpustore.Store
 }
 
-func startSite(t *testing.T) *site {
+// startSite starts the site; configure changes gpu_query's configuration
+// once Keycloak runs and the site's address is chosen.
+func startSite(t *testing.T, configure ...func(q *Config, kc *testpeers.Keycloak)) *site {
 	t.Helper()
 	ctx := context.Background()
 	kc := testpeers.StartKeycloak(t, testpeers.KeycloakOptions{RealmFile: siteRealmFile})
@@ -135,6 +137,9 @@ func startSite(t *testing.T) *site {
 	qCfg.Storage = storageID
 	qCfg.Auth = &authID
 	qCfg.HTTP.Auth = configoptional.Some(confighttp.AuthConfig{Config: configauth.Config{AuthenticatorID: authID}})
+	for _, c := range configure {
+		c(qCfg, kc)
+	}
 	require.NoError(t, qCfg.Validate())
 
 	h := host{}
@@ -197,32 +202,53 @@ func clientCredentialsToken(t *testing.T, kc *testpeers.Keycloak, clientID strin
 	return tok.AccessToken
 }
 
-// setTokenLifespan sets a client's access token lifespan (seconds) through
-// Keycloak's admin REST API, as site-admin (manage-clients).
+// setTokenLifespan sets a client's access token lifespan (seconds).
 func setTokenLifespan(t *testing.T, kc *testpeers.Keycloak, clientID string, seconds int) {
 	t.Helper()
+	updateClient(t, kc, clientID, func(c map[string]any) {
+		attrs, _ := c["attributes"].(map[string]any)
+		if attrs == nil {
+			attrs = map[string]any{}
+		}
+		attrs["access.token.lifespan"] = strconv.Itoa(seconds)
+		c["attributes"] = attrs
+	})
+}
+
+// adminClient calls Keycloak's admin REST API as site-admin's service
+// account (manage-clients, manage-users).
+func adminClient(t *testing.T, kc *testpeers.Keycloak) *http.Client {
+	t.Helper()
 	cc := clientcredentials.Config{ClientID: "site-admin", ClientSecret: kc.Secret("site-admin"), TokenURL: kc.TokenURL()}
-	hc := cc.Client(context.Background())
-	admin := kc.URL() + "/admin/realms/" + kc.Realm() + "/clients"
-	resp, err := hc.Get(admin + "?clientId=" + url.QueryEscape(clientID))
+	return cc.Client(context.Background())
+}
+
+func getJSON(t *testing.T, hc *http.Client, u string, v any) {
+	t.Helper()
+	resp, err := hc.Get(u)
 	require.NoError(t, err)
+	defer func() { _ = resp.Body.Close() }()
+	require.Equal(t, http.StatusOK, resp.StatusCode, u)
+	require.NoError(t, json.NewDecoder(resp.Body).Decode(v))
+}
+
+// updateClient changes a client's representation through Keycloak's admin
+// REST API, as site-admin (manage-clients).
+func updateClient(t *testing.T, kc *testpeers.Keycloak, clientID string, change func(map[string]any)) {
+	t.Helper()
+	hc := adminClient(t, kc)
+	admin := kc.URL() + "/admin/realms/" + kc.Realm() + "/clients"
 	var clients []map[string]any
-	require.NoError(t, json.NewDecoder(resp.Body).Decode(&clients))
-	_ = resp.Body.Close()
+	getJSON(t, hc, admin+"?clientId="+url.QueryEscape(clientID), &clients)
 	require.Len(t, clients, 1)
 	c := clients[0]
-	attrs, _ := c["attributes"].(map[string]any)
-	if attrs == nil {
-		attrs = map[string]any{}
-	}
-	attrs["access.token.lifespan"] = strconv.Itoa(seconds)
-	c["attributes"] = attrs
+	change(c)
 	body, err := json.Marshal(c)
 	require.NoError(t, err)
 	req, err := http.NewRequest(http.MethodPut, admin+"/"+c["id"].(string), bytes.NewReader(body))
 	require.NoError(t, err)
 	req.Header.Set("Content-Type", "application/json")
-	resp, err = hc.Do(req)
+	resp, err := hc.Do(req)
 	require.NoError(t, err)
 	_ = resp.Body.Close()
 	require.Equal(t, http.StatusNoContent, resp.StatusCode)
