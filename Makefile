@@ -24,7 +24,7 @@ VALIDATE_ENV := CLUSTER_NAME=nerc-ocp-prod GATEWAY_OTLP_ENDPOINT=otel-gateway.ex
 	KEYCLOAK_CLIENT_ID=nerc-ocp-prod-agent KEYCLOAK_CLIENT_SECRET=placeholder \
 	PROM_PROXY_URL=https://prom-keycloak-proxy.example.org PROM_PROXY_CLIENT_SECRET=placeholder TEMPO_ENDPOINT=tempo-distributor.example.org:4317 \
 	CLICKHOUSE_ENDPOINT=tcp://clickhouse.example.org:9440?secure=true CLICKHOUSE_PASSWORD=placeholder \
-	CLICKHOUSE_SITE_PASSWORD=placeholder \
+	CLICKHOUSE_SITE_PASSWORD=placeholder SITE_PUBLIC_URL=https://site.example.org SITE_LOGIN_CLIENT_SECRET=placeholder \
 	STORAGE_DIR=$(CURDIR)/_build/validate/storage SERVICE_ACCOUNT_TOKEN_FILE=$(CURDIR)/_build/validate/token
 
 .DEFAULT_GOAL := help

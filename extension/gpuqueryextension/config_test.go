@@ -10,6 +10,7 @@ import (
 	"go.opentelemetry.io/collector/confmap"
 	"go.opentelemetry.io/collector/confmap/confmaptest"
 
+	"github.com/nerc-project/ai-telemetry-collector/extension/gpuqueryextension/internal/login"
 	"github.com/nerc-project/ai-telemetry-collector/extension/gpuqueryextension/internal/metadata"
 )
 
@@ -42,6 +43,15 @@ func TestLoadConfig(t *testing.T) {
 		{name: "both", wantErr: errAuthAndLocal},
 		{name: "local_with_authenticator", wantErr: errLocalWithAuth},
 		{name: "no_endpoint", wantErr: errNoEndpoint},
+		{name: "site_login", check: func(t *testing.T, c *Config) {
+			require.NotNil(t, c.Login)
+			assert.False(t, c.HTTP.Auth.HasValue())
+			assert.Equal(t, "github", c.Login.IdPHint)
+			assert.Equal(t, "ai-telemetry-site-login", c.Login.ClientID)
+		}},
+		{name: "login_with_http_auth", wantErr: errLoginHTTPAuth},
+		{name: "login_in_local_mode", wantErr: errLoginLocal},
+		{name: "login_over_http", wantErr: login.ErrPublicURL},
 		{name: "trace_url_without_placeholder", wantErr: errTraceURL},
 		{name: "trace_url_not_http", wantErr: errTraceURL},
 	}

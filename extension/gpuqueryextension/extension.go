@@ -170,7 +170,9 @@ func (e *queryExtension) newLogin(ctx context.Context) *login.Handler {
 			tb.GpuQuerySessionRefreshes.Add(ctx, 1, metric.WithAttributes(attribute.String("outcome", outcome)))
 		},
 		// sessions end inside requests and evictions; the collector's context carries nothing they need
-		Ended:  func(reason string) { tb.GpuQuerySessionsEnded.Add(ctx, 1, metric.WithAttributes(attribute.String("reason", reason))) },
+		Ended: func(reason string) {
+			tb.GpuQuerySessionsEnded.Add(ctx, 1, metric.WithAttributes(attribute.String("reason", reason)))
+		},
 		Active: func(delta int64) { tb.GpuQuerySessionsActive.Add(ctx, delta) },
 	})
 }

@@ -20,6 +20,7 @@ import (
 	"go.uber.org/zap"
 	"go.uber.org/zap/zaptest/observer"
 
+	"github.com/nerc-project/ai-telemetry-collector/extension/gpuqueryextension/internal/login"
 	"github.com/nerc-project/ai-telemetry-collector/extension/gpuqueryextension/internal/metadata"
 	"github.com/nerc-project/ai-telemetry-collector/internal/authz"
 	"github.com/nerc-project/ai-telemetry-collector/internal/gpustore"
@@ -183,6 +184,37 @@ func TestStartSite(t *testing.T) {
 	status, hdr, _ = fetch(t, ext.addr, "/", "Bearer team-a")
 	assert.Equal(t, http.StatusNotFound, status)
 	assert.Equal(t, mediaProblem, hdr.Get("Content-Type"))
+}
+
+// TestStartSiteWithLogin: with a login, a page without a session redirects
+// to it (keeping where to return), the API takes bearer tokens itself (no
+// http::auth) and answers 401 without one, and the login answers its path.
+func TestStartSiteWithLogin(t *testing.T) {
+	cfg := siteConfig()
+	cfg.HTTP.Auth = configoptional.None[confighttp.AuthConfig]()
+	cfg.Login = &login.Config{IssuerURL: "http://127.0.0.1:1/realms/none", PublicURL: "http://127.0.0.1:8080", ClientID: "site-web", ClientSecret: "s"}
+	require.NoError(t, cfg.Validate())
+	ext, err := startExtension(t, cfg, host{storageID: storeExt{store: memFull{fixture()}}, authID: siteExtension{}}, nil)
+	require.NoError(t, err)
+
+	noRedirect := &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+	resp, err := noRedirect.Get("http://" + ext.addr + "/projects/moc/nerc-ocp-prod/team-a?window=7d")
+	require.NoError(t, err)
+	_ = resp.Body.Close()
+	assert.Equal(t, http.StatusSeeOther, resp.StatusCode)
+	assert.Equal(t, "/login?next=%2Fprojects%2Fmoc%2Fnerc-ocp-prod%2Fteam-a%3Fwindow%3D7d", resp.Header.Get("Location"))
+
+	status, hdr, _ := fetch(t, ext.addr, "/api/v1/projects", "")
+	assert.Equal(t, http.StatusUnauthorized, status)
+	assert.Equal(t, "Bearer", hdr.Get("WWW-Authenticate"))
+	status, _, body := fetch(t, ext.addr, "/api/v1/projects", "Bearer team-a")
+	require.Equal(t, http.StatusOK, status, "%s", body)
+	assert.Contains(t, string(body), `"namespace":"team-a"`)
+	assert.NotContains(t, string(body), "team-b")
+
+	// the login serves /login: here it says that Keycloak cannot be reached
+	status, _, body = fetch(t, ext.addr, "/login", "")
+	assert.Equal(t, http.StatusServiceUnavailable, status, "Keycloak cannot be reached: %s", body)
 }
 
 // TestStartLocal: local mode serves everything, warns at Start and marks answers.

@@ -4,12 +4,12 @@ package gpuqueryextension
 
 import (
 	"encoding/csv"
-	"math"
-	"strconv"
 	"io"
+	"math"
 	"net/http"
 	"net/http/cookiejar"
 	"net/url"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -334,7 +334,6 @@ func attrIs(n *html.Node, key string) (string, bool) {
 	return "", false
 }
 
-
 // endUserSessions logs a user out of every Keycloak session (admin REST
 // API, as site-admin): their refresh tokens stop working.
 func endUserSessions(t *testing.T, kc *testpeers.Keycloak, user string) {
@@ -349,4 +348,3 @@ func endUserSessions(t *testing.T, kc *testpeers.Keycloak, user string) {
 	_ = resp.Body.Close()
 	require.Equal(t, http.StatusNoContent, resp.StatusCode)
 }
-

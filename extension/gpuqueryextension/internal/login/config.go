@@ -67,8 +67,9 @@ func (c Config) withDefaults() Config {
 }
 
 var (
-	errIssuer    = errors.New("login::issuer_url: must be an https URL (http only on a loopback host)")
-	errPublicURL = errors.New("login::public_url: must be an https URL without path, query or fragment (http only on a loopback host)")
+	errIssuer = errors.New("login::issuer_url: must be an https URL (http only on a loopback host)")
+	// ErrPublicURL: the site's address is not https (or loopback http).
+	ErrPublicURL = errors.New("login::public_url: must be an https URL without path, query or fragment (http only on a loopback host)")
 	errClient    = errors.New("login::client_id and login::client_secret: must be set (a confidential client)")
 	errTimeouts  = errors.New("login::idle_timeout and login::absolute_timeout: must not be negative, idle at most absolute")
 	errMax       = errors.New("login::max_sessions: must not be negative")
@@ -82,7 +83,7 @@ func (c *Config) Validate() error {
 		errs = append(errs, errIssuer)
 	}
 	if u, err := url.Parse(c.PublicURL); err != nil || !secureOrLoopback(u) || (u.Path != "" && u.Path != "/") || u.RawQuery != "" || u.Fragment != "" {
-		errs = append(errs, errPublicURL)
+		errs = append(errs, ErrPublicURL)
 	}
 	if c.ClientID == "" || c.ClientSecret == "" {
 		errs = append(errs, errClient)
