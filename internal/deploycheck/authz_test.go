@@ -130,8 +130,9 @@ func authorizationProblems(cfg map[string]any) []string {
 			checkAuthorizer("processor "+procs[authz], str(get(cfg, "processors", procs[authz], "authorizer")))
 		}
 	}
-	// The site's API (gpu_query) reads, and must scope every read to the
-	// caller: an authenticated listener and a read scoper, never local mode.
+	// The site (gpu_query) reads, and must scope every read to the caller:
+	// an authenticated listener (http.auth, or its login, which authenticates
+	// with the auth extension) and a read scoper, never local mode.
 	for _, id := range slices.Sorted(maps.Keys(extensions)) {
 		if componentType(id) != "gpu_query" || !slices.Contains(enabled, id) {
 			continue
@@ -140,8 +141,12 @@ func authorizationProblems(cfg map[string]any) []string {
 			add("extension %s: insecure_local_mode serves every project's data to every caller, unauthenticated", id)
 			continue
 		}
-		if a := str(get(extensions, id, "http", "auth", "authenticator")); a == "" || !slices.Contains(enabled, a) || !validatesTokens(a) {
-			add("extension %s: http.auth.authenticator is not an enabled server-side authenticator: callers are not authenticated", id)
+		a := str(get(extensions, id, "http", "auth", "authenticator"))
+		if get(extensions, id, "login") != nil {
+			a = str(get(extensions, id, "auth"))
+		}
+		if a == "" || !slices.Contains(enabled, a) || !validatesTokens(a) {
+			add("extension %s: no enabled server-side authenticator (http.auth.authenticator, or auth with a login): callers are not authenticated", id)
 		}
 		checkAuthorizer("extension "+id, str(get(extensions, id, "auth")))
 	}
@@ -251,15 +256,19 @@ func TestSiteAuthorizationProblems(t *testing.T) {
 			del(c, "extensions", "gpu_query", "http", "auth")
 		}, "extension gpu_query: insecure_local_mode serves every project's data"},
 		{
-			"no authenticator", func(c map[string]any) { del(c, "extensions", "gpu_query", "http", "auth") },
-			"extension gpu_query: http.auth.authenticator is not an enabled server-side authenticator",
+			"no login and no http.auth", func(c map[string]any) { del(c, "extensions", "gpu_query", "login") },
+			"extension gpu_query: no enabled server-side authenticator",
 		},
-		{"authenticator not enabled", func(c map[string]any) {
+		{"http.auth authenticator not enabled", func(c map[string]any) {
+			del(c, "extensions", "gpu_query", "login")
 			set(c, "keycloakauth/other", "extensions", "gpu_query", "http", "auth", "authenticator")
-		}, "extension gpu_query: http.auth.authenticator is not an enabled server-side authenticator"},
+		}, "extension gpu_query: no enabled server-side authenticator"},
+		{"the login's authenticator not enabled", func(c map[string]any) {
+			set(c, "keycloakauth/other", "extensions", "gpu_query", "auth")
+		}, "extension gpu_query: no enabled server-side authenticator"},
 		{"client-only authenticator", func(c map[string]any) {
 			del(c, "extensions", "keycloakauth", "server")
-		}, "extension gpu_query: http.auth.authenticator is not an enabled server-side authenticator"},
+		}, "extension gpu_query: no enabled server-side authenticator"},
 		{
 			"no read scoper", func(c map[string]any) { del(c, "extensions", "gpu_query", "auth") },
 			"extension gpu_query names no authorizer",
