@@ -80,6 +80,7 @@ test: deps ## Everything: unit tests (race), brief fuzzing, integration tests, b
 	$(MAKE) gpustore-test
 	$(MAKE) fuzz
 	$(MAKE) integration
+	$(MAKE) browser-test
 	$(MAKE) build
 	$(MAKE) validate
 	$(MAKE) smoke
@@ -147,6 +148,18 @@ keycloak: ## Download Keycloak (Maven Central, once, into .tools/keycloak) and f
 integration: deps keycloak ## Integration tests against real peers (Alertmanager, Prometheus, Keycloak)
 	KEYCLOAK_HOME="$$(./scripts/keycloak.sh home)" KEYCLOAK_JAVA_HOME="$$(./scripts/keycloak.sh java-home)" \
 		$(GO) test -race -tags integration -count=1 -run 'Real' ./receiver/... ./extension/...
+
+# axe-core for the browser tests, pinned by the lockfile (npm ci).
+test/browser/node_modules/.installed: test/browser/package.json test/browser/package-lock.json
+	npm ci --prefix test/browser --no-audit --no-fund --loglevel=error
+	@touch $@
+
+.PHONY: browser-test
+browser-test: deps keycloak test/browser/node_modules/.installed ## The pages in Debian's chromium (chromedp): console, requests, charts, axe-core, CSP, the login through the real Keycloak; screenshots in _build/browser
+	CHROMIUM_BINARY=$$(command -v chromium) AXE_CORE_JS=$(CURDIR)/test/browser/node_modules/axe-core/axe.min.js \
+		BROWSER_ARTIFACTS=$(CURDIR)/_build/browser \
+		KEYCLOAK_HOME="$$(./scripts/keycloak.sh home)" KEYCLOAK_JAVA_HOME="$$(./scripts/keycloak.sh java-home)" \
+		$(GO) test -tags browser -count=1 -run 'Browser' -v ./extension/gpuqueryextension/
 
 .PHONY: validate
 validate: $(DIST) ## Check every file in configs/ with the built binary

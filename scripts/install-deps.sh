@@ -7,7 +7,9 @@
 # keycloakauth's integration test) and, when no Java 17+ is installed,
 # openjdk-17-jre-headless for Keycloak (scripts/keycloak.sh prefers a Java 21+
 # from JAVA_HOME or /usr/lib/jvm when there is one), and python3-venv when
-# python3 -m venv is unavailable (make dashboards-test builds .tools/venv with it).
+# python3 -m venv is unavailable (make dashboards-test builds .tools/venv with it),
+# chromium (make browser-test drives it with chromedp) and npm (make
+# browser-test installs axe-core, pinned by test/browser/package-lock.json).
 set -euo pipefail
 
 need=()
@@ -18,6 +20,8 @@ command -v mvn >/dev/null || need+=(maven)
 command -v unzip >/dev/null || need+=(unzip)
 command -v python3 >/dev/null || need+=(python3)
 python3 -m venv --help >/dev/null 2>&1 && python3 -c 'import ensurepip' >/dev/null 2>&1 || need+=(python3-venv)
+command -v chromium >/dev/null || need+=(chromium)
+command -v npm >/dev/null || need+=(npm)
 "$(dirname "$0")/keycloak.sh" java-home >/dev/null 2>&1 || need+=(openjdk-17-jre-headless)
 
 if [ ${#need[@]} -eq 0 ]; then

@@ -82,11 +82,14 @@ type seriesOf struct {
 	value       func(gpustore.UtilizationPoint) float64
 }
 
-func timeScale(w gpustore.Window) func(time.Time) float64 {
+func timeScale(w gpustore.Window) func(time.Time) float64 { return timeScaleFrom(w, padL) }
+
+// timeScaleFrom maps the window onto [left, chartW-padR].
+func timeScaleFrom(w gpustore.Window, left float64) func(time.Time) float64 {
 	span := w.To.Sub(w.From).Seconds()
 	return func(t time.Time) float64 {
 		f := t.Sub(w.From).Seconds() / span
-		return padL + math.Min(math.Max(f, 0), 1)*(chartW-padL-padR)
+		return left + math.Min(math.Max(f, 0), 1)*(chartW-left-padR)
 	}
 }
 
@@ -125,6 +128,7 @@ func axisNumber(v float64, unit string) string {
 // timeline is who held what when: one row per device, a bar per session.
 type timeline struct {
 	Title  string
+	LabelX int
 	Rows   []timelineRow
 	XTicks []tick
 	W, H   int
@@ -143,12 +147,17 @@ type timelineBar struct {
 	Href  string
 }
 
-const timelineRowH = 22
+const (
+	timelineRowH = 22
+	// timelineLabelW is the timeline's label column: a GPU's short id or a
+	// namespace (up to 63 characters, cut by the viewBox beyond ~16).
+	timelineLabelW = 120
+)
 
 // newTimeline lays the sessions out by label (device or project).
 func newTimeline(title string, w gpustore.Window, sessions []gpustore.Session, label func(gpustore.Session) string, now time.Time) timeline {
-	x := timeScale(w)
-	tl := timeline{Title: title, W: chartW}
+	x := timeScaleFrom(w, timelineLabelW)
+	tl := timeline{Title: title, W: chartW, LabelX: timelineLabelW - 6}
 	rows := map[string]int{}
 	for _, s := range sessions {
 		l := label(s)
