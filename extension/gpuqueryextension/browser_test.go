@@ -345,3 +345,34 @@ func TestBrowserLogin(t *testing.T) {
 	tb.open(public + "/" + fixtureWindow)
 	assert.True(t, tb.waitURL(func(u string) bool { return strings.HasPrefix(u, s.kc.URL()) }), "the site's session is gone: login again")
 }
+
+// TestBrowserBrokeredLogin: with kc_idp_hint=github the login skips
+// Keycloak's own page and goes to the identity provider Keycloak brokers: a
+// second realm of the same Keycloak stands in for GitHub (unreachable
+// here). Its user gina comes back as a new NERC user whom the broker's
+// mapper puts in team-a, and she sees team-a.
+func TestBrowserBrokeredLogin(t *testing.T) {
+	s, public := startLoginSite(t, "github")
+	browser := newBrowserContext(t)
+	tb := newTab(t, browser)
+
+	tb.open(public + "/" + fixtureWindow)
+	require.True(t, tb.waitURL(func(u string) bool { return strings.Contains(u, "/realms/github-standin/") }),
+		"kc_idp_hint sends the browser past NERC's login page to the identity provider")
+	tb.do(chromedp.WaitVisible(chromedp.CSS("#username")))
+	tb.screenshot("broker-login")
+	tb.do(
+		chromedp.SendKeys(chromedp.CSS("#username"), "gina"),
+		chromedp.SendKeys(chromedp.CSS("#password"), s.kc.Secret("gina")),
+		chromedp.Click(chromedp.CSS("#kc-login")),
+	)
+	if !tb.waitURL(func(u string) bool { return u == public+"/"+fixtureWindow }) {
+		tb.screenshot("broker-stuck")
+		t.Fatalf("the brokered login did not come back to the site (screenshot broker-stuck): %s", eval[string](tb, `location.href`))
+	}
+	tb.do(chromedp.WaitVisible(chromedp.CSS("[data-field=user]")))
+	tb.takeProblems()
+	assert.Equal(t, "gina", eval[string](tb, `document.querySelector("[data-field=user]").innerText`))
+	assert.Equal(t, []string{"team-a"}, eval[[]string](tb, `[...document.querySelectorAll("tr[data-project]")].map(r => r.dataset.project)`))
+	tb.checkPage("overview-brokered")
+}

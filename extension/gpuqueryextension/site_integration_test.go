@@ -42,6 +42,9 @@ import (
 // dave nothing; the client team-a-reader's service account in team-a.
 const (
 	siteRealmFile      = "../keycloakauth/testdata/realm-site.json"
+	// standinRealmFile stands in for GitHub, which the site realm brokers
+	// (identity provider github; its users get group team-a).
+	standinRealmFile = "../keycloakauth/testdata/realm-github-standin.json"
 	siteResourceServer = "ai-telemetry-site"
 	fixtureDir         = "../../tests/dashboards/testdata"
 )
@@ -111,7 +114,7 @@ type site struct {
 func startSite(t *testing.T, configure ...func(q *Config, kc *testpeers.Keycloak)) *site {
 	t.Helper()
 	ctx := context.Background()
-	kc := testpeers.StartKeycloak(t, testpeers.KeycloakOptions{RealmFile: siteRealmFile})
+	kc := testpeers.StartKeycloak(t, testpeers.KeycloakOptions{RealmFile: siteRealmFile, MoreRealmFiles: []string{standinRealmFile}})
 
 	kcFactory := keycloakauth.NewFactory()
 	kcCfg := kcFactory.CreateDefaultConfig().(*keycloakauth.Config)

@@ -28,8 +28,8 @@ import (
 
 // startLoginSite is the site with the OpenID Connect login against the real
 // Keycloak: its confidential client site-web gets this run's callback and
-// post-logout address.
-func startLoginSite(t *testing.T) (*site, string) {
+// post-logout address. idpHint, when given, is the login's kc_idp_hint.
+func startLoginSite(t *testing.T, idpHint ...string) (*site, string) {
 	t.Helper()
 	var public string
 	s := startSite(t, func(q *Config, kc *testpeers.Keycloak) {
@@ -38,6 +38,9 @@ func startLoginSite(t *testing.T) (*site, string) {
 		q.Login = &login.Config{
 			IssuerURL: kc.URL() + "/realms/" + kc.Realm(), PublicURL: public,
 			ClientID: "site-web", ClientSecret: configopaque.String(kc.Secret("site-web")),
+		}
+		if len(idpHint) > 0 {
+			q.Login.IdPHint = idpHint[0]
 		}
 		updateClient(t, kc, "site-web", func(c map[string]any) {
 			c["redirectUris"] = []string{public + login.PathCallback}

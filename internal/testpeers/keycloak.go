@@ -2,6 +2,7 @@ package testpeers
 
 import (
 	"encoding/json"
+	"fmt"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -27,8 +28,12 @@ var placeholder = regexp.MustCompile(`SECRET_OF_[A-Za-z0-9_-]+`)
 
 // KeycloakOptions configure a Keycloak.
 type KeycloakOptions struct {
-	// RealmFile is the realm to import, with SECRET_OF_{client} placeholders.
+	// RealmFile is the realm to import, with SECRET_OF_{client} placeholders
+	// and KEYCLOAK_URL_OF_THIS_RUN for this Keycloak's base URL.
 	RealmFile string
+	// MoreRealmFiles are imported too (a realm standing in for an external
+	// identity provider); their placeholders share RealmFile's secrets.
+	MoreRealmFiles []string
 	// AccessTokenLifespan overrides the realm's token lifespan when not zero.
 	AccessTokenLifespan time.Duration
 }
@@ -40,6 +45,7 @@ type Keycloak struct {
 	home, javaHome string
 	realm          string            // the realm's name
 	realmJSON      []byte            // with this run's secrets
+	moreJSON       [][]byte          // MoreRealmFiles, likewise
 	secrets        map[string]string // client id -> secret
 	port           string
 	proc           *Process
@@ -50,12 +56,36 @@ type Keycloak struct {
 func StartKeycloak(t testing.TB, opts KeycloakOptions) *Keycloak {
 	t.Helper()
 	home, javaHome := keycloakInstallation(t)
-	raw, err := os.ReadFile(opts.RealmFile)
-	require.NoError(t, err)
 	kc := &Keycloak{
 		t: t, home: home, javaHome: javaHome, secrets: map[string]string{},
 		port: FreePort(t),
 	}
+	realm := kc.readRealm(opts.RealmFile)
+	kc.realm, _ = realm["realm"].(string)
+	require.NotEmpty(t, kc.realm, "realm %s has no name", opts.RealmFile)
+	if opts.AccessTokenLifespan > 0 {
+		realm["accessTokenLifespan"] = int(opts.AccessTokenLifespan.Seconds())
+	}
+	var err error
+	kc.realmJSON, err = json.Marshal(realm)
+	require.NoError(t, err)
+	for _, f := range opts.MoreRealmFiles {
+		b, err := json.Marshal(kc.readRealm(f))
+		require.NoError(t, err)
+		kc.moreJSON = append(kc.moreJSON, b)
+	}
+	kc.proc = NewProcess(t, t.TempDir(), "keycloak", filepath.Join(home, "bin", "kc.sh"), []string{"JAVA_HOME=" + javaHome},
+		"start-dev", "--http-host=127.0.0.1", "--http-port="+kc.port, "--http-management-port="+FreePort(t),
+		"--db=dev-mem", "--import-realm")
+	kc.Start()
+	return kc
+}
+
+// readRealm reads a realm file with this run's secrets and URL.
+func (kc *Keycloak) readRealm(path string) map[string]any {
+	t := kc.t
+	raw, err := os.ReadFile(path)
+	require.NoError(t, err)
 	raw = placeholder.ReplaceAllFunc(raw, func(p []byte) []byte {
 		client := strings.TrimPrefix(string(p), "SECRET_OF_")
 		if kc.secrets[client] == "" {
@@ -63,21 +93,15 @@ func StartKeycloak(t testing.TB, opts KeycloakOptions) *Keycloak {
 		}
 		return []byte(kc.secrets[client])
 	})
+	raw = []byte(strings.ReplaceAll(string(raw), urlPlaceholder, kc.URL()))
 	var realm map[string]any
-	require.NoError(t, json.Unmarshal(raw, &realm), "realm %s", opts.RealmFile)
-	kc.realm, _ = realm["realm"].(string)
-	require.NotEmpty(t, kc.realm, "realm %s has no name", opts.RealmFile)
-	if opts.AccessTokenLifespan > 0 {
-		realm["accessTokenLifespan"] = int(opts.AccessTokenLifespan.Seconds())
-	}
-	kc.realmJSON, err = json.Marshal(realm)
-	require.NoError(t, err)
-	kc.proc = NewProcess(t, t.TempDir(), "keycloak", filepath.Join(home, "bin", "kc.sh"), []string{"JAVA_HOME=" + javaHome},
-		"start-dev", "--http-host=127.0.0.1", "--http-port="+kc.port, "--http-management-port="+FreePort(t),
-		"--db=dev-mem", "--import-realm")
-	kc.Start()
-	return kc
+	require.NoError(t, json.Unmarshal(raw, &realm), "realm %s", path)
+	return realm
 }
+
+// urlPlaceholder stands for this Keycloak's base URL in a realm file (a
+// broker's endpoints in another realm of the same Keycloak).
+const urlPlaceholder = "KEYCLOAK_URL_OF_THIS_RUN"
 
 func keycloakInstallation(t testing.TB) (home, javaHome string) {
 	t.Helper()
@@ -130,8 +154,14 @@ func (kc *Keycloak) Start() {
 	for _, f := range stale {
 		require.NoError(t, os.Remove(f))
 	}
-	require.NoError(t, os.WriteFile(filepath.Join(importDir, "realm.json"), kc.realmJSON, 0o600))
-	defer func() { _ = os.Remove(filepath.Join(importDir, "realm.json")) }()
+	files := map[string][]byte{"realm.json": kc.realmJSON}
+	for i, b := range kc.moreJSON {
+		files[fmt.Sprintf("realm-%d.json", i+1)] = b
+	}
+	for name, b := range files {
+		require.NoError(t, os.WriteFile(filepath.Join(importDir, name), b, 0o600))
+		defer func() { _ = os.Remove(filepath.Join(importDir, name)) }()
+	}
 
 	kc.proc.Start()
 	kc.proc.WaitReady(kc.URL()+"/realms/"+kc.realm+"/.well-known/openid-configuration", startupTimeout)

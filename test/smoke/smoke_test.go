@@ -11,6 +11,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"io"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -315,6 +316,18 @@ func TestLocalConfigScrapesDCGMIntoFiles(t *testing.T) {
 		"GPU-6b0d4e93-2f8a-4c17-b3e5-91a7c2d8f604/1": map[string]any{"namespace": "team-b", "pod": "jupyter-alice-0"},
 		"GPU-6b0d4e93-2f8a-4c17-b3e5-91a7c2d8f604/2": nil,
 	}, holders)
+
+	// ... and the pages, from the same store: team-b's project page names its
+	// notebook on the MIG slice, and says it is local mode's.
+	resp, err := http.Get(site + "/projects/moc/" + smokeCluster + "/team-b")
+	require.NoError(t, err)
+	page, err := io.ReadAll(resp.Body)
+	_ = resp.Body.Close()
+	require.NoError(t, err)
+	require.Equal(t, http.StatusOK, resp.StatusCode, "%s", page)
+	assert.True(t, strings.HasPrefix(resp.Header.Get("Content-Type"), "text/html"))
+	assert.Contains(t, string(page), "Local mode:")
+	assert.Contains(t, string(page), "jupyter-alice-0")
 
 	// A clean stop: SIGTERM, exit status 0, shutdown logged.
 	require.NoError(t, cmd.Process.Signal(syscall.SIGTERM))
