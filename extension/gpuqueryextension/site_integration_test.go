@@ -41,12 +41,13 @@ import (
 // team-a, bob in team-b, carol manager of nerc-ocp-prod, erin of hub moc,
 // dave nothing; the client team-a-reader's service account in team-a.
 const (
-	siteRealmFile = "../keycloakauth/testdata/realm-site.json"
-	// standinRealmFile stands in for GitHub, which the site realm brokers
-	// (identity provider github; its users get group team-a).
-	standinRealmFile   = "../keycloakauth/testdata/realm-github-standin.json"
+	siteRealmFile      = "../keycloakauth/testdata/realm-site.json"
 	siteResourceServer = "ai-telemetry-site"
 	fixtureDir         = "../../tests/dashboards/testdata"
+
+	// standinRealmFile stands in for GitHub, which the site realm brokers
+	// (identity provider github; its users get group team-a).
+	standinRealmFile = "../keycloakauth/testdata/realm-github-standin.json"
 )
 
 // The recorded fixtures end here; the store's clock, so that retention

@@ -101,6 +101,7 @@ const (
 )
 
 func (h *Handler) setCookie(w http.ResponseWriter, base, value string, maxAge int) {
+	//nolint:gosec // G124: Secure whenever public_url is https; Validate allows http only on a loopback address
 	http.SetCookie(w, &http.Cookie{
 		Name: h.cookieName(base), Value: value, Path: "/", MaxAge: maxAge,
 		HttpOnly: true, Secure: h.set.Config.secure(), SameSite: http.SameSiteLaxMode,

@@ -85,8 +85,10 @@ type recorded struct {
 
 func newHandler(t *testing.T, public string, c *clock, r *recorded, change ...func(*Config)) *Handler {
 	t.Helper()
-	cfg := Config{IssuerURL: "http://127.0.0.1:1/realms/none", PublicURL: public, ClientID: "site-web", ClientSecret: "s",
-		IdleTimeout: 30 * time.Minute, AbsoluteTimeout: 12 * time.Hour, MaxSessions: 2}
+	cfg := Config{
+		IssuerURL: "http://127.0.0.1:1/realms/none", PublicURL: public, ClientID: "site-web", ClientSecret: "s",
+		IdleTimeout: 30 * time.Minute, AbsoluteTimeout: 12 * time.Hour, MaxSessions: 2,
+	}
 	for _, ch := range change {
 		ch(&cfg)
 	}
@@ -102,8 +104,10 @@ func newHandler(t *testing.T, public string, c *clock, r *recorded, change ...fu
 // addSession stores a session as a completed login would, its token valid
 // for an hour.
 func addSession(h *Handler, c *clock, user string) *Session {
-	s := &Session{id: randomToken(), User: user, CSRF: randomToken(), created: c.now(), lastUsed: c.now(),
-		token: &oauth2.Token{AccessToken: "at-" + user, RefreshToken: "", Expiry: c.now().Add(time.Hour)}}
+	s := &Session{
+		id: randomToken(), User: user, CSRF: randomToken(), created: c.now(), lastUsed: c.now(),
+		token: &oauth2.Token{AccessToken: "at-" + user, RefreshToken: "", Expiry: c.now().Add(time.Hour)},
+	}
 	h.sessions.add(s)
 	h.set.Active(1)
 	return s

@@ -32,8 +32,10 @@ type heldDevice struct {
 
 // projectFilter reads the project's path segments.
 func projectFilter(r *http.Request, scope gpustore.Scope) (gpustore.Filter, error) {
-	f := gpustore.Filter{Scope: scope, Limit: gpustore.MaxLimit,
-		Hub: r.PathValue("hub"), Cluster: r.PathValue("cluster"), Namespace: r.PathValue("namespace")}
+	f := gpustore.Filter{
+		Scope: scope, Limit: gpustore.MaxLimit,
+		Hub: r.PathValue("hub"), Cluster: r.PathValue("cluster"), Namespace: r.PathValue("namespace"),
+	}
 	for _, n := range []struct{ kind, v string }{
 		{topology.KindHub, f.Hub}, {topology.KindCluster, f.Cluster}, {topology.KindNamespace, f.Namespace},
 	} {
