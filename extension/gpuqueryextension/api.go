@@ -12,6 +12,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/nerc-project/ai-telemetry-collector/extension/gpuqueryextension/internal/metadata"
+	"github.com/nerc-project/ai-telemetry-collector/extension/gpuqueryextension/internal/statuswriter"
 	"github.com/nerc-project/ai-telemetry-collector/internal/authz"
 	"github.com/nerc-project/ai-telemetry-collector/internal/gpustore"
 )
@@ -77,9 +78,9 @@ func (a *api) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	// an unclean path (//, /./) is not redirected: it is no resource here
 	if _, pattern := a.mux.Handler(r); !a.routeNames[pattern] || path.Clean(r.URL.Path) != r.URL.Path {
-		sw := &statusWriter{ResponseWriter: w}
+		sw := statuswriter.Wrap(w)
 		a.fail(sw, r, errNoRoute)
-		a.count(r.Context(), "unmatched", sw.status)
+		a.count(r.Context(), "unmatched", sw.Status())
 		return
 	}
 	a.mux.ServeHTTP(w, r)
@@ -88,8 +89,8 @@ func (a *api) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 // wrap runs a route's handler with the checks every route shares.
 func (a *api) wrap(rt route) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		sw := &statusWriter{ResponseWriter: w}
-		defer func() { a.count(r.Context(), rt.pattern, sw.status) }()
+		sw := statuswriter.Wrap(w)
+		defer func() { a.count(r.Context(), rt.pattern, sw.Status()) }()
 		if r.Method != http.MethodGet && r.Method != http.MethodHead {
 			a.fail(sw, r, errMethodNotAllowed)
 			return
@@ -231,24 +232,4 @@ func (a *api) count(ctx context.Context, route string, status int) {
 	class := [...]string{"1xx", "2xx", "3xx", "4xx", "5xx"}[min(max(status/100, 1), 5)-1]
 	a.telemetry.GpuQueryRequests.Add(ctx, 1, metric.WithAttributes(
 		attribute.String("route", route), attribute.String("status_class", class)))
-}
-
-// statusWriter remembers the status written.
-type statusWriter struct {
-	http.ResponseWriter
-	status int
-}
-
-func (w *statusWriter) WriteHeader(code int) {
-	if w.status == 0 {
-		w.status = code
-	}
-	w.ResponseWriter.WriteHeader(code)
-}
-
-func (w *statusWriter) Write(b []byte) (int, error) {
-	if w.status == 0 {
-		w.status = http.StatusOK
-	}
-	return w.ResponseWriter.Write(b)
 }

@@ -34,7 +34,6 @@ import (
 	"github.com/nerc-project/ai-telemetry-collector/internal/gpustore"
 	"github.com/nerc-project/ai-telemetry-collector/internal/gpustore/embedded"
 	"github.com/nerc-project/ai-telemetry-collector/internal/testpeers"
-	"github.com/nerc-project/ai-telemetry-collector/internal/topology"
 )
 
 // The site's realm (keycloakauth's testdata/realm-site.json): alice in
@@ -54,52 +53,13 @@ const (
 // keeps their raw samples (the embedded store's own fixture tests do the same).
 var fixtureEnd = time.Date(2026, 11, 1, 6, 0, 0, 0, time.UTC)
 
-// siteTruth is the schedule's ground truth for one project: allocations ×
-// hours × fraction (× busy for used; idle when busy is under the threshold),
-// and the GPUs (whole) and slices it held.
-type siteTruth struct {
-	allocated, used, idle float64
-	devices, slices       []string
-	sessions              int
-}
-
-func scheduleTruths(t *testing.T) map[string]*siteTruth {
+// scheduleTruths is the schedule's ground truth per project.
+func scheduleTruths(t *testing.T) map[string]*dashboardfixture.ProjectTruth {
 	t.Helper()
 	s, err := dashboardfixture.Load(filepath.Join(fixtureDir, "schedule.json"))
 	require.NoError(t, err)
-	out := map[string]*siteTruth{}
-	for _, a := range s.Allocations {
-		tr := out[a.Namespace]
-		if tr == nil {
-			tr = &siteTruth{}
-			out[a.Namespace] = tr
-		}
-		fraction := 0.0
-		for _, d := range s.Devices {
-			if d.HWID() == a.Device {
-				f, ok := topology.SliceFraction(d.Model, d.MIGProfile)
-				require.True(t, ok, a.Device)
-				fraction = f
-				if d.MIGProfile != "" {
-					tr.slices = append(tr.slices, a.Device)
-				} else {
-					tr.devices = append(tr.devices, a.Device)
-				}
-			}
-		}
-		require.NotZero(t, fraction, "device %s of the schedule", a.Device)
-		gh := a.Hours * fraction
-		tr.allocated += gh
-		tr.used += gh * a.Busy
-		if a.Busy < gpustore.IdleBusyThreshold {
-			tr.idle += gh
-		}
-		tr.sessions++
-	}
-	for _, tr := range out {
-		sort.Strings(tr.devices)
-		sort.Strings(tr.slices)
-	}
+	out, err := s.Truth()
+	require.NoError(t, err)
 	return out
 }
 
@@ -374,7 +334,7 @@ func TestRealSite(t *testing.T) {
 			assert.Equal(t, mediaProblem, other.header.Get("Content-Type"))
 
 			sessions := field(t, s.ok(t, tok, "/api/v1/sessions"), "namespace")
-			assert.Len(t, sessions, own.sessions)
+			assert.Len(t, sessions, own.Sessions)
 			for _, ns := range sessions {
 				assert.Equal(t, tc.own, ns)
 			}
@@ -383,12 +343,12 @@ func TestRealSite(t *testing.T) {
 			require.Len(t, rows, 1, "only its own project's row")
 			row, ok := rows["moc/nerc-ocp-prod/"+tc.own]
 			require.True(t, ok, "%v", rows)
-			assert.InEpsilon(t, own.allocated, row.Allocated, 0.01, "allocated")
-			assert.InEpsilon(t, own.used, row.Used, 0.01, "used")
-			if own.idle == 0 {
+			assert.InEpsilon(t, own.Allocated, row.Allocated, 0.01, "allocated")
+			assert.InEpsilon(t, own.Used, row.Used, 0.01, "used")
+			if own.Idle == 0 {
 				assert.InDelta(t, 0, row.Idle, 1e-9, "idle")
 			} else {
-				assert.InEpsilon(t, own.idle, row.Idle, 0.01, "idle")
+				assert.InEpsilon(t, own.Idle, row.Idle, 0.01, "idle")
 			}
 			t.Logf("%s: allocated %.6f used %.6f idle %.6f GPU-hours", tc.own, row.Allocated, row.Used, row.Idle)
 
@@ -406,8 +366,8 @@ func TestRealSite(t *testing.T) {
 				}
 			}
 			sort.Strings(whole)
-			assert.Equal(t, own.devices, whole, "GPUs")
-			assert.Equal(t, own.slices, nonEmpty(field(t, s.ok(t, tok, "/api/v1/slices"), "id")), "slices")
+			assert.Equal(t, own.GPUs, whole, "GPUs")
+			assert.Equal(t, own.Slices, nonEmpty(field(t, s.ok(t, tok, "/api/v1/slices"), "id")), "slices")
 		})
 	}
 
@@ -432,13 +392,13 @@ func TestRealSite(t *testing.T) {
 		for ns, tr := range truths {
 			row, ok := rows["moc/nerc-ocp-prod/"+ns]
 			if assert.True(t, ok, ns) {
-				assert.InEpsilon(t, tr.allocated, row.Allocated, 0.01, ns)
+				assert.InEpsilon(t, tr.Allocated, row.Allocated, 0.01, ns)
 			}
 		}
 		assert.Equal(t, []string{"team-a", "team-b"}, projectsOf(csvProjects(t, s.ok(t, tok, hoursPath, "Accept", "text/csv"))))
 		var all int
 		for _, tr := range truths {
-			all += tr.sessions
+			all += tr.Sessions
 		}
 		assert.Len(t, s.ok(t, tok, "/api/v1/sessions").items(t), all)
 	})
@@ -448,7 +408,7 @@ func TestRealSite(t *testing.T) {
 		for _, target := range []string{"/api/v1/hubs", "/api/v1/clusters", "/api/v1/nodes", "/api/v1/devices", "/api/v1/slices", "/api/v1/projects", "/api/v1/sessions", hoursPath} {
 			assert.Empty(t, s.ok(t, tok, target).items(t), target)
 		}
-		for _, target := range []string{teamAPath, teamBPath, "/api/v1/clusters/moc/nerc-ocp-prod", "/api/v1/devices/" + truths["team-a"].devices[0]} {
+		for _, target := range []string{teamAPath, teamBPath, "/api/v1/clusters/moc/nerc-ocp-prod", "/api/v1/devices/" + truths["team-a"].GPUs[0]} {
 			r := s.call(t, tok, target)
 			assert.Equal(t, http.StatusNotFound, r.status, "%s: not found, not forbidden", target)
 		}

@@ -240,7 +240,7 @@ func TestRealSiteLogin(t *testing.T) {
 					alloc, err := strconv.ParseFloat(textOf(find(p.doc, hasAttr("data-stat", "allocated"))), 64)
 					require.NoError(t, err)
 					// printed to 0.01; the store is within 1% of the schedule
-					assert.InDelta(t, tr.allocated, alloc, math.Max(0.006, tr.allocated/100), "%s: allocated GPU-hours of %s", tc.user, ns)
+					assert.InDelta(t, tr.Allocated, alloc, math.Max(0.006, tr.Allocated/100), "%s: allocated GPU-hours of %s", tc.user, ns)
 					dl := find(p.doc, func(n *html.Node) bool { _, ok := attrIs(n, "download"); return ok })
 					require.NotNil(t, dl)
 					csvURL, err := url.Parse(public + attrOf(dl, "href"))
@@ -254,7 +254,7 @@ func TestRealSiteLogin(t *testing.T) {
 					for _, r := range rows[1:] {
 						devices = append(devices, r[len(r)-5])
 					}
-					assert.ElementsMatch(t, append(append([]string{}, tr.devices...), tr.slices...), devices, "%s: CSV rows of %s", tc.user, ns)
+					assert.ElementsMatch(t, append(append([]string{}, tr.GPUs...), tr.Slices...), devices, "%s: CSV rows of %s", tc.user, ns)
 				}
 			})
 		}

@@ -14,6 +14,7 @@ import (
 
 	"go.uber.org/zap"
 
+	"github.com/nerc-project/ai-telemetry-collector/extension/gpuqueryextension/internal/statuswriter"
 	"github.com/nerc-project/ai-telemetry-collector/internal/authz"
 	"github.com/nerc-project/ai-telemetry-collector/internal/gpustore"
 )
@@ -123,10 +124,10 @@ func (h *Handler) page(pattern, name string, fn pageFunc) {
 
 func (h *Handler) counted(route string, next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		sw := &statusWriter{ResponseWriter: w}
+		sw := statuswriter.Wrap(w)
 		next.ServeHTTP(sw, r)
 		if h.set.Count != nil {
-			h.set.Count(r.Context(), route, sw.status)
+			h.set.Count(r.Context(), route, sw.Status())
 		}
 	})
 }
@@ -209,24 +210,4 @@ func (h *Handler) traceLink(traceID string) string {
 		return ""
 	}
 	return strings.ReplaceAll(h.set.TraceURL, "{traceId}", traceID)
-}
-
-// statusWriter remembers the status written.
-type statusWriter struct {
-	http.ResponseWriter
-	status int
-}
-
-func (w *statusWriter) WriteHeader(code int) {
-	if w.status == 0 {
-		w.status = code
-	}
-	w.ResponseWriter.WriteHeader(code)
-}
-
-func (w *statusWriter) Write(b []byte) (int, error) {
-	if w.status == 0 {
-		w.status = http.StatusOK
-	}
-	return w.ResponseWriter.Write(b)
 }
