@@ -247,6 +247,15 @@ func TestBrowserPages(t *testing.T) {
 	assert.Equal(t, "Skip to content", eval[string](tb, `document.activeElement.innerText`))
 	assert.Greater(t, eval[float64](tb, `document.activeElement.getBoundingClientRect().left`), 0.0, "the focused skip link is on screen")
 
+	// the project page's first load, cold cache: the issue's budget is 200 KB
+	cold := newTab(t, browser)
+	cold.open(base + "/projects/moc/nerc-ocp-prod/team-a")
+	transferred := eval[float64](cold, `performance.getEntriesByType("navigation")[0].transferSize +
+	  performance.getEntriesByType("resource").reduce((n, e) => n + e.transferSize, 0)`)
+	t.Logf("project page, first load: %.0f bytes transferred", transferred)
+	assert.Less(t, transferred, 200*1024.0, "first load of the project page")
+	assert.Greater(t, transferred, 1000.0, "the measurement counts the page")
+
 	tb.open(base + "/projects/moc/nerc-ocp-prod/team-a")
 	assert.Equal(t, "2.50", eval[string](tb, `document.querySelector("[data-stat=allocated]").innerText`))
 	assert.Equal(t, 2, eval[int](tb, `document.querySelectorAll("tr[data-session]").length`))
