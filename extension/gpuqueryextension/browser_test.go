@@ -15,6 +15,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/chromedp/cdproto/cdp"
 	"github.com/chromedp/cdproto/log"
 	"github.com/chromedp/cdproto/network"
 	"github.com/chromedp/cdproto/runtime"
@@ -249,6 +250,10 @@ func TestBrowserPages(t *testing.T) {
 
 	// the project page's first load, cold cache: the issue's budget is 200 KB
 	cold := newTab(t, browser)
+	cold.do(func(ctx context.Context, target *chromedp.Target) (chromedp.Void, error) {
+		_, err := cdp.Call(ctx, target, network.ClearBrowserCache, cdp.Empty{})
+		return chromedp.Void{}, err
+	})
 	cold.open(base + "/projects/moc/nerc-ocp-prod/team-a")
 	transferred := eval[float64](cold, `performance.getEntriesByType("navigation")[0].transferSize +
 	  performance.getEntriesByType("resource").reduce((n, e) => n + e.transferSize, 0)`)
