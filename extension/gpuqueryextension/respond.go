@@ -82,7 +82,7 @@ func writeCached(w http.ResponseWriter, r *http.Request, contentType string, bod
 	h := w.Header()
 	h.Set("ETag", etag)
 	h.Set("Cache-Control", "private, max-age=60")
-	h.Add("Vary", "Authorization")
+	h.Add("Vary", "Authorization, Cookie") // a bearer token or a login session: either is the caller
 	if etagMatches(r.Header.Get("If-None-Match"), etag) {
 		w.WriteHeader(http.StatusNotModified)
 		return nil

@@ -164,7 +164,10 @@ func (e *badRequest) Error() string { return e.param + ": " + e.reason }
 // renderError answers an error page: status, or the one err implies.
 func (h *Handler) renderError(w http.ResponseWriter, r *http.Request, status int, err error) {
 	ev := &errorView{Status: status}
-	var br *badRequest
+	var (
+		br *badRequest
+		se *scopeError
+	)
 	switch {
 	case status != 0:
 	case errors.As(err, &br):
@@ -174,6 +177,10 @@ func (h *Handler) renderError(w http.ResponseWriter, r *http.Request, status int
 	case errors.Is(err, authz.ErrUnavailable):
 		w.Header().Set("Retry-After", "5")
 		ev.Status, ev.Detail = http.StatusServiceUnavailable, "The authorization server could not be asked what you may see. Try again in a moment."
+	case errors.As(err, &se):
+		// the cause may describe the caller's token: the log has it, at debug
+		h.set.Logger.Debug("Read scope refused", zap.Error(err))
+		ev.Status, ev.Detail = http.StatusForbidden, "What you may see could not be decided for your login. Log out and in again."
 	case errors.Is(err, gpustore.ErrBadQuery):
 		ev.Status, ev.Detail = http.StatusBadRequest, "The store refused this query: "+err.Error()+"."
 	case errors.Is(err, context.Canceled), errors.Is(err, context.DeadlineExceeded):
@@ -195,12 +202,21 @@ func (h *Handler) renderError(w http.ResponseWriter, r *http.Request, status int
 // scope asks the caller's read scope.
 func (h *Handler) scope(r *http.Request) (gpustore.Scope, error) {
 	s, err := h.set.Scope(r)
-	if errors.Is(err, authz.ErrDenied) {
+	switch {
+	case errors.Is(err, authz.ErrDenied):
 		// granted nothing: the pages say so instead of failing
 		return gpustore.Scope{}, nil
+	case err != nil:
+		return s, &scopeError{err}
 	}
-	return s, err
+	return s, nil
 }
+
+// scopeError is a read scope that could not be decided: never a store error.
+type scopeError struct{ err error }
+
+func (e *scopeError) Error() string { return e.err.Error() }
+func (e *scopeError) Unwrap() error { return e.err }
 
 func (h *Handler) now() time.Time { return h.set.Now().UTC() }
 

@@ -277,6 +277,12 @@ func TestErrorPages(t *testing.T) {
 	assert.Equal(t, "5", down.header.Get("Retry-After"))
 	assert.NotContains(t, down.body, "keycloak", "the cause stays in the log")
 
+	refused := newSite(t, reader, func(*http.Request) (gpustore.Scope, error) {
+		return gpustore.Scope{}, errors.New("token has no subject")
+	}).get("/")
+	assert.Equal(t, http.StatusForbidden, refused.status, "a scope that cannot be decided is no store failure")
+	assert.NotContains(t, refused.body, "subject")
+
 	broken := newSite(t, failingReader{Reader: reader, err: errors.New("disk on fire")}, fixed(scopeAll)).get("/projects/moc/nerc-ocp-prod/team-a")
 	assert.Equal(t, http.StatusInternalServerError, broken.status)
 	assert.NotContains(t, broken.body, "disk on fire")
