@@ -6,6 +6,7 @@ import (
 	"strings"
 
 	"go.opentelemetry.io/collector/extension/extensionauth"
+	"go.uber.org/zap"
 
 	"github.com/nerc-project/ai-telemetry-collector/extension/gpuqueryextension/internal/login"
 )
@@ -81,8 +82,12 @@ func (rt router) servePage(w http.ResponseWriter, r *http.Request) {
 	}
 	ctx, err := rt.authn.Authenticate(r.Context(), map[string][]string{"Authorization": {"Bearer " + token}})
 	if err != nil {
-		// the session's token is refused (revoked, keys rotated): log in again
-		login.RequireLogin(w, r)
+		// A token Keycloak just issued or refreshed is refused: the login
+		// client's tokens do not fit the authenticator (audience, issuer).
+		// Sending the browser to the login again would loop through
+		// Keycloak's single sign-on, so say what is wrong instead.
+		rt.api.logger.Warn("The authenticator refuses the login session's token; check the login client's audience mapper", zap.Error(err))
+		http.Error(w, "Your login is not accepted by this site (its token is refused); the site's administrators have been told in its log.", http.StatusForbidden)
 		return
 	}
 	rt.pages.ServeHTTP(w, r.WithContext(context.WithValue(ctx, sessionKey{}, sess)))
