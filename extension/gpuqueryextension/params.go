@@ -43,7 +43,7 @@ const (
 // devicePattern is a GPU UUID as DCGM reports it, optionally with a MIG GPU
 // instance id (hw.id of a slice).
 var (
-	gpuUUIDPattern = regexp.MustCompile(`^GPU-[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$`)
+	gpuUUIDPattern = topology.GPUUUIDPattern
 	devicePattern  = regexp.MustCompile(`^GPU-[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}(/[0-9]{1,2})?$`)
 )
 

@@ -3,6 +3,7 @@ package topology // import "github.com/nerc-project/ai-telemetry-collector/inter
 import (
 	"errors"
 	"fmt"
+	"regexp"
 	"strings"
 
 	"go.opentelemetry.io/collector/pdata/pcommon"
@@ -152,3 +153,7 @@ func truncate(s string) string {
 	}
 	return s[:max] + "..."
 }
+
+// GPUUUIDPattern is a whole GPU's id as DCGM reports it (hw.id of a GPU);
+// the API and the pages accept a device path segment only in this form.
+var GPUUUIDPattern = regexp.MustCompile(`^GPU-[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$`)

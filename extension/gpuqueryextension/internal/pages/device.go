@@ -2,13 +2,10 @@ package pages // import "github.com/nerc-project/ai-telemetry-collector/extensio
 
 import (
 	"net/http"
-	"regexp"
 
 	"github.com/nerc-project/ai-telemetry-collector/internal/gpustore"
+	"github.com/nerc-project/ai-telemetry-collector/internal/topology"
 )
-
-// gpuUUID is a whole GPU's id as DCGM reports it; a slice shows on its GPU's page.
-var gpuUUID = regexp.MustCompile(`^GPU-[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$`)
 
 // deviceData is a GPU's page.
 type deviceData struct {
@@ -29,7 +26,8 @@ func (h *Handler) device(r *http.Request, v *view) error {
 	}
 	v.Window = win
 	id := r.PathValue("id")
-	if !gpuUUID.MatchString(id) {
+	// a whole GPU only: a slice shows on its GPU's page
+	if !topology.GPUUUIDPattern.MatchString(id) {
 		return errNotFound
 	}
 	scope, err := h.scope(r)
