@@ -11,10 +11,12 @@ import (
 	"bufio"
 	"crypto/rand"
 	"encoding/hex"
-	"fmt"
+	mrand "math/rand/v2"
 	"net"
 	"os"
+	"strconv"
 	"strings"
+	"sync"
 	"testing"
 
 	"github.com/stretchr/testify/require"
@@ -36,13 +38,41 @@ func Tail(path string, n int) string {
 	return strings.Join(lines[max(0, len(lines)-n):], "\n")
 }
 
-// FreePort is a loopback TCP port free at the time of the call.
+// Ports handed out by FreePort come from below Linux's ephemeral range
+// (32768-60999 by default): a port picked there with :0 and closed again can
+// be taken by any outgoing connection (Keycloak's, a test client's) before
+// the peer binds it, and the peer then exits at startup.
+const (
+	freePortLow  = 20000
+	freePortHigh = 32767
+)
+
+var (
+	freePortMu    sync.Mutex
+	freePortGiven = map[int]bool{}
+)
+
+// FreePort is a loopback TCP port free at the time of the call, outside the
+// ephemeral range and never handed out twice in one test binary.
 func FreePort(t testing.TB) string {
 	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	require.NoError(t, err)
-	defer func() { _ = l.Close() }()
-	return fmt.Sprint(l.Addr().(*net.TCPAddr).Port)
+	freePortMu.Lock()
+	defer freePortMu.Unlock()
+	for range 1000 {
+		port := freePortLow + mrand.IntN(freePortHigh-freePortLow+1)
+		if freePortGiven[port] {
+			continue
+		}
+		l, err := net.Listen("tcp", net.JoinHostPort("127.0.0.1", strconv.Itoa(port)))
+		if err != nil {
+			continue
+		}
+		_ = l.Close()
+		freePortGiven[port] = true
+		return strconv.Itoa(port)
+	}
+	require.FailNow(t, "no free loopback port", "between %d and %d", freePortLow, freePortHigh)
+	return ""
 }
 
 func randomSecret(t testing.TB) string {
