@@ -3,7 +3,6 @@ package embedded
 import (
 	"context"
 	"fmt"
-	"math/rand/v2"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -16,7 +15,6 @@ import (
 	"go.opentelemetry.io/collector/pdata/pmetric"
 
 	"github.com/nerc-project/ai-telemetry-collector/internal/gpustore"
-	"github.com/nerc-project/ai-telemetry-collector/internal/topology"
 )
 
 // Benchmark sizes, overridable for a quick or a larger run.
@@ -30,65 +28,19 @@ func envInt(b *testing.B, name string, def int) int {
 	return n
 }
 
-const (
-	benchGPUsPerNode = 8
-	benchProjects    = 200
-)
-
 var benchStart = time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
 
-// scrape is one enriched scrape of a fleet as the gpumodel processor emits
-// it: per node a resource for the GPUs no pod holds and one per pod (with
-// the project's metadata), each GPU with the 7 pivoted DCGM fields. Points
-// are returned to restamp them per iteration.
-func scrape(gpus int, allocatedShare float64, rng *rand.Rand) (pmetric.Metrics, []pmetric.NumberDataPoint) {
-	md := pmetric.NewMetrics()
+// dataPoints are md's points, to restamp them per iteration.
+func dataPoints(md pmetric.Metrics) []pmetric.NumberDataPoint {
 	var pts []pmetric.NumberDataPoint
-	names := []string{metricProf, metricUtil, metricFBUsed, metricFBFree, metricPower, metricTemp, metricXID}
-	for g := 0; g < gpus; g++ {
-		node := fmt.Sprintf("gpu-node-%03d", g/benchGPUsPerNode)
-		rm := md.ResourceMetrics().AppendEmpty()
-		res := rm.Resource().Attributes()
-		res.PutStr(topology.AttrHubName, "moc")
-		res.PutStr(topology.AttrK8sClusterName, fmt.Sprintf("cluster-%d", g/500))
-		res.PutStr(topology.AttrK8sNodeName, node)
-		allocated := rng.Float64() < allocatedShare
-		busy := 0.0
-		if allocated {
-			p := g % benchProjects
-			res.PutStr(topology.AttrK8sNamespaceName, fmt.Sprintf("project-%03d", p))
-			res.PutStr(topology.AttrK8sPodName, fmt.Sprintf("job-%04d-0", g))
-			res.PutStr(topology.AttrProjectID, strconv.Itoa(1000+p))
-			res.PutStr(topology.AttrProjectName, fmt.Sprintf("Research project %d", p))
-			res.PutStr(topology.AttrProjectPI, fmt.Sprintf("pi-%02d@example.edu", p%50))
-			res.PutStr(topology.AttrProjectFieldOfScience, "Computer and Information Sciences")
-			res.PutDouble(topology.AttrProjectGPUAllocation, 4)
-			busy = rng.Float64()
-		}
-		ms := rm.ScopeMetrics().AppendEmpty().Metrics()
-		// DCGM's units: a ratio, whole percent, whole MiB, watts, whole °C.
-		fb := float64(int(40000 * busy))
-		vals := []float64{busy, float64(int(busy * 100)), fb, 81920 - fb, 60 + 300*busy, float64(int(35 + 40*busy)), 0}
-		for i, name := range names {
-			m := ms.AppendEmpty()
-			m.SetName(name)
-			dp := m.SetEmptyGauge().DataPoints().AppendEmpty()
-			dp.SetDoubleValue(vals[i])
-			a := dp.Attributes()
-			a.PutBool(topology.AttrGPUAllocated, allocated)
-			a.PutDouble(topology.AttrSliceFraction, 1)
-			a.PutStr(topology.AttrNGSILDID, "urn:ngsi-ld:GpuDevice:cluster:"+node+":"+strconv.Itoa(g%benchGPUsPerNode))
-			a.PutStr(topology.AttrHwDriverVersion, "550.90.07")
-			a.PutStr(topology.AttrHwID, fmt.Sprintf("GPU-%08x-0000-4000-8000-%012x", g, g))
-			a.PutStr(topology.AttrHwModel, "NVIDIA A100-SXM4-80GB")
-			a.PutStr(topology.AttrHwName, "nvidia"+strconv.Itoa(g%benchGPUsPerNode))
-			a.PutStr(topology.AttrHwType, topology.HwTypeGPU)
-			a.PutStr(topology.AttrHwVendor, topology.HwVendorNVIDIA)
-			a.PutStr(topology.AttrNvidiaGPUIndex, strconv.Itoa(g%benchGPUsPerNode))
-			pts = append(pts, dp)
+	rms := md.ResourceMetrics()
+	for i := 0; i < rms.Len(); i++ {
+		ms := rms.At(i).ScopeMetrics().At(0).Metrics()
+		for j := 0; j < ms.Len(); j++ {
+			pts = append(pts, ms.At(j).Gauge().DataPoints().At(0))
 		}
 	}
-	return md, pts
+	return pts
 }
 
 // cpuTime is this process's user + system CPU time.
@@ -110,7 +62,8 @@ func BenchmarkIngest(b *testing.B) {
 	s, err := Open(ctx, Config{Path: filepath.Join(b.TempDir(), "ingest.db"), Now: clock.now})
 	require.NoError(b, err)
 	defer func() { _ = s.Close() }()
-	md, pts := scrape(gpus, 0.7, rand.New(rand.NewPCG(1, 2)))
+	md := SyntheticFleet{GPUs: gpus}.Scrape(benchStart)
+	pts := dataPoints(md)
 	b.ResetTimer()
 	cpu0 := cpuTime(b)
 	for i := 0; i < b.N; i++ {
@@ -142,56 +95,19 @@ func BenchmarkIngest(b *testing.B) {
 	b.ReportMetric(float64(raw)/gpuDays, "raw-bytes/GPU-day")
 }
 
-// reportFixture is EMB_BENCH_REPORT_GPUS (1,000) GPUs on 8-GPU nodes, over
-// EMB_BENCH_REPORT_DAYS (400) days of hourly rollups, each GPU held by one of
-// 200 projects 70% of the hours at a varying busy ratio, generated in SQL
-// (the rollup rows directly, not through WriteMetrics: 9.6M series-hours),
-// then the daily table by the writer's own recompute (rollDays), and cached
-// under os.TempDir by size.
+// reportFixture is the synthetic fleet of EMB_BENCH_REPORT_GPUS (1,000)
+// GPUs over EMB_BENCH_REPORT_DAYS (400) days of hourly rollups (no raw
+// hours), cached under os.TempDir by size.
 func reportFixture(b *testing.B, gpus, days int) (string, time.Time) {
-	end := benchStart.AddDate(0, 0, days)
-	path := filepath.Join(os.TempDir(), fmt.Sprintf("gpustore-embedded-report-%dgpus-%ddays-v3.db", gpus, days))
+	f := SyntheticFleet{GPUs: gpus, Days: days, Start: benchStart}
+	path := filepath.Join(os.TempDir(), fmt.Sprintf("gpustore-embedded-report-%dgpus-%ddays-v4.db", gpus, days))
 	if _, err := os.Stat(path); err == nil {
-		return path, end
+		return path, f.End()
 	}
-	ctx := context.Background()
-	tmp := path + ".tmp"
-	_ = os.Remove(tmp)
-	s, err := Open(ctx, Config{Path: tmp, Now: func() time.Time { return end }})
-	require.NoError(b, err)
 	t0 := time.Now()
-	_, err = s.w.ExecContext(ctx, `
-	WITH RECURSIVE h(hour) AS (SELECT ? UNION ALL SELECT hour + 3600 FROM h WHERE hour + 3600 < ?),
-	g(i) AS (SELECT 0 UNION ALL SELECT i + 1 FROM g WHERE i + 1 < ?),
-	x AS (SELECT hour, i, ((hour / 3600) * 7 + i * 13) % 10 < 7 AS held,
-		((hour / 3600) * 31 + i * 17) % 100 / 100.0 AS busy FROM h, g)
-	INSERT INTO hourly SELECT hour, 'moc', printf('cluster-%d', i / 500), printf('gpu-node-%03d', i / 8),
-		CASE WHEN held THEN printf('project-%03d', i % 200) ELSE '' END,
-		CASE WHEN held THEN printf('job-%04d-0', i) ELSE '' END,
-		printf('GPU-%08x-0000-4000-8000-%012x', i, i), held,
-		CASE WHEN held THEN printf('Research project %d', i % 200) ELSE '' END,
-		CASE WHEN held THEN printf('pi-%02d@example.edu', i % 200 % 50) ELSE '' END,
-		'NVIDIA A100-SXM4-80GB', '', 1.0, 120, hour * 1000000000, (hour + 3570) * 1000000000, (hour + 3570) * 1000000000,
-		120 * busy, 120, 120 * busy, 120
-	FROM x ORDER BY hour, i`, benchStart.Unix(), end.Unix(), gpus)
-	require.NoError(b, err)
-	// The rows went in around WriteMetrics: mark their days and months
-	// stale as it would, and compute them as its retention passes do.
-	_, err = s.w.ExecContext(ctx, `INSERT INTO daily_state (day, fresh, through)
-		SELECT d, 0, d FROM (SELECT DISTINCT hour - (hour % 86400 + 86400) % 86400 AS d FROM hourly)`)
-	require.NoError(b, err)
-	_, err = s.w.ExecContext(ctx, `INSERT INTO monthly_state (month, fresh, through)
-		SELECT m, 0, m FROM (SELECT DISTINCT CAST(strftime('%s', day, 'unixepoch', 'start of month') AS INTEGER) AS m FROM daily_state)`)
-	require.NoError(b, err)
-	t1 := time.Now()
-	rollAll(b, s)
-	b.Logf("daily and monthly tables in %s", time.Since(t1).Round(time.Millisecond))
-	require.NoError(b, s.Close())
-	require.NoError(b, os.Rename(tmp, path))
-	_ = os.Remove(tmp + "-wal")
-	_ = os.Remove(tmp + "-shm")
+	require.NoError(b, BuildSynthetic(context.Background(), path, f))
 	b.Logf("built %s in %s", path, time.Since(t0).Round(time.Millisecond))
-	return path, end
+	return path, f.End()
 }
 
 // BenchmarkMonthlyReportRollup is the monthly GPU-hours report by project
@@ -232,7 +148,7 @@ func BenchmarkMonthlyReportRollup(b *testing.B) {
 	b.ReportMetric(float64(n), "daily-rows")
 	require.NoError(b, s.r.QueryRowContext(ctx, `SELECT count(*) FROM monthly`).Scan(&n))
 	b.ReportMetric(float64(n), "monthly-rows")
-	if len(rows) < benchProjects {
+	if len(rows) < SyntheticProjects {
 		b.Fatalf("%d rows: the data set is not the benchmark's", len(rows))
 	}
 	b.ReportMetric(float64(len(rows)), "rows")

@@ -140,18 +140,9 @@ func openDaily(t *testing.T) (*Store, *fixedClock) {
 // it returns the days and months computed.
 func rollAll(t testing.TB, s *Store) int {
 	t.Helper()
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	cut := s.now().Add(-s.cfg.RollupRetention).Truncate(time.Hour).Unix()
-	total := 0
-	for {
-		n, err := s.roll(context.Background(), cut, daysPerPass, monthsPerPass)
-		require.NoError(t, err)
-		if n == 0 {
-			return total
-		}
-		total += n
-	}
+	n, err := s.rollAll(context.Background())
+	require.NoError(t, err)
+	return n
 }
 
 // unitState is a row of daily_state or monthly_state.
