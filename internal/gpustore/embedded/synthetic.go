@@ -29,7 +29,7 @@ type SyntheticFleet struct {
 	GPUs     int
 	Days     int
 	RawHours int
-	Start    time.Time // midnight UTC
+	Start    time.Time // on the hour
 }
 
 // Synthetic fleet constants, shared with the tests that check against it.
@@ -67,12 +67,12 @@ func (SyntheticFleet) projectPI(i int) string {
 	return fmt.Sprintf("pi-%02d@example.edu", i%SyntheticProjects%50)
 }
 
-var errSyntheticFleet = errors.New("synthetic fleet: GPUs, days and a start at midnight UTC are required, raw hours within the days")
+var errSyntheticFleet = errors.New("synthetic fleet: GPUs, days and a start on the hour are required, raw hours within the days")
 
 // BuildSynthetic writes the fleet into a new store file at path (replacing
 // any file there only once it is complete).
 func BuildSynthetic(ctx context.Context, path string, f SyntheticFleet) error {
-	if f.GPUs <= 0 || f.Days <= 0 || f.RawHours < 0 || f.RawHours > 24*f.Days || !f.Start.Equal(f.Start.Truncate(24*time.Hour)) {
+	if f.GPUs <= 0 || f.Days <= 0 || f.RawHours < 0 || f.RawHours > 24*f.Days || !f.Start.Equal(f.Start.Truncate(time.Hour)) {
 		return errSyntheticFleet
 	}
 	tmp := path + ".tmp"
