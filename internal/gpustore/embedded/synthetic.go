@@ -34,11 +34,11 @@ type SyntheticFleet struct {
 
 // Synthetic fleet constants, shared with the tests that check against it.
 const (
-	SyntheticGPUsPerNode   = 8
-	SyntheticProjects      = 200
-	SyntheticModel         = "NVIDIA A100-SXM4-80GB"
-	syntheticGPUsPerCluser = 500
-	syntheticScrape        = 30 * time.Second
+	SyntheticGPUsPerNode    = 8
+	SyntheticProjects       = 200
+	SyntheticModel          = "NVIDIA A100-SXM4-80GB"
+	syntheticGPUsPerCluster = 500
+	syntheticScrape         = 30 * time.Second
 )
 
 // End is the data set's last instant: its stores' "now".
@@ -54,15 +54,19 @@ func (f SyntheticFleet) Held(i int, hour int64) (bool, float64) {
 
 // Names of GPU i.
 func (SyntheticFleet) Cluster(i int) string {
-	return fmt.Sprintf("cluster-%d", i/syntheticGPUsPerCluser)
+	return fmt.Sprintf("cluster-%d", i/syntheticGPUsPerCluster)
 }
-func (SyntheticFleet) Node(i int) string    { return fmt.Sprintf("gpu-node-%03d", i/SyntheticGPUsPerNode) }
+
+func (SyntheticFleet) Node(i int) string { return fmt.Sprintf("gpu-node-%03d", i/SyntheticGPUsPerNode) }
+
 func (SyntheticFleet) Project(i int) string { return fmt.Sprintf("project-%03d", i%SyntheticProjects) }
 func (SyntheticFleet) Pod(i int) string     { return fmt.Sprintf("job-%04d-0", i) }
 func (SyntheticFleet) UUID(i int) string    { return fmt.Sprintf("GPU-%08x-0000-4000-8000-%012x", i, i) }
+
 func (SyntheticFleet) projectName(i int) string {
 	return fmt.Sprintf("Research project %d", i%SyntheticProjects)
 }
+
 func (SyntheticFleet) projectPI(i int) string {
 	return fmt.Sprintf("pi-%02d@example.edu", i%SyntheticProjects%50)
 }

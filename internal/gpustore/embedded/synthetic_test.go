@@ -65,8 +65,10 @@ func TestBuildSyntheticFollowsHeld(t *testing.T) {
 	devices, err := s.Devices(ctx, gpustore.Filter{Scope: gpustore.Scope{All: true}, Limit: gpustore.MaxLimit})
 	require.NoError(t, err)
 	assert.Len(t, devices, f.GPUs)
-	raw, err := s.GPUHours(ctx, gpustore.GPUHoursQuery{Filter: gpustore.Filter{Scope: gpustore.Scope{All: true},
-		Window: gpustore.Window{From: f.End().Add(-time.Duration(f.RawHours) * time.Hour), To: f.End()}}, Source: gpustore.SourceRaw})
+	raw, err := s.GPUHours(ctx, gpustore.GPUHoursQuery{Filter: gpustore.Filter{
+		Scope:  gpustore.Scope{All: true},
+		Window: gpustore.Window{From: f.End().Add(-time.Duration(f.RawHours) * time.Hour), To: f.End()},
+	}, Source: gpustore.SourceRaw})
 	require.NoError(t, err)
 	require.Len(t, raw, 1)
 	var rawWant float64
