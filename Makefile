@@ -202,6 +202,12 @@ load: deps keycloak $(DIST) ## LOAD_RATE webhooks/s (LOAD_ALERTS alerts each) fo
 		OTELCOL_BINARY=$(CURDIR)/$(DIST) LOAD_RATE=$(LOAD_RATE) LOAD_DURATION=$(LOAD_DURATION) LOAD_ALERTS=$(LOAD_ALERTS) \
 		LOAD_REPORT=$(CURDIR)/docs/load.md LOAD_CPU_PROFILE=$(LOAD_CPU_PROFILE) $(GO) test -tags load -count=1 -v -timeout 30m ./test/load/
 
+.PHONY: site-load
+site-load: deps keycloak $(DIST) ## The site's load target: SITE_LOAD_USERS logged-in users over the synthetic 1,000-GPU, 400-day fleet; writes docs/site-load.md
+	KEYCLOAK_HOME="$$(./scripts/keycloak.sh home)" KEYCLOAK_JAVA_HOME="$$(./scripts/keycloak.sh java-home)" \
+		OTELCOL_BINARY=$(CURDIR)/$(DIST) SITE_LOAD_REPORT=$(CURDIR)/docs/site-load.md \
+		$(GO) test -tags load -count=1 -v -timeout 90m ./test/siteload/
+
 # The container image. No engine runs in the test environment: deploy-test
 # checks the Containerfile against the build's paths instead of building it.
 CONTAINER_ENGINE ?= podman
