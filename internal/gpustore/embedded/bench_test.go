@@ -12,7 +12,6 @@ import (
 
 	"github.com/stretchr/testify/require"
 	"go.opentelemetry.io/collector/pdata/pcommon"
-	"go.opentelemetry.io/collector/pdata/pmetric"
 
 	"github.com/nerc-project/ai-telemetry-collector/internal/gpustore"
 )
@@ -29,19 +28,6 @@ func envInt(b *testing.B, name string, def int) int {
 }
 
 var benchStart = time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
-
-// dataPoints are md's points, to restamp them per iteration.
-func dataPoints(md pmetric.Metrics) []pmetric.NumberDataPoint {
-	var pts []pmetric.NumberDataPoint
-	rms := md.ResourceMetrics()
-	for i := 0; i < rms.Len(); i++ {
-		ms := rms.At(i).ScopeMetrics().At(0).Metrics()
-		for j := 0; j < ms.Len(); j++ {
-			pts = append(pts, ms.At(j).Gauge().DataPoints().At(0))
-		}
-	}
-	return pts
-}
 
 // cpuTime is this process's user + system CPU time.
 func cpuTime(b *testing.B) time.Duration {
@@ -63,7 +49,7 @@ func BenchmarkIngest(b *testing.B) {
 	require.NoError(b, err)
 	defer func() { _ = s.Close() }()
 	md := SyntheticFleet{GPUs: gpus}.Scrape(benchStart)
-	pts := dataPoints(md)
+	pts := DataPoints(md)
 	b.ResetTimer()
 	cpu0 := cpuTime(b)
 	for i := 0; i < b.N; i++ {

@@ -146,30 +146,57 @@ func (f SyntheticFleet) rollupInSQL(ctx context.Context, s *Store, to time.Time)
 }
 
 // scrapes writes one scrape every 30 s from from to the end through
-// WriteMetrics, the store's clock following the scrapes.
+// WriteMetrics, the store's clock following the scrapes. Who holds a GPU
+// changes only on the hour: each hour's scrape is built once and restamped.
 func (f SyntheticFleet) scrapes(ctx context.Context, s *Store, from time.Time, clock *time.Time) error {
+	var md pmetric.Metrics
+	var pts []pmetric.NumberDataPoint
 	for at := from; at.Before(f.End()); at = at.Add(syntheticScrape) {
+		if pts == nil || at.Unix()%3600 == 0 {
+			md = f.Scrape(at)
+			pts = DataPoints(md)
+		}
+		ts := pcommon.NewTimestampFromTime(at)
+		for _, dp := range pts {
+			dp.SetTimestamp(ts)
+		}
 		*clock = at
-		if err := s.WriteMetrics(ctx, f.Scrape(at)); err != nil {
+		if err := s.WriteMetrics(ctx, md); err != nil {
 			return fmt.Errorf("synthetic scrape at %s: %w", at.Format(time.RFC3339), err)
 		}
 	}
 	return nil
 }
 
+// DataPoints are the points of a Scrape, to restamp them.
+func DataPoints(md pmetric.Metrics) []pmetric.NumberDataPoint {
+	var pts []pmetric.NumberDataPoint
+	rms := md.ResourceMetrics()
+	for i := 0; i < rms.Len(); i++ {
+		ms := rms.At(i).ScopeMetrics().At(0).Metrics()
+		for j := 0; j < ms.Len(); j++ {
+			pts = append(pts, ms.At(j).Gauge().DataPoints().At(0))
+		}
+	}
+	return pts
+}
+
 // Scrape is one enriched scrape of the fleet at t as the gpumodel processor
 // emits it: per GPU a resource (with its pod and project's metadata while
-// held) and the 7 DCGM fields in DCGM's units.
+// held) and the 7 DCGM fields in DCGM's units (a ratio, whole percent, whole
+// MiB, watts, whole °C).
 func (f SyntheticFleet) Scrape(t time.Time) pmetric.Metrics {
 	md := pmetric.NewMetrics()
 	ts := pcommon.NewTimestampFromTime(t)
 	hour := t.Unix() - t.Unix()%3600
 	for g := 0; g < f.GPUs; g++ {
+		cluster, node, uuid, index := f.Cluster(g), f.Node(g), f.UUID(g), strconv.Itoa(g%SyntheticGPUsPerNode)
+		ngsiID := "urn:ngsi-ld:GpuDevice:" + cluster + ":" + node + ":" + index
 		rm := md.ResourceMetrics().AppendEmpty()
 		res := rm.Resource().Attributes()
 		res.PutStr(topology.AttrHubName, "moc")
-		res.PutStr(topology.AttrK8sClusterName, f.Cluster(g))
-		res.PutStr(topology.AttrK8sNodeName, f.Node(g))
+		res.PutStr(topology.AttrK8sClusterName, cluster)
+		res.PutStr(topology.AttrK8sNodeName, node)
 		held, busy := f.Held(g, hour)
 		if held {
 			p := g % SyntheticProjects
@@ -195,14 +222,14 @@ func (f SyntheticFleet) Scrape(t time.Time) pmetric.Metrics {
 			a := dp.Attributes()
 			a.PutBool(topology.AttrGPUAllocated, held)
 			a.PutDouble(topology.AttrSliceFraction, 1)
-			a.PutStr(topology.AttrNGSILDID, "urn:ngsi-ld:GpuDevice:"+f.Cluster(g)+":"+f.Node(g)+":"+strconv.Itoa(g%SyntheticGPUsPerNode))
+			a.PutStr(topology.AttrNGSILDID, ngsiID)
 			a.PutStr(topology.AttrHwDriverVersion, "550.90.07")
-			a.PutStr(topology.AttrHwID, f.UUID(g))
+			a.PutStr(topology.AttrHwID, uuid)
 			a.PutStr(topology.AttrHwModel, SyntheticModel)
-			a.PutStr(topology.AttrHwName, "nvidia"+strconv.Itoa(g%SyntheticGPUsPerNode))
+			a.PutStr(topology.AttrHwName, "nvidia"+index)
 			a.PutStr(topology.AttrHwType, topology.HwTypeGPU)
 			a.PutStr(topology.AttrHwVendor, topology.HwVendorNVIDIA)
-			a.PutStr(topology.AttrNvidiaGPUIndex, strconv.Itoa(g%SyntheticGPUsPerNode))
+			a.PutStr(topology.AttrNvidiaGPUIndex, index)
 		}
 	}
 	return md
