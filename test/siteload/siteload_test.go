@@ -157,6 +157,13 @@ func buildFleet(t *testing.T, s settings) (embedded.SyntheticFleet, string) {
 	for e := end; end.Sub(e) <= fleetReuse; e = e.Add(-time.Hour) {
 		if _, err := os.Stat(name(e)); err == nil {
 			t.Logf("reusing %s, which ends %s before this hour", name(e), end.Sub(e))
+			// brought to this build's schema here, not by the collector within
+			// its start timeout (new indexes take minutes on the full fleet)
+			t0 := time.Now()
+			st, err := embedded.Open(context.Background(), embedded.Config{Path: name(e)})
+			require.NoError(t, err)
+			require.NoError(t, st.Close())
+			t.Logf("opened in %s", time.Since(t0).Round(time.Second))
 			return fleet(e), name(e)
 		}
 	}
@@ -167,6 +174,9 @@ func buildFleet(t *testing.T, s settings) (embedded.SyntheticFleet, string) {
 }
 
 const fleetReuse = 3 * time.Hour
+
+// targetP99 is issue 17's page render goal.
+const targetP99 = 100 * time.Millisecond
 
 func userName(i int, s settings) string {
 	if i < s.managers {
@@ -461,7 +471,17 @@ func (r results) markdown(s settings, f embedded.SyntheticFleet, elapsed, cpu ti
 	}
 	fmt.Fprintf(&b, "| all | %d | %s | %s | %s | %s |\n\n", r.total.count(), r.total.quantile(0.5), r.total.quantile(0.9),
 		r.total.quantile(0.99), r.total.quantile(1))
-	fmt.Fprintf(&b, "%.1f pages/s; the collector used %.0f%% of one core.\n", float64(r.total.count())/elapsed.Seconds(),
+	fmt.Fprintf(&b, "%.1f pages/s; the collector used %.0f%% of one core.\n\n", float64(r.total.count())/elapsed.Seconds(),
 		100*cpu.Seconds()/elapsed.Seconds())
+	verdict := "not met"
+	if p99 := r.total.quantile(0.99); p99 <= targetP99 {
+		verdict = "met"
+	}
+	if s.users < 50 || f.GPUs < 1000 || f.Days < 400 {
+		verdict = "not measured: this run is smaller than the target's size"
+	}
+	fmt.Fprintf(&b, "The target (issue 17): page render p99 at most %s with 50 concurrent logged-in users over 1,000 GPUs and "+
+		"400 days of rollups on the embedded store: **%s**. The times are the client's, whose HTML parsing shares the CPUs; "+
+		"what the pages cost and why is in [benchmarks.md](benchmarks.md#site-pages-at-1000-gpus).\n", targetP99, verdict)
 	return b.String()
 }

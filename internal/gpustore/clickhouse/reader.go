@@ -323,19 +323,14 @@ func (s *Store) GPUHours(ctx context.Context, q gpustore.GPUHoursQuery) ([]gpust
 	if k := steps(q.Window, q.Step); k > gpustore.MaxSteps {
 		return nil, fmt.Errorf("%w: %d %s steps: at most %d", gpustore.ErrBadQuery, k, q.Step, gpustore.MaxSteps)
 	}
-	name := "gpu_hours_raw"
 	switch q.Source {
-	case gpustore.SourceRaw:
-	case gpustore.SourceRollup:
-		name = "gpu_hours_rollup"
-	case gpustore.SourceAuto:
-		// raw samples older than the retention are gone: a window starting
-		// before it reads the rollup (as the embedded backend)
-		if q.Window.From.Before(s.now().Add(-s.cfg.RawRetention)) {
-			name = "gpu_hours_rollup"
-		}
+	case gpustore.SourceAuto, gpustore.SourceRaw, gpustore.SourceRollup:
 	default:
 		return nil, fmt.Errorf("%w: source %q: want raw or rollup", gpustore.ErrBadQuery, q.Source)
+	}
+	name := "gpu_hours_raw"
+	if gpustore.ReadsRollup(q.Source, q.Window, s.now(), s.cfg.RawRetention) {
+		name = "gpu_hours_rollup"
 	}
 	if q.Scope.Empty() {
 		return []gpustore.GPUHoursRow{}, nil

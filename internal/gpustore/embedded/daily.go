@@ -74,7 +74,7 @@ INSERT INTO daily_state (day, fresh) SELECT DISTINCT hour - (hour % 86400 + 8640
 `
 
 // rollupCols are the daily and monthly tables' columns for scope and filter.
-var rollupCols = cols{"hub", "cluster", "node", "namespace", "(hw_id = ? OR substr(hw_id, 1, length(?) + 1) = ? || '/')", 3}
+var rollupCols = cols{"hub", "cluster", "node", "namespace", "(hw_id = ? OR substr(hw_id, 1, length(?) + 1) = ? || '/')", 3, ""}
 
 // dailyServes says whether a rollup report may read the daily table: its
 // scope and filter see whole nodes (see above).

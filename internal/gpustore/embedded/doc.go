@@ -20,11 +20,11 @@
 // (daily.go, monthly.go; long reports read them) where writes made them
 // stale or new hours closed.
 //
-// Every read applies its Scope in the SQL with bound parameters. Known
-// limits: Idle over a window and Utilization read raw rows only (nothing
-// past raw_retention); a session's busy ratio scans the raw rows of the
-// session's time, slow for long sessions on a large fleet; rollup reports
-// of a project scope (or a namespace or device filter) and week steps read
-// the hourly or daily rows, so over a year they take seconds
-// (docs/benchmarks.md, "Embedded GPU store").
+// Every read applies its Scope in the SQL with bound parameters; a
+// project's or a GPU's reads go by indexes on its own rows (migration 4,
+// docs/benchmarks.md "Site pages at 1,000 GPUs"). Known limits: Idle over a
+// window and Utilization read raw rows only (nothing past raw_retention),
+// and so does a session's busy ratio; rollup reports of a project scope (or
+// a namespace or device filter) and week steps read the hourly or daily
+// rows, not the monthly ones (docs/benchmarks.md, "Embedded GPU store").
 package embedded // import "github.com/nerc-project/ai-telemetry-collector/internal/gpustore/embedded"

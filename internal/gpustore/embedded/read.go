@@ -342,9 +342,11 @@ func (s *Store) Sessions(ctx context.Context, f gpustore.Filter) ([]gpustore.Ses
 			WHERE x.ts >= sessions.start AND x.ts < coalesce(sessions.end, ?) AND r.hub = sessions.hub
 			AND r.cluster = sessions.cluster AND r.node = sessions.node AND r.hw_id = sessions.device
 			AND r.namespace = sessions.namespace AND r.pod = sessions.pod)
-		FROM sessions WHERE start < ? AND coalesce(end, ?) > ?`, now, to, now, from)
+		FROM sessions WHERE start < ? AND coalesce(end, `+noEnd+`) > ? AND coalesce(end, ?) > ?`, now, to, from, now, from)
 	q.scope(f.Scope, sessCols).filter(f, sessCols)
-	q.add(` ORDER BY start, trace_id, span_id LIMIT ? OFFSET ?`, limit, offset)
+	// +start: sorting the window's sessions beats walking sessions_start
+	// through every older one
+	q.add(` ORDER BY +start, trace_id, span_id LIMIT ? OFFSET ?`, limit, offset)
 	err = s.rows(ctx, q, func(r *sql.Rows) error {
 		var x gpustore.Session
 		var kind string

@@ -131,13 +131,7 @@ func (s *Store) GPUHours(ctx context.Context, gq gpustore.GPUHoursQuery) ([]gpus
 	if gq.Scope.Empty() {
 		return out, nil
 	}
-	src := gq.Source
-	if src == gpustore.SourceAuto {
-		src = gpustore.SourceRollup
-		if !gq.Window.From.Before(s.now().Add(-s.cfg.RawRetention)) {
-			src = gpustore.SourceRaw
-		}
-	}
+	rollup := gpustore.ReadsRollup(gq.Source, gq.Window, s.now(), s.cfg.RawRetention)
 	var group []string
 	needProject := false
 	need := map[string]bool{}
@@ -156,7 +150,7 @@ func (s *Store) GPUHours(ctx context.Context, gq gpustore.GPUHoursQuery) ([]gpus
 	}
 	var db queryer = s.r
 	var qs []*query // the steps of each are its own
-	if src == gpustore.SourceRaw {
+	if !rollup {
 		q := &query{}
 		q.add("WITH ")
 		sampleRows(q, gq.Filter, gq.Window.From.UnixNano(), gq.Window.To.UnixNano())

@@ -89,6 +89,10 @@ func TestRollupsMigration(t *testing.T) {
 		`UPDATE daily_state SET fresh = 0 WHERE through < day + 86400`,
 		`ALTER TABLE daily_state DROP COLUMN through`,
 		`DROP TABLE monthly`, `DROP TABLE monthly_projects`, `DROP TABLE monthly_state`,
+		// and no index of version 4
+		`DROP INDEX series_hw_id`, `DROP INDEX series_parent`, `DROP INDEX samples_series`, `DROP INDEX hourly_project`,
+		`DROP INDEX hourly_gpu`, `DROP INDEX sessions_stop`, `DROP INDEX sessions_project_stop`,
+		`DROP INDEX sessions_device_stop`, `DROP INDEX sessions_parent_stop`,
 		`UPDATE schema_version SET version = 2`,
 	} {
 		_, err := s.w.ExecContext(ctx, q)

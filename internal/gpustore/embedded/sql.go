@@ -35,16 +35,27 @@ type cols struct {
 	// '?'; devArgs is how many times the device is bound.
 	device  string
 	devArgs int
+	// gpu, when set, is the condition for a Filter.Device naming a GPU
+	// (no "/"), one placeholder: the hourly_gpu index's expression, the
+	// GPU's rows and its slices' in one range of the index.
+	gpu string
 }
 
 var (
-	sampleCols  = cols{"r.hub", "r.cluster", "r.node", "r.namespace", "(r.hw_id = ? OR r.parent = ?)", 2}
-	deviceCols  = cols{"hub", "cluster", "node", "namespace", "(hw_id = ? OR parent = ?)", 2}
-	deviceColsX = cols{"x.hub", "x.cluster", "x.node", "x.namespace", "(x.hw_id = ? OR x.parent = ?)", 2}
-	hourCols    = cols{"hub", "cluster", "node", "namespace", "(hw_id = ? OR substr(hw_id, 1, length(?) + 1) = ? || '/')", 3}
-	hourColsX   = cols{"x.hub", "x.cluster", "x.node", "x.namespace", "(x.hw_id = ? OR substr(x.hw_id, 1, length(?) + 1) = ? || '/')", 3}
-	sessCols    = cols{"hub", "cluster", "node", "namespace", "(device = ? OR parent = ?)", 2}
-	projCols    = cols{"hub", "cluster", "", "namespace", "", 0}
+	sampleCols  = cols{"r.hub", "r.cluster", "r.node", "r.namespace", "(r.hw_id = ? OR r.parent = ?)", 2, ""}
+	deviceCols  = cols{"hub", "cluster", "node", "namespace", "(hw_id = ? OR parent = ?)", 2, ""}
+	deviceColsX = cols{"x.hub", "x.cluster", "x.node", "x.namespace", "(x.hw_id = ? OR x.parent = ?)", 2, ""}
+	// The hourly rollup has no parent: a slice is its GPU's id and "/...".
+	hourCols = cols{
+		"hub", "cluster", "node", "namespace", "(hw_id = ? OR substr(hw_id, 1, length(?) + 1) = ? || '/')", 3,
+		"substr(hw_id, 1, instr(hw_id || '/', '/') - 1) = ?",
+	}
+	hourColsX = cols{
+		"x.hub", "x.cluster", "x.node", "x.namespace", "(x.hw_id = ? OR substr(x.hw_id, 1, length(?) + 1) = ? || '/')", 3,
+		"substr(x.hw_id, 1, instr(x.hw_id || '/', '/') - 1) = ?",
+	}
+	sessCols = cols{"hub", "cluster", "node", "namespace", "(device = ? OR parent = ?)", 2, ""}
+	projCols = cols{"hub", "cluster", "", "namespace", "", 0, ""}
 )
 
 // placeholders is "(?,?),(?,?)": n groups of k.
@@ -81,10 +92,32 @@ func (q *query) scope(s gpustore.Scope, c cols) *query {
 		}
 	}
 	if len(projects) > 0 {
-		parts = append(parts, "("+c.hub+", "+c.cluster+", "+c.namespace+") IN (VALUES "+placeholders(len(projects), 3)+")")
+		cond := "(" + c.hub + ", " + c.cluster + ", " + c.namespace + ") IN (VALUES " + placeholders(len(projects), 3) + ")"
+		var vals []any
 		for _, k := range projects {
-			args = append(args, k.Hub, k.Cluster, k.Namespace)
+			vals = append(vals, k.Hub, k.Cluster, k.Namespace)
 		}
+		if len(parts) == 0 {
+			// A members-only scope also names each column's values, implied
+			// by the pairs: SQLite walks the project indexes (namespace, hub,
+			// cluster, time) by those lists, not by row values.
+			var lists []string
+			var listArgs []any
+			for i, col := range []string{c.namespace, c.hub, c.cluster} {
+				seen := map[string]bool{}
+				for _, k := range projects {
+					if v := [3]string{k.Namespace, k.Hub, k.Cluster}[i]; !seen[v] {
+						seen[v] = true
+						listArgs = append(listArgs, v)
+					}
+				}
+				lists = append(lists, col+" IN ("+strings.TrimSuffix(strings.Repeat("?,", len(seen)), ",")+")")
+			}
+			cond = strings.Join(lists, " AND ") + " AND " + cond
+			vals = append(listArgs, vals...)
+		}
+		parts = append(parts, cond)
+		args = append(args, vals...)
 	}
 	if len(parts) == 0 {
 		return q.add(" AND 0")
@@ -106,7 +139,9 @@ func (q *query) filter(f gpustore.Filter, c cols) *query {
 	if f.Namespace != "" {
 		q.add(" AND "+c.namespace+" = ?", f.Namespace)
 	}
-	if f.Device != "" && c.device != "" {
+	if f.Device != "" && c.gpu != "" && !strings.Contains(f.Device, "/") {
+		q.add(" AND "+c.gpu, f.Device)
+	} else if f.Device != "" && c.device != "" {
 		args := make([]any, c.devArgs)
 		for i := range args {
 			args[i] = f.Device

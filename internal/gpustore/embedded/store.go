@@ -149,7 +149,29 @@ CREATE INDEX sessions_start ON sessions (start);
 	dailyMigration,
 	// 3: the days' covered hours and the monthly tables (monthly.go).
 	monthlyMigration,
+	// 4: reads of a project or a device by its own rows (what the pages of
+	// 1,000 GPUs need, docs/site-load.md): its series, then a range of
+	// samples per series, instead of every series' samples in the window;
+	// its hourly rows; sessions overlapping a window are those that end
+	// after its start (an open one never ends: noEnd). Project indexes lead
+	// with the namespace: a hub's or cluster's read keeps the time-ordered
+	// primary key (by hub first, SQLite would walk every hour of the hub).
+	`
+CREATE INDEX series_hw_id ON series (hw_id);
+CREATE INDEX series_parent ON series (parent);
+CREATE INDEX samples_series ON samples (series, ts);
+CREATE INDEX hourly_project ON hourly (namespace, hub, cluster, hour);
+CREATE INDEX hourly_gpu ON hourly (substr(hw_id, 1, instr(hw_id || '/', '/') - 1), hour);
+CREATE INDEX sessions_stop ON sessions (coalesce(end, ` + noEnd + `));
+CREATE INDEX sessions_project_stop ON sessions (namespace, hub, cluster, coalesce(end, ` + noEnd + `));
+CREATE INDEX sessions_device_stop ON sessions (device, coalesce(end, ` + noEnd + `));
+CREATE INDEX sessions_parent_stop ON sessions (parent, coalesce(end, ` + noEnd + `));
+`,
 }
+
+// noEnd is an open session's end in the sessions_*_stop indexes; reads
+// spell the same expression so that SQLite uses them.
+const noEnd = "9223372036854775807"
 
 // Store is the embedded backend: one SQLite file, one writer connection and
 // a pool of read-only connections (WAL: readers never wait for the writer).
@@ -290,7 +312,7 @@ func (s *Store) retention(ctx context.Context) error {
 		{`DELETE FROM monthly_state WHERE month < ?`, cut},
 		{`DELETE FROM device_last WHERE ts < ?`, roll.UnixNano()},
 		{`DELETE FROM projects WHERE last_seen < ?`, roll.UnixNano()},
-		{`DELETE FROM sessions WHERE coalesce(end, start) < ?`, roll.UnixNano()},
+		{`DELETE FROM sessions WHERE coalesce(end, ` + noEnd + `) < ?1 OR (end IS NULL AND start < ?1)`, roll.UnixNano()},
 	} {
 		if _, err := tx.ExecContext(ctx, st.q, st.arg); err != nil {
 			return fmt.Errorf("retention: %w", err)

@@ -366,8 +366,12 @@ func TestScopeIsolation(t *testing.T) {
 func TestPersistence(t *testing.T) {
 	s, path := openFixture(t)
 	ctx := context.Background()
-	q := gpustore.GPUHoursQuery{Filter: gpustore.Filter{Scope: allScope, Window: fixtureWin}, Aggregate: []string{gpustore.KeyProject}}
-	before, err := s.GPUHours(ctx, q)
+	raw := gpustore.GPUHoursQuery{Filter: gpustore.Filter{Scope: allScope, Window: fixtureWin}, Aggregate: []string{gpustore.KeyProject}, Source: gpustore.SourceRaw}
+	rollup := raw
+	rollup.Source = gpustore.SourceRollup
+	before, err := s.GPUHours(ctx, raw)
+	require.NoError(t, err)
+	rollupBefore, err := s.GPUHours(ctx, rollup)
 	require.NoError(t, err)
 	sessBefore, err := s.Sessions(ctx, gpustore.Filter{Scope: allScope})
 	require.NoError(t, err)
@@ -378,9 +382,12 @@ func TestPersistence(t *testing.T) {
 	s2, err := Open(ctx, Config{Path: path, Now: func() time.Time { return fixtureEnd }})
 	require.NoError(t, err)
 	defer func() { _ = s2.Close() }()
-	after, err := s2.GPUHours(ctx, q)
+	after, err := s2.GPUHours(ctx, raw)
 	require.NoError(t, err)
 	assert.Equal(t, before, after)
+	rollupAfter, err := s2.GPUHours(ctx, rollup)
+	require.NoError(t, err)
+	assert.Equal(t, rollupBefore, rollupAfter)
 	sessAfter, err := s2.Sessions(ctx, gpustore.Filter{Scope: allScope})
 	require.NoError(t, err)
 	assert.Equal(t, sessBefore, sessAfter)
@@ -388,11 +395,12 @@ func TestPersistence(t *testing.T) {
 	for _, md := range readMetrics(t)[:10] {
 		require.NoError(t, s2.WriteMetrics(ctx, md))
 	}
-	raw := q
-	raw.Source = gpustore.SourceRaw
 	again, err := s2.GPUHours(ctx, raw)
 	require.NoError(t, err)
 	assert.Equal(t, before, again)
+	rollupAgain, err := s2.GPUHours(ctx, rollup)
+	require.NoError(t, err)
+	assert.Equal(t, rollupBefore, rollupAgain, "a sample written twice counts once in the rollup")
 }
 
 // gauge is one enriched DCGM point of a whole GPU at t.
@@ -884,6 +892,13 @@ func TestTopologyCounts(t *testing.T) {
 		require.Len(t, rows, 1, src)
 		assert.Equal(t, teamBSlice, rows[0].Keys[gpustore.KeyDevice])
 		assert.InEpsilon(t, fractionOf(t, sch, teamBSlice), rows[0].Allocated, 0.01)
+		// and a slice's hw.id selects that slice alone
+		one, err := s.GPUHours(ctx, gpustore.GPUHoursQuery{
+			Filter: gpustore.Filter{Scope: allScope, Window: fixtureWin, Device: teamBSlice}, Source: src,
+			Aggregate: []string{gpustore.KeyDevice},
+		})
+		require.NoError(t, err)
+		assert.Equal(t, rows, one, src)
 	}
 }
 
@@ -986,4 +1001,36 @@ func TestSessionEdges(t *testing.T) {
 	got, err = s.Sessions(ctx, gpustore.Filter{Scope: allScope, Window: later})
 	require.NoError(t, err)
 	assert.Empty(t, got)
+}
+
+// SourceAuto reads what gpustore.ReadsRollup says: the rollup for whole
+// hours, raw samples for a window inside an hour (the two differ on the
+// fixtures: lone samples and partial hours).
+func TestAutoSource(t *testing.T) {
+	s, _ := openFixture(t)
+	ctx := context.Background()
+	odd := gpustore.Window{From: fixtureWin.From.Add(77*time.Minute + 13*time.Second), To: fixtureWin.To.Add(-77 * time.Minute)}
+	for _, tt := range []struct {
+		name string
+		w    gpustore.Window
+		want gpustore.Source
+	}{
+		{"whole hours", fixtureWin, gpustore.SourceRollup},
+		{"inside hours", odd, gpustore.SourceRaw},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			q := gpustore.GPUHoursQuery{Filter: gpustore.Filter{Scope: allScope, Window: tt.w}, Aggregate: []string{gpustore.KeyDevice}}
+			auto, err := s.GPUHours(ctx, q)
+			require.NoError(t, err)
+			q.Source = gpustore.SourceRaw
+			raw, err := s.GPUHours(ctx, q)
+			require.NoError(t, err)
+			q.Source = gpustore.SourceRollup
+			rollup, err := s.GPUHours(ctx, q)
+			require.NoError(t, err)
+			require.NotEqual(t, raw, rollup, "the fixtures tell the sources apart")
+			want := map[gpustore.Source][]gpustore.GPUHoursRow{gpustore.SourceRaw: raw, gpustore.SourceRollup: rollup}[tt.want]
+			assert.Equal(t, want, auto)
+		})
+	}
 }

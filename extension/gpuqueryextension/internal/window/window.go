@@ -43,6 +43,8 @@ func Reason(err error) string {
 // in RFC 3339, a duration ending now (30m, 24h, 7d, 2w), or a calendar
 // keyword in UTC (today, yesterday, week, lastweek, month, lastmonth,
 // month:YYYY-MM). Windows are half-open and at most gpustore.MaxWindow long.
+// A duration of hours, days or weeks starts at the start of its first hour
+// (24h at 10:45 is from 10:00 yesterday): the whole hours of the rollup.
 func Parse(s string, now time.Time) (gpustore.Window, error) {
 	now = now.UTC()
 	day := time.Date(now.Year(), now.Month(), now.Day(), 0, 0, 0, 0, time.UTC)
@@ -79,7 +81,13 @@ func Parse(s string, now time.Time) (gpustore.Window, error) {
 		if n == 0 || d > gpustore.MaxWindow {
 			return w, invalid("a duration must be positive and at most %d days", int(gpustore.MaxWindow/(24*time.Hour)))
 		}
-		w = gpustore.Window{From: now.Add(-d), To: now}
+		from := now.Add(-d)
+		if unit != time.Minute {
+			// from the start of its first hour: the hours the rollup
+			// holds, which reports then read (gpustore.ReadsRollup)
+			from = from.Truncate(time.Hour)
+		}
+		w = gpustore.Window{From: from, To: now}
 	case strings.Contains(s, ","):
 		from, to, _ := strings.Cut(s, ",")
 		f, err1 := time.Parse(time.RFC3339, from)
