@@ -44,7 +44,8 @@ func Reason(err error) string {
 // keyword in UTC (today, yesterday, week, lastweek, month, lastmonth,
 // month:YYYY-MM). Windows are half-open and at most gpustore.MaxWindow long.
 // A duration of hours, days or weeks starts at the start of its first hour
-// (24h at 10:45 is from 10:00 yesterday): the whole hours of the rollup.
+// (24h at 10:45 is from 10:00 yesterday; 400d at the next hour, so that it
+// stays within the bound): the whole hours of the rollup.
 func Parse(s string, now time.Time) (gpustore.Window, error) {
 	now = now.UTC()
 	day := time.Date(now.Year(), now.Month(), now.Day(), 0, 0, 0, 0, time.UTC)
@@ -84,8 +85,11 @@ func Parse(s string, now time.Time) (gpustore.Window, error) {
 		from := now.Add(-d)
 		if unit != time.Minute {
 			// from the start of its first hour: the hours the rollup
-			// holds, which reports then read (gpustore.ReadsRollup)
-			from = from.Truncate(time.Hour)
+			// holds, which reports then read (gpustore.ReadsRollup); the
+			// next hour where that would be longer than a window may be
+			if from = from.Truncate(time.Hour); now.Sub(from) > gpustore.MaxWindow {
+				from = from.Add(time.Hour)
+			}
 		}
 		w = gpustore.Window{From: from, To: now}
 	case strings.Contains(s, ","):

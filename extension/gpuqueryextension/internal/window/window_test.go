@@ -25,6 +25,7 @@ func TestParse(t *testing.T) {
 		{"24h", gpustore.Window{From: at(3, 15, 0), To: nowUTC}},
 		{"7d", gpustore.Window{From: time.Date(2026, 11, 27, 15, 0, 0, 0, time.UTC), To: nowUTC}},
 		{"2w", gpustore.Window{From: time.Date(2026, 11, 20, 15, 0, 0, 0, time.UTC), To: nowUTC}},
+		{"400d", gpustore.Window{From: time.Date(2025, 10, 30, 16, 0, 0, 0, time.UTC), To: nowUTC}},
 		{"today", gpustore.Window{From: at(4, 0, 0), To: at(5, 0, 0)}},
 		{"yesterday", gpustore.Window{From: at(3, 0, 0), To: at(4, 0, 0)}},
 		{"week", gpustore.Window{From: time.Date(2026, 11, 30, 0, 0, 0, 0, time.UTC), To: at(7, 0, 0)}},
