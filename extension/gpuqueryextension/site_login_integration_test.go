@@ -177,11 +177,9 @@ func textOf(n *html.Node) string {
 // as a user would and follows where Keycloak sends the browser.
 func (b *browser) submitKeycloakLogin(page visit, kc *testpeers.Keycloak, user string) visit {
 	b.t.Helper()
-	form := find(page.doc, hasAttr("id", "kc-form-login"))
-	require.NotNil(b.t, form, "Keycloak's login page, at %s: %.400s", page.url, page.body)
-	action, err := page.url.Parse(attrOf(form, "action"))
-	require.NoError(b.t, err)
-	return b.post(action.String(), url.Values{"username": {user}, "password": {kc.Secret(user)}, "credentialId": {""}})
+	action, form, err := kc.LoginForm(page.url, page.doc, user)
+	require.NoError(b.t, err, "Keycloak's login page: %.400s", page.body)
+	return b.post(action.String(), form)
 }
 
 // TestRealSiteLogin: members and a manager log in through the real

@@ -281,11 +281,9 @@ func (u *user) login(t *testing.T, base string, kc *testpeers.Keycloak) {
 	doc, err := html.Parse(resp.Body)
 	_ = resp.Body.Close()
 	require.NoError(t, err)
-	action := formAction(doc, "kc-form-login")
-	require.NotEmpty(t, action, "%s: no Keycloak login form at %s", u.name, resp.Request.URL)
-	to, err := resp.Request.URL.Parse(action)
-	require.NoError(t, err)
-	resp, err = u.c.PostForm(to.String(), url.Values{"username": {u.name}, "password": {kc.Secret(u.name)}, "credentialId": {""}})
+	to, form, err := kc.LoginForm(resp.Request.URL, doc, u.name)
+	require.NoError(t, err, u.name)
+	resp, err = u.c.PostForm(to.String(), form)
 	require.NoError(t, err)
 	body, _ := io.ReadAll(resp.Body)
 	_ = resp.Body.Close()
@@ -368,18 +366,6 @@ func pageKind(p string) string {
 		return "device"
 	case strings.HasPrefix(p, "/sessions/"):
 		return "session"
-	}
-	return ""
-}
-
-func formAction(n *html.Node, id string) string {
-	if n.Type == html.ElementNode && n.Data == "form" && attr(n, "id") == id {
-		return attr(n, "action")
-	}
-	for c := n.FirstChild; c != nil; c = c.NextSibling {
-		if a := formAction(c, id); a != "" {
-			return a
-		}
 	}
 	return ""
 }
