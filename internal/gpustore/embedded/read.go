@@ -28,9 +28,11 @@ func latest(q *query, f gpustore.Filter, windowed bool, from, to int64) {
 		q.add(", ")
 		src = "w"
 	}
-	q.add(`l AS (SELECT hub, cluster, node, hw_id, namespace, pod, parent, gpu_index, model, profile, fraction,
-		allocated, busy, xid, ts, row_number() OVER (PARTITION BY hub, cluster, node, hw_id
-			ORDER BY ts DESC, namespace DESC) AS rn FROM `)
+	// The row of each device with the latest ts (then the last namespace):
+	// SQLite takes a max() query's other columns from the row holding the
+	// max, in one pass in key order, where a window function sorts.
+	q.add(`d AS (SELECT hub, cluster, node, hw_id, namespace, pod, parent, gpu_index, model, profile, fraction,
+		allocated, busy, xid, ts, `+stateRank+` AS st, max(`+latestKey+`) FROM `, gpustore.IdleBusyThreshold)
 	if windowed {
 		q.add(src + " WHERE 1")
 	} else {
@@ -40,15 +42,19 @@ func latest(q *query, f gpustore.Filter, windowed bool, from, to int64) {
 		g.Device = "" // selected below, on the GPU or slice id
 		q.filter(g, deviceCols)
 	}
-	q.add(`), d AS (SELECT *, `+stateRank+` AS st FROM l WHERE rn = 1),
+	q.add(` GROUP BY hub, cluster, node, hw_id),
 	dev AS (
 		SELECT hub, cluster, node, hw_id AS id, gpu_index, model, 0 AS mig, 0 AS slices, st,
 			CASE WHEN allocated = 1 THEN namespace ELSE '' END AS hns, CASE WHEN allocated = 1 THEN pod ELSE '' END AS hpod,
 			xid, ts FROM d WHERE parent = ''
 		UNION ALL
 		SELECT hub, cluster, node, parent, max(gpu_index), max(model), 1, count(*), max(st), '', '', max(xid), max(ts)
-			FROM d WHERE parent != '' GROUP BY hub, cluster, node, parent)`, gpustore.IdleBusyThreshold)
+			FROM d WHERE parent != '' GROUP BY hub, cluster, node, parent)`)
 }
+
+// latestKey orders a device's rows by ts, then namespace: ts is at most 19
+// digits (nanoseconds), so the zero-padded text compares as the number.
+const latestKey = `printf('%020d', ts) || namespace`
 
 func (s *Store) entityQuery(f gpustore.Filter) (q *query, limit, offset int, err error) {
 	if limit, offset, err = page(f); err != nil {

@@ -309,12 +309,12 @@ func (s *Store) Idle(ctx context.Context, f gpustore.Filter) ([]gpustore.IdleAll
 	}
 	q := &query{}
 	if f.Window.IsZero() {
-		q.add(`WITH l AS (SELECT *, row_number() OVER (PARTITION BY hub, cluster, node, hw_id
-				ORDER BY ts DESC, namespace DESC) AS rn FROM device_last WHERE 1`)
+		// each device's latest row (read.go's latest)
+		q.add(`WITH l AS (SELECT *, max(` + latestKey + `) FROM device_last WHERE 1`)
 		q.scope(f.Scope, deviceCols).filter(f, deviceCols)
-		q.add(`) SELECT hub, cluster, node, hw_id, namespace, pod, fraction,
+		q.add(` GROUP BY hub, cluster, node, hw_id) SELECT hub, cluster, node, hw_id, namespace, pod, fraction,
 			fraction * (ts - coalesce(idle_since, ts)) / 3600e9 AS idle_h, coalesce(idle_since, ts), ts
-			FROM l WHERE rn = 1 AND allocated = 1 AND busy < ?`, gpustore.IdleBusyThreshold)
+			FROM l WHERE allocated = 1 AND busy < ?`, gpustore.IdleBusyThreshold)
 	} else {
 		q.add("WITH ")
 		sampleRows(q, f, f.Window.From.UnixNano(), f.Window.To.UnixNano())

@@ -1034,3 +1034,30 @@ func TestAutoSource(t *testing.T) {
 		})
 	}
 }
+
+// A device's latest row is its last sample; of two at the same time, the
+// later namespace's (a held row over the unheld ” one): what Devices and
+// Idle show.
+func TestLatestRowOfADevice(t *testing.T) {
+	at := time.Date(2026, 3, 2, 10, 0, 0, 0, time.UTC)
+	ctx := context.Background()
+	s, err := Open(ctx, Config{Path: filepath.Join(t.TempDir(), "l.db"), Now: func() time.Time { return at.Add(time.Minute) }})
+	require.NoError(t, err)
+	defer func() { _ = s.Close() }()
+	md := pmetric.NewMetrics()
+	gauge(md, at.Add(-time.Minute), "team-b", "old", "GPU-l", 0.9) // an earlier holder
+	gauge(md, at, "", "", "GPU-l", 0)
+	gauge(md, at, "team-a", "p", "GPU-l", 0.01)
+	require.NoError(t, s.WriteMetrics(ctx, md))
+
+	devs, err := s.Devices(ctx, gpustore.Filter{Scope: allScope})
+	require.NoError(t, err)
+	require.Len(t, devs, 1)
+	assert.Equal(t, &gpustore.Holder{Namespace: "team-a", Pod: "p"}, devs[0].Holder)
+	assert.Equal(t, gpustore.StateIdle, devs[0].State)
+	assert.Equal(t, at, devs[0].LastSeen)
+	idle, err := s.Idle(ctx, gpustore.Filter{Scope: allScope})
+	require.NoError(t, err)
+	require.Len(t, idle, 1)
+	assert.Equal(t, "team-a", idle[0].Namespace)
+}
