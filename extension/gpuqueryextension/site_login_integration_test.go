@@ -121,19 +121,6 @@ func (b *browser) post(u string, form url.Values) visit {
 	return b.do(req)
 }
 
-// find is the first element matching ok.
-func find(n *html.Node, ok func(*html.Node) bool) *html.Node {
-	if n.Type == html.ElementNode && ok(n) {
-		return n
-	}
-	for c := n.FirstChild; c != nil; c = c.NextSibling {
-		if f := find(c, ok); f != nil {
-			return f
-		}
-	}
-	return nil
-}
-
 func findAll(n *html.Node, ok func(*html.Node) bool) []*html.Node {
 	var out []*html.Node
 	if n.Type == html.ElementNode && ok(n) {
@@ -145,17 +132,8 @@ func findAll(n *html.Node, ok func(*html.Node) bool) []*html.Node {
 	return out
 }
 
-func attrOf(n *html.Node, key string) string {
-	for _, a := range n.Attr {
-		if a.Key == key {
-			return a.Val
-		}
-	}
-	return ""
-}
-
 func hasAttr(key, value string) func(*html.Node) bool {
-	return func(n *html.Node) bool { return attrOf(n, key) == value }
+	return func(n *html.Node) bool { return testpeers.Attr(n, key) == value }
 }
 
 func textOf(n *html.Node) string {
@@ -199,8 +177,8 @@ func TestRealSiteLogin(t *testing.T) {
 	}
 	projectsOn := func(v visit) []string {
 		var out []string
-		for _, n := range findAll(v.doc, func(n *html.Node) bool { return attrOf(n, "data-project") != "" && n.Data == "tr" }) {
-			out = append(out, attrOf(n, "data-project"))
+		for _, n := range findAll(v.doc, func(n *html.Node) bool { return testpeers.Attr(n, "data-project") != "" && n.Data == "tr" }) {
+			out = append(out, testpeers.Attr(n, "data-project"))
 		}
 		return out
 	}
@@ -219,9 +197,9 @@ func TestRealSiteLogin(t *testing.T) {
 				b, home := loginAs(t, tc.user, "/"+fixtureWindow)
 				require.Equal(t, http.StatusOK, home.status, "%.600s", home.body)
 				require.Equal(t, public+"/"+fixtureWindow, home.url.String(), "back where the login started")
-				assert.Equal(t, tc.user, textOf(find(home.doc, hasAttr("data-field", "user"))))
+				assert.Equal(t, tc.user, textOf(testpeers.FindElement(home.doc, hasAttr("data-field", "user"))))
 				assert.ElementsMatch(t, tc.projects, projectsOn(home))
-				grid := findAll(home.doc, func(n *html.Node) bool { return strings.HasPrefix(attrOf(n, "class"), "gpu ") })
+				grid := findAll(home.doc, func(n *html.Node) bool { return strings.HasPrefix(testpeers.Attr(n, "class"), "gpu ") })
 				assert.Equal(t, tc.grid, len(grid) == 4, "the GPU grid (4 GPUs) is for managers: %d cells", len(grid))
 
 				for ns, tr := range truths {
@@ -235,13 +213,13 @@ func TestRealSiteLogin(t *testing.T) {
 						continue
 					}
 					require.Equal(t, http.StatusOK, p.status, "%s on %s", tc.user, ns)
-					alloc, err := strconv.ParseFloat(textOf(find(p.doc, hasAttr("data-stat", "allocated"))), 64)
+					alloc, err := strconv.ParseFloat(textOf(testpeers.FindElement(p.doc, hasAttr("data-stat", "allocated"))), 64)
 					require.NoError(t, err)
 					// printed to 0.01; the store is within 1% of the schedule
 					assert.InDelta(t, tr.Allocated, alloc, math.Max(0.006, tr.Allocated/100), "%s: allocated GPU-hours of %s", tc.user, ns)
-					dl := find(p.doc, func(n *html.Node) bool { _, ok := attrIs(n, "download"); return ok })
+					dl := testpeers.FindElement(p.doc, func(n *html.Node) bool { _, ok := attrIs(n, "download"); return ok })
 					require.NotNil(t, dl)
-					csvURL, err := url.Parse(public + attrOf(dl, "href"))
+					csvURL, err := url.Parse(public + testpeers.Attr(dl, "href"))
 					require.NoError(t, err)
 					// the CSV download goes to the API with the browser's session
 					c := b.get(csvURL.String())
@@ -279,13 +257,13 @@ func TestRealSiteLogin(t *testing.T) {
 		}
 		assert.Equal(t, http.StatusOK, b.get(public+"/").status, "the refused logouts ended nothing")
 
-		token := attrOf(find(home.doc, hasAttr("name", login.CSRFField)), "value")
+		token := testpeers.Attr(testpeers.FindElement(home.doc, hasAttr("name", login.CSRFField)), "value")
 		require.NotEmpty(t, token)
 		out := b.post(public+login.PathLogout, url.Values{login.CSRFField: {token}})
 		// Keycloak ended its session too and sent the browser back, which the
 		// site sends to the login again: Keycloak's login form, not the overview
 		require.True(t, strings.HasPrefix(out.url.String(), s.kc.URL()), "after logout: %s %.300s", out.url, out.body)
-		assert.NotNil(t, find(out.doc, hasAttr("id", "kc-form-login")))
+		assert.NotNil(t, testpeers.FindElement(out.doc, hasAttr("id", "kc-form-login")))
 
 		stale := &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
 		req, err := http.NewRequest(http.MethodGet, public+"/", http.NoBody)
@@ -318,7 +296,7 @@ func TestRealSiteLogin(t *testing.T) {
 		time.Sleep(4 * time.Second)
 		gone := b.get(public + "/projects/moc/nerc-ocp-prod/team-a")
 		require.True(t, strings.HasPrefix(gone.url.String(), s.kc.URL()), "the refresh is refused: back to Keycloak's login, at %s", gone.url)
-		assert.NotNil(t, find(gone.doc, hasAttr("id", "kc-form-login")))
+		assert.NotNil(t, testpeers.FindElement(gone.doc, hasAttr("id", "kc-form-login")))
 	})
 }
 

@@ -391,7 +391,7 @@ func pageKind(p string) string {
 func hrefs(n *html.Node) []string {
 	var out []string
 	if n.Type == html.ElementNode && n.Data == "a" {
-		if h := attr(n, "href"); h != "" {
+		if h := testpeers.Attr(n, "href"); h != "" {
 			out = append(out, h)
 		}
 	}
@@ -399,15 +399,6 @@ func hrefs(n *html.Node) []string {
 		out = append(out, hrefs(c)...)
 	}
 	return out
-}
-
-func attr(n *html.Node, key string) string {
-	for _, a := range n.Attr {
-		if a.Key == key {
-			return a.Val
-		}
-	}
-	return ""
 }
 
 // processCPU is a process's user + system CPU time (/proc/pid/stat, in
