@@ -1061,3 +1061,58 @@ func TestLatestRowOfADevice(t *testing.T) {
 	require.Len(t, idle, 1)
 	assert.Equal(t, "team-a", idle[0].Namespace)
 }
+
+// A member of team-a on c1 and of team-b on c2 sees neither team-b on c1
+// nor team-a on c2: the scope's lists of namespaces, hubs and clusters (for
+// the indexes) cross into pairs it does not grant; the pairs decide.
+func TestScopeListsDoNotWiden(t *testing.T) {
+	at := time.Date(2026, 3, 2, 10, 0, 0, 0, time.UTC)
+	ctx := context.Background()
+	s, err := Open(ctx, Config{Path: filepath.Join(t.TempDir(), "x.db"), Now: func() time.Time { return at.Add(time.Minute) }})
+	require.NoError(t, err)
+	defer func() { _ = s.Close() }()
+	md := pmetric.NewMetrics()
+	for i := range 4 {
+		gauge(md, at.Add(time.Duration(i)*30*time.Second), "team-a", "pa", "GPU-a", 0.01)
+		gauge(md, at.Add(time.Duration(i)*30*time.Second), "team-b", "pb", "GPU-b", 0.01) // both on c1
+	}
+	require.NoError(t, s.WriteMetrics(ctx, md))
+	scope := gpustore.Scope{Projects: []gpustore.ProjectKey{{Hub: "moc", Cluster: "c1", Namespace: "team-a"}, {Hub: "moc", Cluster: "c2", Namespace: "team-b"}}}
+	f := gpustore.Filter{Scope: scope, Window: gpustore.Window{From: at.Add(-time.Hour), To: at.Add(time.Hour)}}
+	for name, hw := range map[string]func() ([]string, error){
+		"devices": func() ([]string, error) {
+			d, err := s.Devices(ctx, gpustore.Filter{Scope: scope})
+			var out []string
+			for _, x := range d {
+				out = append(out, x.ID)
+			}
+			return out, err
+		},
+		"idle": func() ([]string, error) {
+			d, err := s.Idle(ctx, gpustore.Filter{Scope: scope})
+			var out []string
+			for _, x := range d {
+				out = append(out, x.Device)
+			}
+			return out, err
+		},
+		"gpu-hours raw": func() ([]string, error) {
+			return hoursDevices(s.GPUHours(ctx, gpustore.GPUHoursQuery{Filter: f, Aggregate: []string{gpustore.KeyDevice}, Source: gpustore.SourceRaw}))
+		},
+		"gpu-hours rollup": func() ([]string, error) {
+			return hoursDevices(s.GPUHours(ctx, gpustore.GPUHoursQuery{Filter: f, Aggregate: []string{gpustore.KeyDevice}, Source: gpustore.SourceRollup}))
+		},
+	} {
+		got, err := hw()
+		require.NoError(t, err, name)
+		assert.Equal(t, []string{"GPU-a"}, got, name)
+	}
+}
+
+func hoursDevices(rows []gpustore.GPUHoursRow, err error) ([]string, error) {
+	var out []string
+	for _, r := range rows {
+		out = append(out, r.Keys[gpustore.KeyDevice])
+	}
+	return out, err
+}
