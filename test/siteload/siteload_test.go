@@ -311,11 +311,18 @@ func (u *user) login(t *testing.T, base string, kc *testpeers.Keycloak) {
 	u.times = map[string][]time.Duration{}
 }
 
-// browse reads a page, then one of its links after a think time drawn
-// uniformly from 0 to twice think, until the deadline.
+// browse reads a page, then one of its links, each after a think time drawn
+// uniformly from 0 to twice think, until the deadline. The first page waits
+// one too: users arrive over the first think times, as they do on a site,
+// instead of all in one instant (runs before 2026-12-04 did that: ten
+// manager overviews and forty others asked at once).
 func (u *user) browse(base string, deadline time.Time, think time.Duration) {
 	next := "/"
-	for time.Now().Before(deadline) {
+	for {
+		time.Sleep(time.Duration(u.rng.Int64N(int64(2*think) + 1)))
+		if !time.Now().Before(deadline) {
+			return
+		}
 		links, err := u.read(base, next)
 		if err != nil {
 			u.errors = append(u.errors, err.Error())
@@ -333,7 +340,6 @@ func (u *user) browse(base string, deadline time.Time, think time.Duration) {
 			l.RawQuery = q.Encode()
 			next = l.String()
 		}
-		time.Sleep(time.Duration(u.rng.Int64N(int64(2*think) + 1)))
 	}
 }
 
@@ -453,7 +459,8 @@ func (r results) markdown(s settings, f embedded.SyntheticFleet, elapsed, cpu ti
 	fmt.Fprintf(&b, "Written by `make site-load` (test/siteload) on %s, %s %s/%s, %d CPUs shared by the collector, Keycloak and the "+
 		"load generator.\n\n", time.Now().UTC().Format("2006-01-02"), runtime.Version(), runtime.GOOS, runtime.GOARCH, runtime.NumCPU())
 	fmt.Fprintf(&b, "%d users (%d managers, %d researchers of one project each) logged in through the real Keycloak's login page, "+
-		"each reading a page, then one of its links with a window from the picker after a think time of 0 to %s, for %s. "+
+		"each reading a page, then one of its links with a window from the picker, each page after a think time of 0 to %s "+
+		"(the first too: the users arrive over the first think times), for %s. "+
 		"The built collector serves `configs/site.yaml`'s pages from the embedded store holding the synthetic fleet: %d GPUs on "+
 		"%d-GPU nodes, %d days of hourly rollups, the last %d hours as raw 30 s samples, usage sessions, %d projects. "+
 		"A render time is the request sent to the body read, on loopback.\n\n",

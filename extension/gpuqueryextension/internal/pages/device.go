@@ -1,6 +1,7 @@
 package pages // import "github.com/nerc-project/ai-telemetry-collector/extension/gpuqueryextension/internal/pages"
 
 import (
+	"context"
 	"net/http"
 
 	"github.com/nerc-project/ai-telemetry-collector/internal/gpustore"
@@ -51,26 +52,31 @@ func (h *Handler) device(r *http.Request, v *view) error {
 	}
 	d.State = freshState(d.Device.State, d.LastSeen, now)
 	v.Title, v.Data = "GPU "+d.Index+" on "+d.Node, d
-	sl, err := h.set.Reader.Slices(ctx, f)
+	wf := f
+	wf.Window = win.Window
+	var (
+		sl  []gpustore.Slice
+		pts []gpustore.UtilizationPoint
+	)
+	err = readAll(ctx,
+		func(ctx context.Context) (err error) { sl, err = h.set.Reader.Slices(ctx, f); return err },
+		func(ctx context.Context) (err error) {
+			d.Hours, err = h.set.Reader.GPUHours(ctx, gpustore.GPUHoursQuery{Filter: wf, Aggregate: []string{gpustore.KeyProject}})
+			return err
+		},
+		func(ctx context.Context) (err error) { d.Sessions, err = h.set.Reader.Sessions(ctx, wf); return err },
+		func(ctx context.Context) (err error) {
+			pts, err = h.set.Reader.Utilization(ctx, gpustore.UtilizationQuery{Filter: wf, MaxPoints: chartPoints})
+			return err
+		},
+	)
 	if err != nil {
 		return err
 	}
 	for _, s := range sl {
 		d.Slices = append(d.Slices, sliceCell{Slice: s, State: freshState(s.State, s.LastSeen, now)})
 	}
-	wf := f
-	wf.Window = win.Window
-	if d.Hours, err = h.set.Reader.GPUHours(ctx, gpustore.GPUHoursQuery{Filter: wf, Aggregate: []string{gpustore.KeyProject}}); err != nil {
-		return err
-	}
-	if d.Sessions, err = h.set.Reader.Sessions(ctx, wf); err != nil {
-		return err
-	}
 	d.Timeline = newTimeline("Projects on this GPU", win.Window, d.Sessions, func(s gpustore.Session) string { return s.Namespace }, now)
-	pts, err := h.set.Reader.Utilization(ctx, gpustore.UtilizationQuery{Filter: wf, MaxPoints: chartPoints})
-	if err != nil {
-		return err
-	}
 	d.Charts = deviceCharts(win.Window, pts)
 	return nil
 }

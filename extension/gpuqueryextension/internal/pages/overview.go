@@ -1,6 +1,9 @@
 package pages // import "github.com/nerc-project/ai-telemetry-collector/extension/gpuqueryextension/internal/pages"
 
 import (
+	"context"
+	"fmt"
+	"html/template"
 	"net/http"
 	"slices"
 	"time"
@@ -27,7 +30,7 @@ type overviewData struct {
 
 type clusterGrid struct {
 	gpustore.Cluster
-	NodeGrid []nodeGrid
+	Grid template.HTML // its nodes' cells (gridHTML)
 }
 
 type nodeGrid struct {
@@ -62,6 +65,11 @@ type projectRow struct {
 	Allocated, Used, Idle float64
 }
 
+// chartBars is how many projects the GPU-hours chart draws: a bar per
+// project of a fleet's 400 would be a chart 11,000 px tall, and its SVG a
+// third of the overview's rendering (the table below it lists them all).
+const chartBars = 20
+
 func (h *Handler) overview(r *http.Request, v *view) error {
 	now := h.now()
 	win, err := readWindow(r, now)
@@ -78,27 +86,38 @@ func (h *Handler) overview(r *http.Request, v *view) error {
 	if d.NoGrant {
 		return nil
 	}
-	ctx := r.Context()
 	all := gpustore.Filter{Scope: scope, Limit: gpustore.MaxLimit}
-	if d.Manager {
-		if err := h.fillGrid(r, d, all, now); err != nil {
-			return err
-		}
-		idle, err := h.set.Reader.Idle(ctx, all)
-		if err != nil {
-			return err
-		}
-		d.Idle = freshIdle(idle, now)
-	}
 	inWin := all
 	inWin.Window = win.Window
-	projects, err := h.set.Reader.Projects(ctx, inWin)
-	if err != nil {
+	var (
+		projects []gpustore.Project
+		rows     []gpustore.GPUHoursRow
+		grid     gridReads
+		idle     []gpustore.IdleAllocation
+	)
+	reads := []func(context.Context) error{
+		func(ctx context.Context) (err error) { projects, err = h.set.Reader.Projects(ctx, inWin); return err },
+		func(ctx context.Context) (err error) {
+			rows, err = h.set.Reader.GPUHours(ctx, gpustore.GPUHoursQuery{Filter: inWin, Aggregate: []string{gpustore.KeyProject}})
+			return err
+		},
+	}
+	if d.Manager {
+		reads = append(reads,
+			func(ctx context.Context) (err error) {
+				grid.clusters, err = h.set.Reader.Clusters(ctx, all)
+				return err
+			},
+			func(ctx context.Context) error { return h.readDevices(ctx, all, &grid) },
+			func(ctx context.Context) (err error) { idle, err = h.set.Reader.Idle(ctx, all); return err },
+		)
+	}
+	if err := readAll(r.Context(), reads...); err != nil {
 		return err
 	}
-	rows, err := h.set.Reader.GPUHours(ctx, gpustore.GPUHoursQuery{Filter: inWin, Aggregate: []string{gpustore.KeyProject}})
-	if err != nil {
-		return err
+	if d.Manager {
+		fillGrid(d, grid, now)
+		d.Idle = freshIdle(idle, now)
 	}
 	d.Projects = projectRows(projects, rows)
 	var labels []string
@@ -108,7 +127,14 @@ func (h *Handler) overview(r *http.Request, v *view) error {
 			labels, alloc, used = append(labels, p.Namespace), append(alloc, p.Allocated), append(used, p.Used)
 		}
 	}
-	d.Bars = newBarChart("GPU-hours by project, allocated and used", labels, alloc, used)
+	title := "GPU-hours by project, allocated and used"
+	if len(labels) > chartBars {
+		// most allocated first: the chart's bars are the top of the table
+		title = fmt.Sprintf("GPU-hours of the %d most allocated of %d projects (the table lists them all), allocated and used",
+			chartBars, len(labels))
+		labels, alloc, used = labels[:chartBars], alloc[:chartBars], used[:chartBars]
+	}
+	d.Bars = newBarChart(title, labels, alloc, used)
 	d.NoData = len(d.Projects) == 0 && len(d.Clusters) == 0
 	return nil
 }
@@ -153,25 +179,31 @@ func projectRows(projects []gpustore.Project, rows []gpustore.GPUHoursRow) []pro
 	return res
 }
 
-// fillGrid reads every device and slice the scope sees at its last sample.
-func (h *Handler) fillGrid(r *http.Request, d *overviewData, f gpustore.Filter, now time.Time) error {
-	ctx := r.Context()
-	clusters, err := h.set.Reader.Clusters(ctx, f)
-	if err != nil {
+// gridReads are the grid's reads: every cluster, device and slice the
+// scope sees at its last sample.
+type gridReads struct {
+	clusters []gpustore.Cluster
+	devices  []gpustore.Device
+	slices   []gpustore.Slice
+}
+
+// readDevices reads the devices, then the slices only where a GPU is made
+// of them: on a fleet without MIG that read is a tenth of a manager
+// overview's CPU for nothing.
+func (h *Handler) readDevices(ctx context.Context, f gpustore.Filter, g *gridReads) (err error) {
+	if g.devices, err = h.set.Reader.Devices(ctx, f); err != nil {
 		return err
 	}
-	devices, err := h.set.Reader.Devices(ctx, f)
-	if err != nil {
-		return err
+	if slices.ContainsFunc(g.devices, func(d gpustore.Device) bool { return d.MIG }) {
+		g.slices, err = h.set.Reader.Slices(ctx, f)
 	}
-	// slices only where a GPU is made of them: on a fleet without MIG that
-	// read is a tenth of a manager overview's CPU for nothing
-	var sl []gpustore.Slice
-	if slices.ContainsFunc(devices, func(d gpustore.Device) bool { return d.MIG }) {
-		if sl, err = h.set.Reader.Slices(ctx, f); err != nil {
-			return err
-		}
-	}
+	return err
+}
+
+// fillGrid lays the grid's reads out by cluster and node, and counts the
+// occupancy by model.
+func fillGrid(d *overviewData, g gridReads, now time.Time) {
+	clusters, devices, sl := g.clusters, g.devices, g.slices
 	slicesOf := map[string][]sliceCell{}
 	for _, s := range sl {
 		slicesOf[s.Parent] = append(slicesOf[s.Parent], sliceCell{Slice: s, State: freshState(s.State, s.LastSeen, now)})
@@ -222,16 +254,17 @@ func (h *Handler) fillGrid(r *http.Request, d *overviewData, f gpustore.Filter, 
 			names = append(names, name)
 		}
 		slices.Sort(names)
+		grid := make([]nodeGrid, 0, len(names))
 		for _, name := range names {
-			g.NodeGrid = append(g.NodeGrid, *cn[name])
+			grid = append(grid, *cn[name])
 		}
+		g.Grid = gridHTML(grid)
 		d.Clusters = append(d.Clusters, g)
 	}
 	slices.Sort(models)
 	for _, m := range models {
 		d.Occupancy = append(d.Occupancy, *occ[m])
 	}
-	return nil
 }
 
 func (o *occupancy) add(s gpustore.State, f float64) {

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"go.uber.org/zap"
+	"golang.org/x/sync/errgroup"
 
 	"github.com/nerc-project/ai-telemetry-collector/extension/gpuqueryextension/internal/statuswriter"
 	"github.com/nerc-project/ai-telemetry-collector/internal/authz"
@@ -197,6 +198,17 @@ func (h *Handler) renderError(w http.ResponseWriter, r *http.Request, status int
 	v.Error = ev
 	w.Header().Set("Cache-Control", "no-store")
 	h.render(w, ev.Status, v)
+}
+
+// readAll runs a page's independent store reads at once, so that the page
+// waits for its slowest read instead of their sum; the first error cancels
+// the others and is the page's.
+func readAll(ctx context.Context, reads ...func(context.Context) error) error {
+	g, ctx := errgroup.WithContext(ctx)
+	for _, read := range reads {
+		g.Go(func() error { return read(ctx) })
+	}
+	return g.Wait()
 }
 
 // scope asks the caller's read scope.

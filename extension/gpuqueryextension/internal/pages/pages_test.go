@@ -349,3 +349,47 @@ func TestHeldNowIsFresh(t *testing.T) {
 	assert.Len(t, o.all("class", "gpu idle"), 1)
 	assert.Len(t, o.all("class", "gpu stale"), 1)
 }
+
+// manyProjectsReader reports 25 projects, project-00 with 1 GPU-hour
+// allocated to project-24 with 25, on top of the fixtures.
+type manyProjectsReader struct{ gpustore.Reader }
+
+func (manyProjectsReader) Projects(context.Context, gpustore.Filter) ([]gpustore.Project, error) {
+	var out []gpustore.Project
+	for i := range 25 {
+		out = append(out, gpustore.Project{Hub: hub, Cluster: cluster, Namespace: fmt.Sprintf("project-%02d", i)})
+	}
+	return out, nil
+}
+
+func (manyProjectsReader) GPUHours(_ context.Context, q gpustore.GPUHoursQuery) ([]gpustore.GPUHoursRow, error) {
+	var out []gpustore.GPUHoursRow
+	for i := range 25 {
+		out = append(out, gpustore.GPUHoursRow{
+			Start: q.Window.From, End: q.Window.To, Allocated: float64(i + 1), Used: float64(i+1) / 2,
+			Keys: map[string]string{gpustore.KeyHub: hub, gpustore.KeyCluster: cluster, gpustore.KeyProject: fmt.Sprintf("project-%02d", i)},
+		})
+	}
+	return out, nil
+}
+
+// TestOverviewChartsTheMostAllocated: the chart draws the 20 most allocated
+// projects and says so; the table lists every project.
+func TestOverviewChartsTheMostAllocated(t *testing.T) {
+	p := newSite(t, manyProjectsReader{fixtureStore(t)}, fixed(scopeAll)).get("/")
+	require.Equal(t, http.StatusOK, p.status, p.body)
+	assert.Len(t, p.all("data-project", ""), 25, "the table lists them all")
+	chart := p.all("data-chart", "bars")
+	require.Len(t, chart, 1)
+	assert.Equal(t, "20", attr(chart[0], "data-bars"))
+	assert.Contains(t, text(chart[0]), "the 20 most allocated of 25 projects")
+	var drawn []string
+	for _, r := range p.all("class", "bar allocated") {
+		drawn = append(drawn, strings.SplitN(text(r), ":", 2)[0])
+	}
+	var want []string
+	for i := 24; i >= 5; i-- {
+		want = append(want, fmt.Sprintf("project-%02d", i))
+	}
+	assert.Equal(t, want, drawn, "most allocated first")
+}

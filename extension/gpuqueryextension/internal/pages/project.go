@@ -1,6 +1,7 @@
 package pages // import "github.com/nerc-project/ai-telemetry-collector/extension/gpuqueryextension/internal/pages"
 
 import (
+	"context"
 	"net/http"
 	"net/url"
 
@@ -79,7 +80,28 @@ func (h *Handler) project(r *http.Request, v *view) error {
 	}
 	v.Title, v.Data = "Project "+d.Namespace, d
 
-	devices, err := h.set.Reader.Devices(ctx, f)
+	wf := f
+	wf.Window = win.Window
+	var (
+		devices []gpustore.Device
+		sl      []gpustore.Slice
+		idle    []gpustore.IdleAllocation
+		pts     []gpustore.UtilizationPoint
+	)
+	err = readAll(ctx,
+		func(ctx context.Context) (err error) { devices, err = h.set.Reader.Devices(ctx, f); return err },
+		func(ctx context.Context) (err error) { sl, err = h.set.Reader.Slices(ctx, f); return err },
+		func(ctx context.Context) (err error) { idle, err = h.set.Reader.Idle(ctx, f); return err },
+		func(ctx context.Context) (err error) {
+			d.Hours, err = h.set.Reader.GPUHours(ctx, gpustore.GPUHoursQuery{Filter: wf, Aggregate: []string{gpustore.KeyDevice}})
+			return err
+		},
+		func(ctx context.Context) (err error) {
+			pts, err = h.set.Reader.Utilization(ctx, gpustore.UtilizationQuery{Filter: wf, MaxPoints: chartPoints})
+			return err
+		},
+		func(ctx context.Context) (err error) { d.Sessions, err = h.set.Reader.Sessions(ctx, wf); return err },
+	)
 	if err != nil {
 		return err
 	}
@@ -89,27 +111,13 @@ func (h *Handler) project(r *http.Request, v *view) error {
 			d.HeldNow++
 		}
 	}
-	sl, err := h.set.Reader.Slices(ctx, f)
-	if err != nil {
-		return err
-	}
 	for _, s := range sl {
 		if s.Holder != nil && s.Holder.Namespace == f.Namespace && fresh(s.LastSeen, now) {
 			d.Held = append(d.Held, heldDevice{ID: s.ID, Parent: s.Parent, Node: s.Node, Model: s.Model, Profile: s.Profile, Pod: s.Holder.Pod, Fraction: s.Fraction, State: s.State})
 			d.HeldNow += s.Fraction
 		}
 	}
-	idle, err := h.set.Reader.Idle(ctx, f)
-	if err != nil {
-		return err
-	}
 	d.IdleNow = freshIdle(idle, now)
-
-	wf := f
-	wf.Window = win.Window
-	if d.Hours, err = h.set.Reader.GPUHours(ctx, gpustore.GPUHoursQuery{Filter: wf, Aggregate: []string{gpustore.KeyDevice}}); err != nil {
-		return err
-	}
 	for _, row := range d.Hours {
 		d.Total.Allocated += row.Allocated
 		d.Total.Used += row.Used
@@ -119,16 +127,8 @@ func (h *Handler) project(r *http.Request, v *view) error {
 		"hub": {f.Hub}, "cluster": {f.Cluster}, "namespace": {f.Namespace},
 		"window": {win.Exact()}, "aggregate": {gpustore.KeyDevice}, "format": {"csv"},
 	}.Encode()
-
-	pts, err := h.set.Reader.Utilization(ctx, gpustore.UtilizationQuery{Filter: wf, MaxPoints: chartPoints})
-	if err != nil {
-		return err
-	}
 	d.Busy = newLineChart("busy", "Busy ratio of the project's GPUs and slices", "%", win.Window, pts, 100,
 		seriesOf{"busy", "busy", func(p gpustore.UtilizationPoint) float64 { return 100 * p.Busy }})
-	if d.Sessions, err = h.set.Reader.Sessions(ctx, wf); err != nil {
-		return err
-	}
 	d.Timeline = newTimeline("Sessions by GPU", win.Window, d.Sessions, func(s gpustore.Session) string { return shortID(s.Device) }, now)
 	return nil
 }
