@@ -101,14 +101,26 @@ func TestAuthorizeCacheExpires(t *testing.T) {
 func TestAuthorizeNeverOutlivesToken(t *testing.T) {
 	f := newFakeKeycloak(t)
 	cfg := f.config()
-	cfg.Server.ClockSkew = 0
+	// The token is accepted until exp+skew, but a decision is cached only
+	// until exp: two minutes in, the token is still valid (exp ~1 min, skew
+	// 3 min), the hour's decision_cache_ttl has not run out, and only the
+	// clamp to exp makes the cached allow stale.
+	cfg.Server.ClockSkew = 3 * time.Minute
+	cfg.Authorization.DecisionCacheTTL = time.Hour
 	e, _ := start(t, cfg)
 	tok := f.sign(f.claims(time.Minute))
 	f.allow(tok, teamA, true)
 	ctx := authenticated(t, e, tok)
 	require.NoError(t, e.Authorize(ctx, teamA))
+	require.NoError(t, e.Authorize(ctx, teamA))
+	require.Equal(t, int64(1), f.umas.Load(), "the second answer came from the cache")
+
+	f.allow(tok, teamA, false) // permission revoked in Keycloak
 	e.now = func() time.Time { return time.Now().Add(2 * time.Minute) }
-	require.ErrorIs(t, e.Authorize(ctx, teamA), authz.ErrDenied)
+	err := e.Authorize(ctx, teamA)
+	require.ErrorIs(t, err, authz.ErrDenied, "the cached allow must not outlive the token's exp")
+	require.NotErrorIs(t, err, errExpired, "the token itself is still within exp+clock_skew")
+	assert.Equal(t, int64(2), f.umas.Load(), "past exp Keycloak is asked again")
 }
 
 func TestAuthorizeCollapsesConcurrentQuestions(t *testing.T) {
