@@ -651,15 +651,30 @@ func TestRestartWithFileStorageEmitsNothingTwice(t *testing.T) {
 func TestStartRunsQueriesOnSchedule(t *testing.T) {
 	api := newFakeAPI(t, evaluate)
 	cfg := testConfig(api.URL, QueryConfig{Name: "busy", Query: `sum(busy)`, Unscoped: true})
+	cfg.Interval = time.Second // the shortest valid schedule
 	sink := new(consumertest.MetricsSink)
 	r, err := NewFactory().CreateMetrics(context.Background(), newHarnessSettings(t), cfg, sink)
 	require.NoError(t, err)
 	require.NoError(t, r.Start(context.Background(), componenttest.NewNopHost()))
 	require.Eventually(t, func() bool { return sink.DataPointCount() > 0 }, 10*time.Second, 10*time.Millisecond,
 		"the first run starts at once")
+	require.Eventually(t, func() bool { return sink.DataPointCount() > 1 }, 10*time.Second, 10*time.Millisecond,
+		"a second run follows one interval later")
 	require.NoError(t, r.Shutdown(context.Background()))
 	got := pointsOf(sink.AllMetrics())
+	require.GreaterOrEqual(t, len(got), 2)
 	assert.Equal(t, "busy", got[0].metric)
+	assert.Equal(t, "busy", got[1].metric)
+	assert.True(t, got[1].ts.After(got[0].ts), "the second run is evaluated later: %s then %s", got[0].ts, got[1].ts)
+
+	api.mu.Lock()
+	defer api.mu.Unlock()
+	require.GreaterOrEqual(t, len(api.requests), 2)
+	first, second := api.requests[0], api.requests[1]
+	assert.Equal(t, "/api/v1/query", first.path)
+	assert.Equal(t, "/api/v1/query", second.path)
+	assert.GreaterOrEqual(t, second.time.Sub(first.time), cfg.Interval/2,
+		"the second run is asked about a later time, about one interval on: %s then %s", first.time, second.time)
 }
 
 func TestShutdownGivesUpOnAStuckConsumerAtTheDeadline(t *testing.T) {
