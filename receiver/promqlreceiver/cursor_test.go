@@ -79,8 +79,32 @@ func TestCursorsPersist(t *testing.T) {
 func TestCursorsInMemory(t *testing.T) {
 	ctx := context.Background()
 	c := newCursors(nil)
-	require.NoError(t, c.set(ctx, "q", 5))
-	got, err := c.get(ctx, "q")
+	// Steps run in order on the one store; each checks every wanted cursor
+	// twice, since reading one must not change it.
+	steps := []struct {
+		name string
+		set  map[string]model.Time
+		want map[string]model.Time
+	}{
+		{"no cursor yet", nil, map[string]model.Time{"q": 0, "other": 0}},
+		{"each query has its own", map[string]model.Time{"q": 5, "other": 7}, map[string]model.Time{"q": 5, "other": 7, "unknown": 0}},
+		{"a set moves only its query", map[string]model.Time{"q": 9}, map[string]model.Time{"q": 9, "other": 7, "unknown": 0}},
+	}
+	for _, step := range steps {
+		for id, ts := range step.set {
+			require.NoError(t, c.set(ctx, id, ts), step.name)
+		}
+		for range 2 {
+			for id, want := range step.want {
+				got, err := c.get(ctx, id)
+				require.NoError(t, err, step.name)
+				assert.Equal(t, want, got, "%s: %s", step.name, id)
+			}
+		}
+	}
+
+	// Memory only: another store (a restart without storage) starts over.
+	got, err := newCursors(nil).get(ctx, "q")
 	require.NoError(t, err)
-	assert.Equal(t, model.Time(5), got)
+	assert.Equal(t, model.Time(0), got, "a new store has no cursor")
 }
