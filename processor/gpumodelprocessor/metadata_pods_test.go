@@ -86,11 +86,12 @@ func ksmExport(t *testing.T, pods []*corev1.Pod) pmetric.Metrics {
 
 // dcgmPoint is a GPU held by team-a's pod, scraped from an exporter without
 // NODE_NAME: Hostname is the exporter pod's name, to be resolved to its node.
-func dcgmPoint() pmetric.Metrics {
+func dcgmPoint(t testing.TB) pmetric.Metrics {
+	t.Helper()
 	md := pmetric.NewMetrics()
 	rm := md.ResourceMetrics().AppendEmpty()
 	rm.Resource().Attributes().PutStr(topology.AttrK8sClusterName, testCluster)
-	gauge(rm.ScopeMetrics().AppendEmpty(), "DCGM_FI_DEV_POWER_USAGE", 201.5, map[string]any{
+	gauge(t, rm.ScopeMetrics().AppendEmpty(), "DCGM_FI_DEV_POWER_USAGE", 201.5, map[string]any{
 		"gpu": "0", "UUID": "GPU-603a8873-0edd-c157-ce48-2078e8b1a935", "device": "nvidia0",
 		"modelName": "NVIDIA A100-SXM4-40GB", "Hostname": exporterPod,
 		"namespace": "team-a", "pod": "train-0", "container": "main",
@@ -210,7 +211,7 @@ func TestPodsOff(t *testing.T) {
 				// The agent scrapes kube-state-metrics and DCGM in separate jobs.
 				_, err = p.processMetrics(context.Background(), ksmExport(t, pods))
 				require.NoError(t, err)
-				out, err := p.processMetrics(context.Background(), dcgmPoint())
+				out, err := p.processMetrics(context.Background(), dcgmPoint(t))
 				require.NoError(t, err)
 				points := flatten(out)
 				require.Len(t, points, 1)

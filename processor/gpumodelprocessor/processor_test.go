@@ -49,7 +49,8 @@ func newTestProcessor(t *testing.T, mutate func(*Config)) *testProcessor {
 }
 
 // gauge adds a gauge with one point per label set.
-func gauge(sm pmetric.ScopeMetrics, name string, value float64, labelSets ...map[string]any) {
+func gauge(t testing.TB, sm pmetric.ScopeMetrics, name string, value float64, labelSets ...map[string]any) {
+	t.Helper()
 	m := sm.Metrics().AppendEmpty()
 	m.SetName(name)
 	dps := m.SetEmptyGauge().DataPoints()
@@ -57,7 +58,7 @@ func gauge(sm pmetric.ScopeMetrics, name string, value float64, labelSets ...map
 		dp := dps.AppendEmpty()
 		dp.SetDoubleValue(value)
 		dp.SetTimestamp(1_800_000_000_000_000_000)
-		require.NoError(nil, dp.Attributes().FromRaw(l))
+		require.NoError(t, dp.Attributes().FromRaw(l))
 	}
 }
 
@@ -65,14 +66,14 @@ func TestBadInputPassesAndIsCounted(t *testing.T) {
 	tp := newTestProcessor(t, nil)
 	md := pmetric.NewMetrics()
 	sm := md.ResourceMetrics().AppendEmpty().ScopeMetrics().AppendEmpty()
-	gauge(sm, "DCGM_FI_PROF_GR_ENGINE_ACTIVE", 0.5, map[string]any{
+	gauge(t, sm, "DCGM_FI_PROF_GR_ENGINE_ACTIVE", 0.5, map[string]any{
 		"UUID": "GPU-1", "gpu": "0", "modelName": "NVIDIA L40S", "GPU_I_PROFILE": "1g.12gb", "GPU_I_ID": "1", "Hostname": "n1",
 	})
-	gauge(sm, "DCGM_FI_DEV_GPU_UTIL", 3, map[string]any{"Hostname": 42, "weird": true})
+	gauge(t, sm, "DCGM_FI_DEV_GPU_UTIL", 3, map[string]any{"Hostname": 42, "weird": true})
 	hist := sm.Metrics().AppendEmpty()
 	hist.SetName("DCGM_FI_CUSTOM_HISTOGRAM")
 	hist.SetEmptyHistogram().DataPoints().AppendEmpty().SetCount(3)
-	gauge(sm, "node_cpu_seconds_total", 1, map[string]any{"cpu": "0"})
+	gauge(t, sm, "node_cpu_seconds_total", 1, map[string]any{"cpu": "0"})
 	tp.run(md)
 
 	out := flatten(tp.sink.AllMetrics()[0])
@@ -127,13 +128,13 @@ func TestSemconvMetrics(t *testing.T) {
 	slice := map[string]any{"UUID": "GPU-2", "gpu": "1", "modelName": "NVIDIA A100-SXM4-80GB", "Hostname": "n1", "GPU_I_PROFILE": "3g.40gb", "GPU_I_ID": "2", "namespace": "a", "pod": "p"}
 	md := pmetric.NewMetrics()
 	sm := md.ResourceMetrics().AppendEmpty().ScopeMetrics().AppendEmpty()
-	gauge(sm, "DCGM_FI_DEV_GPU_UTIL", 97, gpu)
-	gauge(sm, "DCGM_FI_PROF_GR_ENGINE_ACTIVE", 0.9, gpu, slice)
-	gauge(sm, "DCGM_FI_DEV_DEC_UTIL", 10, gpu)
-	gauge(sm, "DCGM_FI_DEV_FB_USED", 1000, gpu)
-	gauge(sm, "DCGM_FI_DEV_FB_FREE", 80000, gpu)
-	gauge(sm, "DCGM_FI_DEV_FB_RESERVED", 920, gpu)
-	gauge(sm, "DCGM_FI_DEV_POWER_USAGE", 250.5, gpu)
+	gauge(t, sm, "DCGM_FI_DEV_GPU_UTIL", 97, gpu)
+	gauge(t, sm, "DCGM_FI_PROF_GR_ENGINE_ACTIVE", 0.9, gpu, slice)
+	gauge(t, sm, "DCGM_FI_DEV_DEC_UTIL", 10, gpu)
+	gauge(t, sm, "DCGM_FI_DEV_FB_USED", 1000, gpu)
+	gauge(t, sm, "DCGM_FI_DEV_FB_FREE", 80000, gpu)
+	gauge(t, sm, "DCGM_FI_DEV_FB_RESERVED", 920, gpu)
+	gauge(t, sm, "DCGM_FI_DEV_POWER_USAGE", 250.5, gpu)
 	energy := sm.Metrics().AppendEmpty()
 	energy.SetName("DCGM_FI_DEV_TOTAL_ENERGY_CONSUMPTION")
 	edp := energy.SetEmptySum().DataPoints().AppendEmpty()
@@ -171,7 +172,7 @@ func TestMemoryLimitNeedsEveryFrameBufferField(t *testing.T) {
 			sm := md.ResourceMetrics().AppendEmpty().ScopeMetrics().AppendEmpty()
 			for i, f := range fields {
 				if i != skip {
-					gauge(sm, f, 1000, gpu)
+					gauge(t, sm, f, 1000, gpu)
 				}
 			}
 			tp.run(md)
@@ -194,7 +195,7 @@ func TestRegroupingKeepsOtherResourceAttributes(t *testing.T) {
 	rm.Resource().Attributes().PutStr("k8s.cluster.name", "nerc-ocp-test")
 	sm := rm.ScopeMetrics().AppendEmpty()
 	sm.Scope().SetName("prometheusreceiver")
-	gauge(sm, "DCGM_FI_DEV_GPU_UTIL", 1,
+	gauge(t, sm, "DCGM_FI_DEV_GPU_UTIL", 1,
 		map[string]any{"UUID": "GPU-1", "Hostname": "n1", "namespace": "a", "pod": "p1"},
 		map[string]any{"UUID": "GPU-2", "Hostname": "n1", "namespace": "b", "pod": "p2"},
 		map[string]any{"UUID": "GPU-3", "Hostname": "n1", "namespace": "a", "pod": "p1"})
@@ -235,7 +236,7 @@ func TestInvalidNamesRefused(t *testing.T) {
 	tp := newTestProcessor(t, nil)
 	md := pmetric.NewMetrics()
 	sm := md.ResourceMetrics().AppendEmpty().ScopeMetrics().AppendEmpty()
-	gauge(sm, "DCGM_FI_DEV_GPU_UTIL", 7, append([]map[string]any{valid}, bad...)...)
+	gauge(t, sm, "DCGM_FI_DEV_GPU_UTIL", 7, append([]map[string]any{valid}, bad...)...)
 	tp.run(md)
 
 	out := flatten(tp.sink.AllMetrics()[0])

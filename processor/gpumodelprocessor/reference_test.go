@@ -123,7 +123,8 @@ func referenceEnrichBatch(p *gpuModelProcessor, rms pmetric.ResourceMetricsSlice
 // with its own cluster, two with the same label sets), several scopes, other series between DCGM ones, sums,
 // a DCGM histogram, a pod holding two GPUs, unallocated GPUs, non-string and
 // unknown labels, an exporter pod in Hostname and an unknown MIG profile.
-func mixedBatch() pmetric.Metrics {
+func mixedBatch(t testing.TB) pmetric.Metrics {
+	t.Helper()
 	md := pmetric.NewMetrics()
 	gpu := func(uuid, idx string, extra map[string]any) map[string]any {
 		l := map[string]any{"UUID": uuid, "gpu": idx, "modelName": "NVIDIA A100-SXM4-80GB", "Hostname": "wrk-1", "DCGM_FI_DRIVER_VERSION": "550.90.07"}
@@ -152,11 +153,11 @@ func mixedBatch() pmetric.Metrics {
 			sm := rm.ScopeMetrics().AppendEmpty()
 			sm.Scope().SetName("prometheusreceiver")
 			sm.Scope().SetVersion(string(rune('0' + s)))
-			gauge(sm, "DCGM_FI_DEV_GPU_UTIL", float64(10*r+s), sets...)
-			gauge(sm, "node_cpu_seconds_total", 1, map[string]any{"cpu": "0"})
-			gauge(sm, "DCGM_FI_PROF_GR_ENGINE_ACTIVE", 0.5, sets[3:]...)
-			gauge(sm, "DCGM_FI_DEV_FB_USED", 1000, sets[:2]...)
-			gauge(sm, "DCGM_FI_DEV_FB_FREE", 80000, sets[:2]...)
+			gauge(t, sm, "DCGM_FI_DEV_GPU_UTIL", float64(10*r+s), sets...)
+			gauge(t, sm, "node_cpu_seconds_total", 1, map[string]any{"cpu": "0"})
+			gauge(t, sm, "DCGM_FI_PROF_GR_ENGINE_ACTIVE", 0.5, sets[3:]...)
+			gauge(t, sm, "DCGM_FI_DEV_FB_USED", 1000, sets[:2]...)
+			gauge(t, sm, "DCGM_FI_DEV_FB_FREE", 80000, sets[:2]...)
 			energy := sm.Metrics().AppendEmpty()
 			energy.SetName("DCGM_FI_DEV_TOTAL_ENERGY_CONSUMPTION")
 			energy.SetDescription("Total energy consumption since boot (in mJ).")
@@ -172,18 +173,18 @@ func mixedBatch() pmetric.Metrics {
 				dp.SetTimestamp(1_800_000_000_000_000_000)
 				dp.SetFlags(pmetric.DefaultDataPointFlags.WithNoRecordedValue(i == 2))
 				dp.Exemplars().AppendEmpty().SetDoubleValue(1)
-				require.NoError(nil, dp.Attributes().FromRaw(l))
+				require.NoError(t, dp.Attributes().FromRaw(l))
 			}
 			hist := sm.Metrics().AppendEmpty()
 			hist.SetName("DCGM_FI_CUSTOM_HISTOGRAM")
 			hist.SetEmptyHistogram().DataPoints().AppendEmpty().SetCount(3)
-			gauge(sm, "dcgm_fi_dev_gpu_temp", 40, sets[1], sets[0])
+			gauge(t, sm, "dcgm_fi_dev_gpu_temp", 40, sets[1], sets[0])
 		}
 	}
 	// A resource with no DCGM series passes untouched.
 	other := md.ResourceMetrics().AppendEmpty()
 	other.Resource().Attributes().PutStr("service.name", "node-exporter")
-	gauge(other.ScopeMetrics().AppendEmpty(), "node_load1", 0.3, map[string]any{"instance": "wrk-1"})
+	gauge(t, other.ScopeMetrics().AppendEmpty(), "node_load1", 0.3, map[string]any{"instance": "wrk-1"})
 	// An empty scope list and an empty scope do not confuse regrouping.
 	md.ResourceMetrics().AppendEmpty().ScopeMetrics().AppendEmpty()
 	return md
@@ -210,7 +211,7 @@ func newRawProcessor(t *testing.T, mutate func(*Config)) *gpuModelProcessor {
 // requires byte-identical output and the same counts.
 func TestEnrichBatchMatchesReference(t *testing.T) {
 	workload, _ := benchWorkload(t)
-	batches := []pmetric.Metrics{mixedBatch(), workload[0], mixedBatch(), workload[1], workload[2], mixedBatch()}
+	batches := []pmetric.Metrics{mixedBatch(t), workload[0], mixedBatch(t), workload[1], workload[2], mixedBatch(t)}
 	for _, semconv := range []bool{false, true} {
 		optimized := newRawProcessor(t, func(c *Config) { c.SemconvMetrics = semconv })
 		reference := newRawProcessor(t, func(c *Config) { c.SemconvMetrics = semconv })
@@ -247,7 +248,7 @@ func TestReferenceSeesTheWorkload(t *testing.T) {
 	counts := referenceEnrichBatch(p, md.ResourceMetrics())
 	assert.Equal(t, int64(points/len(workload)), counts.enriched)
 	assert.Greater(t, md.ResourceMetrics().Len(), 100, "one resource per pod")
-	mixed := mixedBatch()
+	mixed := mixedBatch(t)
 	counts = referenceEnrichBatch(p, mixed.ResourceMetrics())
 	for _, r := range []string{reasonUnknownMIGProfile, reasonNoGPUIdentity, reasonNodeUnresolved, reasonUnsupportedType, reasonNoProjectMetadata} {
 		assert.Positive(t, counts.incomplete[r], r)
