@@ -123,40 +123,74 @@ func countMetric(md pmetric.Metrics, name string) int {
 }
 
 func TestSemconvMetrics(t *testing.T) {
-	tp := newTestProcessor(t, func(c *Config) { c.SemconvMetrics = true })
 	gpu := map[string]any{"UUID": "GPU-1", "gpu": "0", "modelName": "NVIDIA A100-SXM4-80GB", "Hostname": "n1", "namespace": "a", "pod": "p"}
 	slice := map[string]any{"UUID": "GPU-2", "gpu": "1", "modelName": "NVIDIA A100-SXM4-80GB", "Hostname": "n1", "GPU_I_PROFILE": "3g.40gb", "GPU_I_ID": "2", "namespace": "a", "pod": "p"}
-	md := pmetric.NewMetrics()
-	sm := md.ResourceMetrics().AppendEmpty().ScopeMetrics().AppendEmpty()
-	gauge(t, sm, "DCGM_FI_DEV_GPU_UTIL", 97, gpu)
-	gauge(t, sm, "DCGM_FI_PROF_GR_ENGINE_ACTIVE", 0.9, gpu, slice)
-	gauge(t, sm, "DCGM_FI_DEV_DEC_UTIL", 10, gpu)
-	gauge(t, sm, "DCGM_FI_DEV_FB_USED", 1000, gpu)
-	gauge(t, sm, "DCGM_FI_DEV_FB_FREE", 80000, gpu)
-	gauge(t, sm, "DCGM_FI_DEV_FB_RESERVED", 920, gpu)
-	gauge(t, sm, "DCGM_FI_DEV_POWER_USAGE", 250.5, gpu)
-	energy := sm.Metrics().AppendEmpty()
-	energy.SetName("DCGM_FI_DEV_TOTAL_ENERGY_CONSUMPTION")
-	edp := energy.SetEmptySum().DataPoints().AppendEmpty()
-	energy.Sum().SetIsMonotonic(true)
-	edp.SetIntValue(5_000_000)
-	require.NoError(t, edp.Attributes().FromRaw(gpu))
-	tp.run(md)
-
-	out := flatten(tp.sink.AllMetrics()[0])
-	util := map[string]float64{}
-	for _, p := range out {
-		if p.metric == "hw.gpu.utilization" {
-			util[toString(p.attrs["hw.id"])+"/"+toString(p.attrs["hw.gpu.task"])] = p.value
-			assert.Equal(t, "gpu", p.attrs["hw.type"])
-		}
+	const used, free, reserved = "DCGM_FI_DEV_FB_USED", "DCGM_FI_DEV_FB_FREE", "DCGM_FI_DEV_FB_RESERVED"
+	mib := map[string]float64{used: 1000, free: 80000, reserved: 920}
+	tests := []struct {
+		name        string
+		frameBuffer []string // the frame buffer fields scraped
+		wantUsage   float64  // bytes; 0: no hw.gpu.memory.usage point
+		wantLimit   float64  // bytes; 0: not asserted
+	}{
+		{"every frame buffer field", []string{used, free, reserved}, 1000 * 1048576.0, 81920 * 1048576.0},
+		// hw.gpu.memory.limit with a field missing: not asserted here, issue 18 fixes it (TestMemoryLimitNeedsEveryFrameBufferField).
+		{"FB_USED only", []string{used}, 1000 * 1048576.0, 0},
+		{"FB_USED and FB_FREE", []string{used, free}, 1000 * 1048576.0, 0},
+		{"FB_USED and FB_RESERVED", []string{used, reserved}, 1000 * 1048576.0, 0},
+		{"no FB_USED", []string{free, reserved}, 0, 0},
 	}
-	assert.InDeltaMapValues(t, map[string]float64{"GPU-1/general": 0.97, "GPU-1/decoder": 0.10, "GPU-2/2/general": 0.9}, util, 1e-12)
-	assert.InDelta(t, 1000*1048576.0, find(t, out, "hw.gpu.memory.usage", "GPU-1").value, 0)
-	assert.InDelta(t, 81920*1048576.0, find(t, out, "hw.gpu.memory.limit", "GPU-1").value, 0)
-	assert.InDelta(t, 250.5, find(t, out, "hw.power", "GPU-1").value, 0)
-	assert.InDelta(t, 5000, find(t, out, "hw.energy", "GPU-1").value, 0)
-	assert.Equal(t, 1, countMetric(tp.sink.AllMetrics()[0], "DCGM_FI_DEV_GPU_UTIL"), "DCGM series stay")
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			tp := newTestProcessor(t, func(c *Config) { c.SemconvMetrics = true })
+			md := pmetric.NewMetrics()
+			sm := md.ResourceMetrics().AppendEmpty().ScopeMetrics().AppendEmpty()
+			gauge(t, sm, "DCGM_FI_DEV_GPU_UTIL", 97, gpu)
+			gauge(t, sm, "DCGM_FI_PROF_GR_ENGINE_ACTIVE", 0.9, gpu, slice)
+			gauge(t, sm, "DCGM_FI_DEV_DEC_UTIL", 10, gpu)
+			for _, f := range tt.frameBuffer {
+				gauge(t, sm, f, mib[f], gpu)
+			}
+			gauge(t, sm, "DCGM_FI_DEV_POWER_USAGE", 250.5, gpu)
+			energy := sm.Metrics().AppendEmpty()
+			energy.SetName("DCGM_FI_DEV_TOTAL_ENERGY_CONSUMPTION")
+			edp := energy.SetEmptySum().DataPoints().AppendEmpty()
+			energy.Sum().SetIsMonotonic(true)
+			edp.SetIntValue(5_000_000)
+			require.NoError(t, edp.Attributes().FromRaw(gpu))
+			tp.run(md)
+
+			got := tp.sink.AllMetrics()[0]
+			out := flatten(got)
+			util := map[string]float64{}
+			usage := 0
+			for _, p := range out {
+				if p.metric == "hw.gpu.utilization" {
+					util[toString(p.attrs["hw.id"])+"/"+toString(p.attrs["hw.gpu.task"])] = p.value
+					assert.Equal(t, "gpu", p.attrs["hw.type"])
+				}
+				if p.metric == "hw.gpu.memory.usage" {
+					usage++
+				}
+			}
+			assert.InDeltaMapValues(t, map[string]float64{"GPU-1/general": 0.97, "GPU-1/decoder": 0.10, "GPU-2/2/general": 0.9}, util, 1e-12)
+			if tt.wantUsage > 0 {
+				require.Equal(t, 1, usage, "one usage point, from FB_USED")
+				assert.InDelta(t, tt.wantUsage, find(t, out, "hw.gpu.memory.usage", "GPU-1").value, 0)
+			} else {
+				assert.Zero(t, usage, "no usage without FB_USED")
+			}
+			if tt.wantLimit > 0 {
+				assert.InDelta(t, tt.wantLimit, find(t, out, "hw.gpu.memory.limit", "GPU-1").value, 0)
+			}
+			assert.InDelta(t, 250.5, find(t, out, "hw.power", "GPU-1").value, 0)
+			assert.InDelta(t, 5000, find(t, out, "hw.energy", "GPU-1").value, 0)
+			assert.Equal(t, 1, countMetric(got, "DCGM_FI_DEV_GPU_UTIL"), "DCGM series stay")
+			for _, f := range tt.frameBuffer {
+				assert.Equal(t, 1, countMetric(got, f), "DCGM series stay: %s", f)
+			}
+		})
+	}
 }
 
 // TestMemoryLimitNeedsEveryFrameBufferField: the limit is used + free +
