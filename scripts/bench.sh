@@ -17,7 +17,7 @@ bench() { # dir args...
 # Rounds of one run each, so that the benchmarks compared with each other
 # (including the upstream module's) meet the same load on a shared machine.
 for _ in $(seq "$COUNT"); do
-	bench . ./exporter/fileexporter/ ./receiver/alertmanagerreceiver/ ./receiver/promqlreceiver/ ./processor/gpumodelprocessor/ ./extension/keycloakauth/
+	bench . ./exporter/fileexporter/ ./receiver/alertmanagerreceiver/ ./receiver/promqlreceiver/ ./processor/gpumodelprocessor/ ./extension/keycloakauth/ ./extension/gpuqueryextension/internal/pages/
 	bench internal/bench/upstream .
 	# The embedded GPU store's ingest and monthly report (issue 16's
 	# goals): the report's data set is built once into $TMPDIR (about 5
@@ -64,6 +64,9 @@ END {
 # benchmarks are in the table above; the section explains them and the
 # design, written by hand).
 embedded_store="$(awk '/^## /{p = ($0 == "## Embedded store: SQLite or DuckDB" || $0 == "## Embedded GPU store")} p' "$OUT" 2>/dev/null || true)"
+# And the site's pages (make site-load's runs and what they found, written
+# by hand; BenchmarkPages is in the table above).
+site_pages="$(awk '/^## /{p = ($0 == "## Site pages at 1,000 GPUs")} p' "$OUT" 2>/dev/null || true)"
 
 cat > "$OUT" <<MD
 # Benchmarks
@@ -174,6 +177,8 @@ ${embedded_store:+$embedded_store
 }
 $chdb_section
 
+${site_pages:+$site_pages
+}
 ## Load test
 
 Not part of \`make bench\`: \`make load\` drives the built collector, not a function, with open-loop Alertmanager

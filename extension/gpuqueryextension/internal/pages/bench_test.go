@@ -19,7 +19,9 @@ import (
 // benchFleet is a synthetic fleet of make site-load's width (1,000 GPUs, 200
 // projects) over 32 days, so that every picker window but last month reads
 // what a site's would; built once into the temporary directory and reused.
-var benchFleet = embedded.SyntheticFleet{GPUs: 1000, Days: 32, RawHours: 2, Start: time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)}
+// It ends at 13:00, as a site's "now" is mostly not midnight: a 24 h window
+// then reads 11 hours of yesterday from the hourly rollup, not one whole day.
+var benchFleet = embedded.SyntheticFleet{GPUs: 1000, Days: 32, RawHours: 2, Start: time.Date(2026, 1, 1, 13, 0, 0, 0, time.UTC)}
 
 func benchStore(b *testing.B) *embedded.Store {
 	b.Helper()
