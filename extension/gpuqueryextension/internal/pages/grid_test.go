@@ -45,3 +45,24 @@ func TestGridEscapes(t *testing.T) {
 		assert.Equal(t, evil, text(h))
 	}
 }
+
+// TestProjectTableEscapes: the same for the overview's project table, whose
+// links keep the window's query.
+func TestProjectTableEscapes(t *testing.T) {
+	const evil = `x"><img src=x onerror=alert(1)>&<`
+	rows := []projectRow{{Project: gpustore.Project{Hub: hub, Cluster: evil, Namespace: evil, Name: evil, PI: evil}, Allocated: 1.005, Used: 2, Idle: 0.5}}
+	doc, err := html.Parse(strings.NewReader(`<table><tbody>` + string(projectTableHTML(rows, "?window=a%26b&x=1")) + `</tbody></table>`))
+	require.NoError(t, err)
+	p := page{doc: doc}
+	assert.Empty(t, p.all("src", ""), "no element came from a value")
+	require.Len(t, p.all("data-project", evil), 1)
+	links := p.all("href", "")
+	require.Len(t, links, 1)
+	u, err := url.Parse(attr(links[0], "href"))
+	require.NoError(t, err)
+	assert.Equal(t, "/projects/"+hub+"/"+evil+"/"+evil, u.Path)
+	assert.Equal(t, 4, strings.Count(u.EscapedPath(), "/"), "hub, cluster and namespace are one segment each")
+	assert.Equal(t, url.Values{"window": {"a&b"}, "x": {"1"}}, u.Query(), "the window's query survives")
+	assert.Equal(t, evil+evil, text(p.all("scope", "row")[0]), "the namespace and the name are text")
+	assert.Equal(t, "1.00", text(p.all("data-col", "allocated")[0]))
+}

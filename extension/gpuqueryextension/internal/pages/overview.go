@@ -23,9 +23,11 @@ type overviewData struct {
 	Clusters  []clusterGrid
 	Occupancy []occupancy
 	Projects  []projectRow
-	Bars      barChart
-	Idle      []gpustore.IdleAllocation
-	NoData    bool
+	// ProjectTable is Projects as the table's rows (projectTableHTML).
+	ProjectTable template.HTML
+	Bars         barChart
+	Idle         []gpustore.IdleAllocation
+	NoData       bool
 }
 
 type clusterGrid struct {
@@ -120,6 +122,7 @@ func (h *Handler) overview(r *http.Request, v *view) error {
 		d.Idle = freshIdle(idle, now)
 	}
 	d.Projects = projectRows(projects, rows)
+	d.ProjectTable = projectTableHTML(d.Projects, win.Query())
 	var labels []string
 	var alloc, used []float64
 	for _, p := range d.Projects {
