@@ -355,16 +355,7 @@ func (s *Store) Utilization(ctx context.Context, uq gpustore.UtilizationQuery) (
 	if uq.Scope.Empty() {
 		return out, nil
 	}
-	from, to := uq.Window.From.UnixNano(), uq.Window.To.UnixNano()
-	// whole seconds, at least one (the contract's Utilization), so both
-	// backends cut the same buckets: ceil(window / n) rounded up to a second
-	sec := int64(time.Second)
-	width := ((to-from+int64(n)-1)/int64(n) + sec - 1) / sec * sec
-	q := &query{}
-	q.add("WITH ")
-	sampleRows(q, uq.Filter, from, to)
-	q.add(` SELECT (ts - ?) / ? AS b, coalesce(sum(fraction * busy) / nullif(sum(fraction), 0), 0), max(fb_used),
-		max(power), max(temp), count(*) FROM w GROUP BY b ORDER BY b`, from, width)
+	q, from, width := utilizationQuery(uq, n)
 	err := s.rows(ctx, q, func(r *sql.Rows) error {
 		var p gpustore.UtilizationPoint
 		var b int64
@@ -376,4 +367,20 @@ func (s *Store) Utilization(ctx context.Context, uq gpustore.UtilizationQuery) (
 		return nil
 	})
 	return out, err
+}
+
+// utilizationQuery is Utilization's statement over n buckets, with the
+// window's start (ns) and the buckets' width (ns) its rows are read by.
+func utilizationQuery(uq gpustore.UtilizationQuery, n int) (q *query, from, width int64) {
+	from, to := uq.Window.From.UnixNano(), uq.Window.To.UnixNano()
+	// whole seconds, at least one (the contract's Utilization), so both
+	// backends cut the same buckets: ceil(window / n) rounded up to a second
+	sec := int64(time.Second)
+	width = ((to-from+int64(n)-1)/int64(n) + sec - 1) / sec * sec
+	q = &query{}
+	q.add("WITH ")
+	sampleRows(q, uq.Filter, from, to)
+	q.add(` SELECT (ts - ?) / ? AS b, coalesce(sum(fraction * busy) / nullif(sum(fraction), 0), 0), max(fb_used),
+		max(power), max(temp), count(*) FROM w GROUP BY b ORDER BY b`, from, width)
+	return q, from, width
 }

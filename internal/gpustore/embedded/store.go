@@ -167,6 +167,15 @@ CREATE INDEX sessions_project_stop ON sessions (namespace, hub, cluster, coalesc
 CREATE INDEX sessions_device_stop ON sessions (device, coalesce(end, ` + noEnd + `));
 CREATE INDEX sessions_parent_stop ON sessions (parent, coalesce(end, ` + noEnd + `));
 `,
+	// 5: samples_series covers the samples' values, so that a project's or
+	// a device's samples are read in series order from the index alone; by
+	// (series, ts) only, every sample cost a lookup of its row by the
+	// primary key (ts, series), a random page each: three quarters of a
+	// project page's CPU on the 1,000-GPU fleet (docs/benchmarks.md).
+	`
+DROP INDEX samples_series;
+CREATE INDEX samples_series ON samples (series, ts, prof, util, fb_used, fb_free, power, temp, xid);
+`,
 }
 
 // noEnd is an open session's end in the sessions_*_stop indexes; reads
