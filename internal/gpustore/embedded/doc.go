@@ -21,7 +21,7 @@
 // stale or new hours closed.
 //
 // Every read applies its Scope in the SQL with bound parameters; a
-// project's or a GPU's reads go by indexes on its own rows (migration 4,
+// project's or a GPU's reads go by indexes on its own rows (migrations 4 and 5,
 // docs/benchmarks.md "Site pages at 1,000 GPUs"). Known limits: Idle over a
 // window and Utilization read raw rows only (nothing past raw_retention),
 // and so does a session's busy ratio; rollup reports of a project scope (or
