@@ -9,11 +9,12 @@ import (
 
 // gridHTML is a cluster's nodes as the overview's grid: a cell per GPU, a
 // MIG GPU's slices inside it. It is written here rather than by
-// html/template, whose reflection and contextual escaping on each of the
-// grid's ten thousand actions were a quarter of a manager overview's CPU at
-// 1,000 GPUs (docs/benchmarks.md). Every value is escaped as html/template
-// would: html.EscapeString for text and double-quoted attributes, and
-// url.PathEscape first for a path segment.
+// html/template, whose reflection and escaping per action, ten of them a
+// GPU, were most of a manager overview's rendering at 1,000 GPUs; with the
+// project table (projectTableHTML) and the chart's top 20, that page went
+// from 70-78 to 42-52 CPU-ms (docs/benchmarks.md). Every value is escaped
+// as html/template would: html.EscapeString for text and double-quoted
+// attributes, and url.PathEscape first for a path segment.
 func gridHTML(nodes []nodeGrid) template.HTML {
 	var b strings.Builder
 	text := func(s string) { b.WriteString(html.EscapeString(s)) }

@@ -68,8 +68,8 @@ type projectRow struct {
 }
 
 // chartBars is how many projects the GPU-hours chart draws: a bar per
-// project of a fleet's 400 would be a chart 11,000 px tall, and its SVG a
-// third of the overview's rendering (the table below it lists them all).
+// project of a fleet's 400 would be a chart 11,000 px tall (the table below
+// it lists them all).
 const chartBars = 20
 
 func (h *Handler) overview(r *http.Request, v *view) error {
