@@ -227,6 +227,6 @@ func newBarChart(title string, labels []string, allocated, used []float64) barCh
 		})
 	}
 	bc.H = padT + len(labels)*barRowH + padB
-	bc.Max = fmt.Sprintf("%.2f", max)
+	bc.Max = hoursText(max)
 	return bc
 }

@@ -1,11 +1,6 @@
 package pages // import "github.com/nerc-project/ai-telemetry-collector/extension/gpuqueryextension/internal/pages"
 
-import (
-	"html"
-	"html/template"
-	"net/url"
-	"strings"
-)
+import "html/template"
 
 // gridHTML is a cluster's nodes as the overview's grid: a cell per GPU, a
 // MIG GPU's slices inside it. It is written here rather than by
@@ -13,69 +8,67 @@ import (
 // GPU, were most of a manager overview's rendering at 1,000 GPUs; with the
 // project table (projectTableHTML) and the chart's top 20, that page went
 // from 70-78 to 42-52 CPU-ms (docs/benchmarks.md). Every value is escaped
-// as html/template would: html.EscapeString for text and double-quoted
-// attributes, and url.PathEscape first for a path segment.
+// as html/template would (htmlBuilder), a device's path by devicePath.
 func gridHTML(nodes []nodeGrid) template.HTML {
-	var b strings.Builder
-	text := func(s string) { b.WriteString(html.EscapeString(s)) }
+	var b htmlBuilder
 	for _, n := range nodes {
-		b.WriteString(`<li class="node"><span class="node-name">`)
-		text(n.Name)
-		b.WriteString("</span>\n  <ul class=\"gpus\">")
+		b.raw(`<li class="node"><span class="node-name">`)
+		b.text(n.Name)
+		b.raw("</span>\n  <ul class=\"gpus\">")
 		for _, d := range n.Devices {
-			b.WriteString("\n  <li class=\"gpu ")
-			text(string(d.State))
-			b.WriteString(`"><a href="/devices/`)
-			text(url.PathEscape(d.ID))
-			b.WriteString("\">\n    <span class=\"gpu-index\">GPU ")
-			text(d.Index)
-			b.WriteString(`</span><span class="visually-hidden"> on `)
-			text(d.Node)
-			b.WriteString(", ")
-			text(d.Model)
-			b.WriteString(":</span>\n    <span class=\"gpu-state\">")
-			text(stateLabel(d.State))
-			b.WriteString("</span>")
+			b.raw("\n  <li class=\"gpu ")
+			b.text(string(d.State))
+			b.raw(`"><a href="`)
+			b.text(devicePath(d.ID))
+			b.raw("\">\n    <span class=\"gpu-index\">GPU ")
+			b.text(d.Index)
+			b.raw(`</span><span class="visually-hidden"> on `)
+			b.text(d.Node)
+			b.raw(", ")
+			b.text(d.Model)
+			b.raw(":</span>\n    <span class=\"gpu-state\">")
+			b.text(stateLabel(d.State))
+			b.raw("</span>")
 			if h := d.Holder; h != nil {
-				b.WriteString(`<span class="visually-hidden">, held by</span> <span class="gpu-holder">`)
-				text(h.Namespace)
-				b.WriteString(`</span><span class="visually-hidden">/`)
-				text(h.Pod)
-				b.WriteString("</span>")
+				b.raw(`<span class="visually-hidden">, held by</span> <span class="gpu-holder">`)
+				b.text(h.Namespace)
+				b.raw(`</span><span class="visually-hidden">/`)
+				b.text(h.Pod)
+				b.raw("</span>")
 			}
-			b.WriteString("</a>\n    ")
+			b.raw("</a>\n    ")
 			if len(d.Slices) > 0 {
-				b.WriteString(`<ul class="slices">`)
+				b.raw(`<ul class="slices">`)
 				for _, s := range d.Slices {
-					b.WriteString(`<li class="slice `)
-					text(string(s.State))
-					b.WriteString(`" title="`)
-					text(s.Profile)
-					b.WriteString(" ")
-					text(stateLabel(s.State))
+					b.raw(`<li class="slice `)
+					b.text(string(s.State))
+					b.raw(`" title="`)
+					b.text(s.Profile)
+					b.raw(" ")
+					b.text(stateLabel(s.State))
 					if h := s.Holder; h != nil {
-						b.WriteString(" · ")
-						text(h.Namespace)
-						b.WriteString("/")
-						text(h.Pod)
+						b.raw(" · ")
+						b.text(h.Namespace)
+						b.raw("/")
+						b.text(h.Pod)
 					}
-					b.WriteString(`">`)
-					text(s.Profile)
-					b.WriteString(`<span class="gpu-state">`)
-					text(stateLabel(s.State))
-					b.WriteString("</span>")
+					b.raw(`">`)
+					b.text(s.Profile)
+					b.raw(`<span class="gpu-state">`)
+					b.text(stateLabel(s.State))
+					b.raw("</span>")
 					if h := s.Holder; h != nil {
-						b.WriteString(`<span class="gpu-holder">`)
-						text(h.Namespace)
-						b.WriteString("</span>")
+						b.raw(`<span class="gpu-holder">`)
+						b.text(h.Namespace)
+						b.raw("</span>")
 					}
-					b.WriteString("</li>")
+					b.raw("</li>")
 				}
-				b.WriteString("</ul>")
+				b.raw("</ul>")
 			}
-			b.WriteString("\n  </li>")
+			b.raw("\n  </li>")
 		}
-		b.WriteString("</ul>\n</li>")
+		b.raw("</ul>\n</li>")
 	}
-	return template.HTML(b.String()) //nolint:gosec // every value above is escaped
+	return b.html()
 }

@@ -8,6 +8,7 @@ import (
 	"math"
 	"net/http"
 	"net/url"
+	"strconv"
 	"strings"
 	"time"
 
@@ -54,13 +55,13 @@ type templates struct{ byPage map[string]*template.Template }
 func parseTemplates(as *assets) (*templates, error) {
 	funcs := template.FuncMap{
 		"asset":    as.url,
-		"hours":    func(v float64) string { return fmt.Sprintf("%.2f", v) },
+		"hours":    hoursText,
 		"percent":  percent,
 		"when":     when,
 		"duration": duration,
 		"fraction": func(v float64) string { return fmt.Sprintf("%.3g", v) },
 		"project":  projectPath,
-		"devicep":  func(id string) string { return "/devices/" + url.PathEscape(id) },
+		"devicep":  devicePath,
 		"session":  sessionPath,
 		"state":    stateLabel,
 		"deref":    func(p *float64) float64 { return *p },
@@ -132,6 +133,11 @@ func duration(seconds float64) string {
 	}
 	return fmt.Sprintf("%dm", m)
 }
+
+// hoursText is GPU-hours as the pages show them: two decimals.
+func hoursText(v float64) string { return strconv.FormatFloat(v, 'f', 2, 64) }
+
+func devicePath(id string) string { return "/devices/" + url.PathEscape(id) }
 
 func projectPath(hub, cluster, namespace string) string {
 	return "/projects/" + url.PathEscape(hub) + "/" + url.PathEscape(cluster) + "/" + url.PathEscape(namespace)
